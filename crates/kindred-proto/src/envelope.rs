@@ -1,0 +1,428 @@
+//! Group messages: the signed content and the encrypted, padded envelope
+//! around it (spec/protocol.md, "Group messages").
+
+use chacha20poly1305::{
+    aead::{Aead, KeyInit, Payload},
+    XChaCha20Poly1305, XNonce,
+};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
+
+use crate::codec::{self, DecodeError};
+use crate::identity::{self, Pseudonym};
+use crate::ids::{MessageId, PublicKey};
+use crate::topic::TopicKeys;
+use crate::{Millis, MAX_ENVELOPE_BYTES, MAX_NAME_BYTES, MAX_PARENTS, MAX_TEXT_BYTES, PADDING_BLOCK};
+
+pub const ENVELOPE_VERSION: u8 = 1;
+pub const NONCE_LEN: usize = 24;
+const TAG_LEN: usize = 16;
+pub const LABEL_MESSAGE_ID: &[u8] = b"kindred/v1/message-id";
+pub const LABEL_MESSAGE_SIG: &[u8] = b"kindred/v1/message-sig";
+/// Associated data bound into every envelope's AEAD.
+pub const ENVELOPE_AD: &[u8] = b"kindred/v1/envelope";
+
+/// What a message is. Unknown kinds are carried and stored (so newer nodes
+/// can add kinds without older ones rejecting them) but not shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A post in the circle; body is its text.
+    Post,
+    /// The author's display name in this topic; body is the name.
+    Profile,
+    Other(u32),
+}
+
+impl Kind {
+    pub fn code(self) -> u32 {
+        match self {
+            Kind::Post => 0,
+            Kind::Profile => 1,
+            Kind::Other(c) => c,
+        }
+    }
+
+    pub fn from_code(code: u32) -> Self {
+        match code {
+            0 => Kind::Post,
+            1 => Kind::Profile,
+            c => Kind::Other(c),
+        }
+    }
+
+    fn max_body(self) -> usize {
+        match self {
+            Kind::Profile => MAX_NAME_BYTES,
+            _ => MAX_TEXT_BYTES,
+        }
+    }
+}
+
+/// The author-chosen part of a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageContent {
+    pub kind: Kind,
+    pub body: String,
+    /// The topic's heads when the author wrote it: links history into a DAG.
+    pub parents: Vec<MessageId>,
+    /// The author's clock; informational only, never used for ordering.
+    pub timestamp: Millis,
+}
+
+/// A message that decrypted and whose signature verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenedMessage {
+    pub id: MessageId,
+    pub author: PublicKey,
+    pub content: MessageContent,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireEnvelope {
+    #[serde(rename = "v")]
+    version: u8,
+    #[serde(rename = "n")]
+    nonce: ByteBuf,
+    #[serde(rename = "c")]
+    ciphertext: ByteBuf,
+}
+
+/// The fields the signature covers, as one CBOR array.
+#[derive(Serialize)]
+struct ToSign<'a>(&'a ByteBuf, &'a [ByteBuf], u32, &'a str, u64);
+
+/// The plaintext inside the envelope, before padding.
+#[derive(Serialize, Deserialize)]
+struct WireInner(ByteBuf, Vec<ByteBuf>, u32, String, u64, ByteBuf);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    #[error("message text is {len} bytes, over the limit of {max}")]
+    BodyTooLong { len: usize, max: usize },
+    #[error("a message may have at most {max} parents, got {len}")]
+    TooManyParents { len: usize, max: usize },
+    #[error("the sealed message would be {len} bytes, over the limit of {max}")]
+    TooLarge { len: usize, max: usize },
+    #[error("encryption failed")]
+    Encrypt,
+}
+
+/// Why an envelope was refused. Every variant means "not a valid message of
+/// this topic"; none says anything about who sent it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    #[error("envelope is {len} bytes, over the limit of {max}")]
+    TooLarge { len: usize, max: usize },
+    #[error("envelope length {0} is not a multiple of the padding block")]
+    BadPadding(usize),
+    #[error("envelope: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("unknown envelope version {0}")]
+    UnknownVersion(u8),
+    #[error("nonce must be {NONCE_LEN} bytes, got {0}")]
+    BadNonce(usize),
+    #[error("does not decrypt with this topic's key (wrong topic, or tampered)")]
+    Decrypt,
+    #[error("plaintext padding is malformed or not minimal")]
+    BadPlaintextPadding,
+    #[error("field {0} has the wrong length")]
+    BadField(&'static str),
+    #[error("message lists the same parent twice")]
+    DuplicateParent,
+    #[error("message body is {len} bytes, over the limit of {max} for its kind")]
+    BodyTooLong { len: usize, max: usize },
+    #[error("a message may have at most {max} parents, got {len}")]
+    TooManyParents { len: usize, max: usize },
+    #[error("author signature does not verify")]
+    BadSignature,
+}
+
+/// The id of a message: a hash over its exact envelope bytes.
+pub fn message_id(envelope: &[u8]) -> MessageId {
+    let mut h = Sha256::new();
+    h.update(LABEL_MESSAGE_ID);
+    h.update(envelope);
+    MessageId(h.finalize().into())
+}
+
+/// Length of a CBOR byte-string header for a string of `len` bytes.
+fn bstr_header_len(len: usize) -> usize {
+    match len {
+        0..=23 => 1,
+        24..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+/// Encoded envelope length for a ciphertext of `ct_len` bytes:
+/// map(3) header, "v" 1, "n" bstr(24), "c" bstr(ct_len).
+fn envelope_len(ct_len: usize) -> usize {
+    1 + 2 + 1 + 2 + bstr_header_len(NONCE_LEN) + NONCE_LEN + 2 + bstr_header_len(ct_len) + ct_len
+}
+
+/// The number of zero bytes that follow the 0x80 marker so the envelope is a
+/// multiple of the padding block. A function of the inner length alone, so
+/// exactly one padding is valid for each message.
+fn padding_zeros(inner_len: usize) -> usize {
+    let mut zeros = 0;
+    loop {
+        let total = envelope_len(inner_len + 1 + zeros + TAG_LEN);
+        let rem = total % PADDING_BLOCK;
+        if rem == 0 {
+            return zeros;
+        }
+        zeros += PADDING_BLOCK - rem;
+    }
+}
+
+fn signing_input(keys: &TopicKeys, nonce: &[u8], unsigned: &ToSign<'_>) -> Vec<u8> {
+    let mut input = Vec::with_capacity(128 + unsigned.3.len());
+    input.extend_from_slice(LABEL_MESSAGE_SIG);
+    input.extend_from_slice(keys.id.as_bytes());
+    input.extend_from_slice(nonce);
+    input.extend_from_slice(&codec::encode(unsigned));
+    input
+}
+
+fn check_content(kind: Kind, body_len: usize, parents: usize) -> Result<(), (usize, usize, bool)> {
+    if parents > MAX_PARENTS {
+        return Err((parents, MAX_PARENTS, true));
+    }
+    if body_len > kind.max_body() {
+        return Err((body_len, kind.max_body(), false));
+    }
+    Ok(())
+}
+
+/// Signs and encrypts a message with a fresh random nonce.
+pub fn seal(
+    keys: &TopicKeys,
+    author: &Pseudonym,
+    content: &MessageContent,
+) -> Result<(MessageId, Vec<u8>), SealError> {
+    let nonce: [u8; NONCE_LEN] = crate::random_bytes().map_err(|_| SealError::Encrypt)?;
+    seal_with_nonce(keys, author, content, &nonce)
+}
+
+/// [`seal`] with a given nonce. A nonce must never repeat under one topic key;
+/// this exists for test vectors.
+pub fn seal_with_nonce(
+    keys: &TopicKeys,
+    author: &Pseudonym,
+    content: &MessageContent,
+    nonce: &[u8; NONCE_LEN],
+) -> Result<(MessageId, Vec<u8>), SealError> {
+    check_content(content.kind, content.body.len(), content.parents.len()).map_err(
+        |(len, max, parents)| {
+            if parents {
+                SealError::TooManyParents { len, max }
+            } else {
+                SealError::BodyTooLong { len, max }
+            }
+        },
+    )?;
+    let author_bytes = ByteBuf::from(author.public_key().0.to_vec());
+    let parents: Vec<ByteBuf> = content
+        .parents
+        .iter()
+        .map(|p| ByteBuf::from(p.0.to_vec()))
+        .collect();
+    let unsigned = ToSign(
+        &author_bytes,
+        &parents,
+        content.kind.code(),
+        &content.body,
+        content.timestamp,
+    );
+    let sig = author.sign(&signing_input(keys, nonce, &unsigned));
+    let inner = WireInner(
+        author_bytes,
+        parents,
+        content.kind.code(),
+        content.body.clone(),
+        content.timestamp,
+        ByteBuf::from(sig.to_vec()),
+    );
+    let mut plaintext = codec::encode(&inner);
+    let zeros = padding_zeros(plaintext.len());
+    plaintext.push(0x80);
+    plaintext.resize(plaintext.len() + zeros, 0);
+
+    let cipher = XChaCha20Poly1305::new(keys.message_key().into());
+    let ciphertext = cipher
+        .encrypt(
+            &XNonce::from(*nonce),
+            Payload {
+                msg: &plaintext,
+                aad: ENVELOPE_AD,
+            },
+        )
+        .map_err(|_| SealError::Encrypt)?;
+    let envelope = codec::encode(&WireEnvelope {
+        version: ENVELOPE_VERSION,
+        nonce: ByteBuf::from(nonce.to_vec()),
+        ciphertext: ByteBuf::from(ciphertext),
+    });
+    if envelope.len() > MAX_ENVELOPE_BYTES {
+        return Err(SealError::TooLarge {
+            len: envelope.len(),
+            max: MAX_ENVELOPE_BYTES,
+        });
+    }
+    Ok((message_id(&envelope), envelope))
+}
+
+/// Decrypts and verifies an envelope received for this topic.
+pub fn open(keys: &TopicKeys, envelope: &[u8]) -> Result<OpenedMessage, OpenError> {
+    if envelope.len() > MAX_ENVELOPE_BYTES {
+        return Err(OpenError::TooLarge {
+            len: envelope.len(),
+            max: MAX_ENVELOPE_BYTES,
+        });
+    }
+    if envelope.is_empty() || envelope.len() % PADDING_BLOCK != 0 {
+        return Err(OpenError::BadPadding(envelope.len()));
+    }
+    let wire: WireEnvelope = codec::decode_canonical("envelope", envelope, MAX_ENVELOPE_BYTES)?;
+    if wire.version != ENVELOPE_VERSION {
+        return Err(OpenError::UnknownVersion(wire.version));
+    }
+    if wire.nonce.len() != NONCE_LEN {
+        return Err(OpenError::BadNonce(wire.nonce.len()));
+    }
+    let nonce = XNonce::try_from(wire.nonce.as_slice()).map_err(|_| OpenError::BadNonce(wire.nonce.len()))?;
+    let cipher = XChaCha20Poly1305::new(keys.message_key().into());
+    let plaintext = cipher
+        .decrypt(
+            &nonce,
+            Payload {
+                msg: &wire.ciphertext,
+                aad: ENVELOPE_AD,
+            },
+        )
+        .map_err(|_| OpenError::Decrypt)?;
+
+    let marker = plaintext
+        .iter()
+        .rposition(|&b| b != 0)
+        .ok_or(OpenError::BadPlaintextPadding)?;
+    if plaintext[marker] != 0x80 || plaintext.len() - marker - 1 != padding_zeros(marker) {
+        return Err(OpenError::BadPlaintextPadding);
+    }
+    let inner_bytes = &plaintext[..marker];
+    let WireInner(author, parents, kind, body, timestamp, sig) =
+        codec::decode_canonical("message", inner_bytes, MAX_ENVELOPE_BYTES)?;
+
+    let author_key = PublicKey::from_slice(&author).ok_or(OpenError::BadField("author"))?;
+    let sig_bytes: [u8; 64] = sig
+        .as_slice()
+        .try_into()
+        .map_err(|_| OpenError::BadField("signature"))?;
+    let kind = Kind::from_code(kind);
+    check_content(kind, body.len(), parents.len()).map_err(|(len, max, is_parents)| {
+        if is_parents {
+            OpenError::TooManyParents { len, max }
+        } else {
+            OpenError::BodyTooLong { len, max }
+        }
+    })?;
+    let mut parent_ids = Vec::with_capacity(parents.len());
+    for p in &parents {
+        let id = MessageId::from_slice(p).ok_or(OpenError::BadField("parent"))?;
+        if parent_ids.contains(&id) {
+            return Err(OpenError::DuplicateParent);
+        }
+        parent_ids.push(id);
+    }
+    let unsigned = ToSign(&author, &parents, kind.code(), &body, timestamp);
+    if !identity::verify(&author_key, &signing_input(keys, &wire.nonce, &unsigned), &sig_bytes) {
+        return Err(OpenError::BadSignature);
+    }
+    Ok(OpenedMessage {
+        id: message_id(envelope),
+        author: author_key,
+        content: MessageContent {
+            kind,
+            body,
+            parents: parent_ids,
+            timestamp,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topic::TopicSecret;
+
+    fn keys() -> TopicKeys {
+        TopicKeys::derive(&TopicSecret::from_bytes([7; 32]))
+    }
+
+    fn post(text: &str) -> MessageContent {
+        MessageContent {
+            kind: Kind::Post,
+            body: text.into(),
+            parents: vec![],
+            timestamp: 1,
+        }
+    }
+
+    #[test]
+    fn envelope_len_formula_matches_encoder() {
+        for ct in [0usize, 1, 23, 24, 255, 256, 300, 65535, 65536] {
+            let enc = codec::encode(&WireEnvelope {
+                version: 1,
+                nonce: ByteBuf::from(vec![0; NONCE_LEN]),
+                ciphertext: ByteBuf::from(vec![0; ct]),
+            });
+            assert_eq!(enc.len(), envelope_len(ct), "ciphertext {ct}");
+        }
+    }
+
+    #[test]
+    fn sealed_envelopes_are_padded_for_every_length() {
+        let k = keys();
+        let a = Pseudonym::from_seed([1; 32]);
+        for len in (0..2000).step_by(7) {
+            let (id, env) = seal(&k, &a, &post(&"x".repeat(len))).unwrap();
+            assert_eq!(env.len() % PADDING_BLOCK, 0, "text of {len} bytes");
+            let opened = open(&k, &env).unwrap();
+            assert_eq!(opened.id, id);
+            assert_eq!(opened.content.body.len(), len);
+        }
+    }
+
+    #[test]
+    fn other_topic_cannot_open() {
+        let (_, env) = seal(&keys(), &Pseudonym::from_seed([1; 32]), &post("hi")).unwrap();
+        let other = TopicKeys::derive(&TopicSecret::from_bytes([8; 32]));
+        assert_eq!(open(&other, &env), Err(OpenError::Decrypt));
+    }
+
+    #[test]
+    fn every_flipped_byte_is_rejected() {
+        let k = keys();
+        let (_, env) = seal(&k, &Pseudonym::from_seed([1; 32]), &post("hello")).unwrap();
+        for i in 0..env.len() {
+            let mut bad = env.clone();
+            bad[i] ^= 0x01;
+            assert!(open(&k, &bad).is_err(), "flip at byte {i} was accepted");
+        }
+    }
+
+    #[test]
+    fn body_limits() {
+        let k = keys();
+        let a = Pseudonym::from_seed([1; 32]);
+        let long = post(&"x".repeat(MAX_TEXT_BYTES + 1));
+        assert!(matches!(seal(&k, &a, &long), Err(SealError::BodyTooLong { .. })));
+        let mut name = post(&"n".repeat(MAX_NAME_BYTES + 1));
+        name.kind = Kind::Profile;
+        assert!(matches!(seal(&k, &a, &name), Err(SealError::BodyTooLong { .. })));
+        assert!(seal(&k, &a, &post(&"x".repeat(MAX_TEXT_BYTES))).is_ok());
+    }
+}

@@ -1,0 +1,325 @@
+//! Invite keys: one pasteable line that carries a topic's secret
+//! (spec/invite.md).
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
+
+use crate::codec::{self, DecodeError};
+use crate::identity::{self, Pseudonym};
+use crate::ids::PublicKey;
+use crate::topic::TopicSecret;
+use crate::{Millis, MAX_NAME_BYTES};
+
+/// Every invite starts with this; the next character is the format version.
+pub const PREFIX: &str = "kindred";
+pub const VERSION: char = '1';
+/// The longest invite accepted, in characters after removing whitespace.
+pub const MAX_INVITE_CHARS: usize = 16 * 1024;
+pub const MAX_RULES_BYTES: usize = 4 * 1024;
+pub const MAX_PEERS: usize = 8;
+pub const MAX_ADDRS_PER_PEER: usize = 8;
+pub const MAX_ADDR_CHARS: usize = 256;
+pub const LABEL_INVITE_SIG: &[u8] = b"kindred/v1/invite-sig";
+pub const LABEL_INVITE_CHECKSUM: &[u8] = b"kindred/v1/invite-checksum";
+const CHECKSUM_LEN: usize = 4;
+const MAX_PEER_ID_BYTES: usize = 64;
+
+/// A peer that can be dialled to reach the circle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitePeer {
+    /// The peer's libp2p PeerId in its binary form.
+    #[serde(rename = "id")]
+    pub peer_id: ByteBuf,
+    /// Multiaddrs in their text form, e.g. `/ip4/192.0.2.1/tcp/4001`.
+    #[serde(rename = "addrs")]
+    pub addrs: Vec<String>,
+}
+
+/// The content of an invite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invite {
+    pub topic_name: String,
+    pub secret: TopicSecret,
+    /// The circle's code of conduct; may be empty.
+    pub rules: String,
+    /// The creator's pseudonym in this topic.
+    pub creator: PublicKey,
+    /// The pseudonym of the member who issued this invite (the creator, or
+    /// any member: whoever holds the secret can invite).
+    pub signer: PublicKey,
+    pub peers: Vec<InvitePeer>,
+    pub expires: Option<Millis>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireBody {
+    name: String,
+    secret: ByteBuf,
+    rules: String,
+    creator: ByteBuf,
+    signer: ByteBuf,
+    peers: Vec<InvitePeer>,
+    exp: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireSigned(ByteBuf, ByteBuf);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InviteError {
+    #[error("invite is {len} characters long, over the limit of {max}")]
+    TooLong { len: usize, max: usize },
+    #[error("not a Kindred invite (it should start with \"{PREFIX}{VERSION}\")")]
+    NotAnInvite,
+    #[error("invite format version '{0}' is not supported by this version of Kindred (it reads version {VERSION})")]
+    UnknownVersion(char),
+    #[error("invite has a character that cannot appear in an invite near position {0}; was it copied completely?")]
+    BadEncoding(usize),
+    #[error("invite is too short; was it copied completely?")]
+    Truncated,
+    #[error("invite checksum does not match: it was mistyped, cut short or altered")]
+    BadChecksum,
+    #[error("invite content is malformed: {0}")]
+    Malformed(String),
+    #[error("invite signature does not verify")]
+    BadSignature,
+    #[error("invite expired at {expired_at} (ms since epoch; now {now})")]
+    Expired { expired_at: Millis, now: Millis },
+    #[error("invite field {field} is invalid: {why}")]
+    BadField { field: &'static str, why: String },
+}
+
+impl From<DecodeError> for InviteError {
+    fn from(e: DecodeError) -> Self {
+        InviteError::Malformed(e.to_string())
+    }
+}
+
+fn checksum(payload: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let mut h = Sha256::new();
+    h.update(LABEL_INVITE_CHECKSUM);
+    h.update(payload);
+    let d = h.finalize();
+    [d[0], d[1], d[2], d[3]]
+}
+
+fn bad(field: &'static str, why: impl Into<String>) -> InviteError {
+    InviteError::BadField {
+        field,
+        why: why.into(),
+    }
+}
+
+impl Invite {
+    fn check_fields(&self) -> Result<(), InviteError> {
+        if self.topic_name.trim().is_empty() {
+            return Err(bad("name", "empty"));
+        }
+        if self.topic_name.len() > MAX_NAME_BYTES {
+            return Err(bad("name", format!("over {MAX_NAME_BYTES} bytes")));
+        }
+        if self.rules.len() > MAX_RULES_BYTES {
+            return Err(bad("rules", format!("over {MAX_RULES_BYTES} bytes")));
+        }
+        if self.peers.len() > MAX_PEERS {
+            return Err(bad("peers", format!("more than {MAX_PEERS}")));
+        }
+        for p in &self.peers {
+            if p.peer_id.is_empty() || p.peer_id.len() > MAX_PEER_ID_BYTES {
+                return Err(bad("peers.id", "wrong length"));
+            }
+            if p.addrs.len() > MAX_ADDRS_PER_PEER {
+                return Err(bad("peers.addrs", format!("more than {MAX_ADDRS_PER_PEER}")));
+            }
+            if p.addrs.iter().any(|a| a.len() > MAX_ADDR_CHARS) {
+                return Err(bad("peers.addrs", format!("an address over {MAX_ADDR_CHARS} characters")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Signs and encodes the invite as one line of text.
+    pub fn encode(&self, signer: &Pseudonym) -> Result<String, InviteError> {
+        if signer.public_key() != self.signer {
+            return Err(bad("signer", "does not match the signing key"));
+        }
+        self.check_fields()?;
+        let body = codec::encode(&WireBody {
+            name: self.topic_name.clone(),
+            secret: ByteBuf::from(self.secret.as_bytes().to_vec()),
+            rules: self.rules.clone(),
+            creator: ByteBuf::from(self.creator.0.to_vec()),
+            signer: ByteBuf::from(self.signer.0.to_vec()),
+            peers: self.peers.clone(),
+            exp: self.expires,
+        });
+        let mut sig_input = LABEL_INVITE_SIG.to_vec();
+        sig_input.extend_from_slice(&body);
+        let sig = signer.sign(&sig_input);
+        let mut payload = codec::encode(&WireSigned(ByteBuf::from(body), ByteBuf::from(sig.to_vec())));
+        payload.extend_from_slice(&checksum(&payload));
+        let text = format!(
+            "{PREFIX}{VERSION}{}",
+            data_encoding::BASE32_NOPAD.encode(&payload).to_lowercase()
+        );
+        if text.len() > MAX_INVITE_CHARS {
+            return Err(InviteError::TooLong {
+                len: text.len(),
+                max: MAX_INVITE_CHARS,
+            });
+        }
+        Ok(text)
+    }
+
+    /// Parses and checks an invite. Whitespace anywhere is ignored (invites
+    /// get wrapped by mail clients), and so is letter case.
+    pub fn parse(text: &str, now: Millis) -> Result<Invite, InviteError> {
+        let raw_len = text.len();
+        if raw_len > MAX_INVITE_CHARS * 2 {
+            return Err(InviteError::TooLong {
+                len: raw_len,
+                max: MAX_INVITE_CHARS,
+            });
+        }
+        let compact: String = text
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_lowercase();
+        if compact.len() > MAX_INVITE_CHARS {
+            return Err(InviteError::TooLong {
+                len: compact.len(),
+                max: MAX_INVITE_CHARS,
+            });
+        }
+        let rest = compact.strip_prefix(PREFIX).ok_or(InviteError::NotAnInvite)?;
+        let mut chars = rest.chars();
+        let version = chars.next().ok_or(InviteError::Truncated)?;
+        if version != VERSION {
+            return Err(InviteError::UnknownVersion(version));
+        }
+        let data = chars.as_str().to_uppercase();
+        if let Some(pos) = data
+            .chars()
+            .position(|c| !(c.is_ascii_uppercase() || ('2'..='7').contains(&c)))
+        {
+            return Err(InviteError::BadEncoding(PREFIX.len() + 1 + pos));
+        }
+        let payload = data_encoding::BASE32_NOPAD
+            .decode(data.as_bytes())
+            .map_err(|e| InviteError::BadEncoding(PREFIX.len() + 1 + e.position))?;
+        if payload.len() <= CHECKSUM_LEN {
+            return Err(InviteError::Truncated);
+        }
+        let (signed, sum) = payload.split_at(payload.len() - CHECKSUM_LEN);
+        if checksum(signed) != sum {
+            return Err(InviteError::BadChecksum);
+        }
+        let WireSigned(body_bytes, sig) = codec::decode("invite", signed, MAX_INVITE_CHARS)?;
+        let body: WireBody = codec::decode("invite body", &body_bytes, MAX_INVITE_CHARS)?;
+        let secret: [u8; 32] = body
+            .secret
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad("secret", "must be 32 bytes"))?;
+        let creator = PublicKey::from_slice(&body.creator).ok_or_else(|| bad("creator", "must be 32 bytes"))?;
+        let signer = PublicKey::from_slice(&body.signer).ok_or_else(|| bad("signer", "must be 32 bytes"))?;
+        let sig: [u8; 64] = sig
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad("signature", "must be 64 bytes"))?;
+        let mut sig_input = LABEL_INVITE_SIG.to_vec();
+        sig_input.extend_from_slice(&body_bytes);
+        if !identity::verify(&signer, &sig_input, &sig) {
+            return Err(InviteError::BadSignature);
+        }
+        let invite = Invite {
+            topic_name: body.name,
+            secret: TopicSecret::from_bytes(secret),
+            rules: body.rules,
+            creator,
+            signer,
+            peers: body.peers,
+            expires: body.exp,
+        };
+        invite.check_fields()?;
+        if let Some(expired_at) = invite.expires {
+            if expired_at <= now {
+                return Err(InviteError::Expired { expired_at, now });
+            }
+        }
+        Ok(invite)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> (Invite, Pseudonym) {
+        let signer = Pseudonym::from_seed([3; 32]);
+        let invite = Invite {
+            topic_name: "grief support".into(),
+            secret: TopicSecret::from_bytes([9; 32]),
+            rules: "Be kind.".into(),
+            creator: signer.public_key(),
+            signer: signer.public_key(),
+            peers: vec![InvitePeer {
+                peer_id: ByteBuf::from(vec![0, 36, 8, 1]),
+                addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+            }],
+            expires: Some(2_000),
+        };
+        (invite, signer)
+    }
+
+    #[test]
+    fn roundtrip_and_whitespace() {
+        let (inv, key) = sample();
+        let text = inv.encode(&key).unwrap();
+        assert!(text.starts_with("kindred1"));
+        assert_eq!(Invite::parse(&text, 1_000).unwrap(), inv);
+        let wrapped: String = text
+            .chars()
+            .enumerate()
+            .flat_map(|(i, c)| if i % 60 == 59 { vec![c, '\n', ' '] } else { vec![c] })
+            .collect();
+        assert_eq!(Invite::parse(&format!("  {wrapped}\n"), 1_000).unwrap(), inv);
+        assert_eq!(Invite::parse(&text.to_uppercase(), 1_000).unwrap(), inv);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let (inv, key) = sample();
+        let text = inv.encode(&key).unwrap();
+        assert_eq!(Invite::parse(&text, 2_000), Err(InviteError::Expired { expired_at: 2_000, now: 2_000 }));
+        assert_eq!(Invite::parse("hello", 0), Err(InviteError::NotAnInvite));
+        assert_eq!(Invite::parse(&text.replacen("kindred1", "kindred2", 1), 0), Err(InviteError::UnknownVersion('2')));
+        assert!(matches!(Invite::parse(&format!("{text}!"), 0), Err(InviteError::BadEncoding(_))));
+        let mut chars: Vec<char> = text.chars().collect();
+        let i = chars.len() / 2;
+        chars[i] = if chars[i] == 'a' { 'b' } else { 'a' };
+        assert_eq!(Invite::parse(&chars.iter().collect::<String>(), 0), Err(InviteError::BadChecksum));
+        assert_eq!(Invite::parse(&text[..text.len() - 10], 0), Err(InviteError::BadChecksum));
+        assert!(matches!(Invite::parse(&"a".repeat(40_000), 0), Err(InviteError::TooLong { .. })));
+    }
+
+    #[test]
+    fn forged_signature_is_caught() {
+        let (inv, key) = sample();
+        let text = inv.encode(&key).unwrap();
+        let payload = data_encoding::BASE32_NOPAD
+            .decode(text[PREFIX.len() + 1..].to_uppercase().as_bytes())
+            .unwrap();
+        let signed = &payload[..payload.len() - CHECKSUM_LEN];
+        let WireSigned(body, _) = codec::decode("test", signed, 1 << 20).unwrap();
+        let other = Pseudonym::from_seed([4; 32]);
+        let mut input = LABEL_INVITE_SIG.to_vec();
+        input.extend_from_slice(&body);
+        let mut forged = codec::encode(&WireSigned(body, ByteBuf::from(other.sign(&input).to_vec())));
+        forged.extend_from_slice(&checksum(&forged.clone()));
+        let text = format!("{PREFIX}{VERSION}{}", data_encoding::BASE32_NOPAD.encode(&forged));
+        assert_eq!(Invite::parse(&text, 0), Err(InviteError::BadSignature));
+    }
+}

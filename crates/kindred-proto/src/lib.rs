@@ -1,0 +1,50 @@
+//! Kindred's wire formats and cryptography, with no I/O.
+//!
+//! Everything here is a pure function of its inputs (randomness is passed in
+//! or drawn at one clearly marked place), so it can be tested against the
+//! vectors in `spec/vectors/` and fuzzed. `spec/protocol.md` and
+//! `spec/invite.md` are the normative description; this crate follows them.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod codec;
+pub mod envelope;
+pub mod identity;
+pub mod ids;
+pub mod invite;
+pub mod sync;
+pub mod topic;
+
+pub use envelope::{Kind, MessageContent, OpenError, OpenedMessage, SealError};
+pub use identity::{NodeSecret, Pseudonym};
+pub use ids::{MessageId, PublicKey, TopicId};
+pub use invite::{Invite, InviteError, InvitePeer};
+pub use topic::{TopicKeys, TopicSecret};
+
+/// Hard cap on one group-message envelope on the wire, checked before decoding.
+pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
+/// Envelopes are padded to a multiple of this many bytes.
+pub const PADDING_BLOCK: usize = 256;
+/// Longest post text, in bytes of UTF-8.
+pub const MAX_TEXT_BYTES: usize = 32 * 1024;
+/// Longest display name or topic name, in bytes of UTF-8.
+pub const MAX_NAME_BYTES: usize = 64;
+/// Most parents one message may reference.
+pub const MAX_PARENTS: usize = 16;
+
+/// Fills a buffer from the operating system's CSPRNG.
+///
+/// The one place this crate draws randomness; everything else takes its
+/// random inputs as arguments so tests and vectors can fix them.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
+    let mut out = [0u8; N];
+    getrandom::fill(&mut out).map_err(|e| RandomError(e.to_string()))?;
+    Ok(out)
+}
+
+/// The operating system could not provide random bytes.
+#[derive(Debug, thiserror::Error)]
+#[error("the operating system's random number generator failed: {0}")]
+pub struct RandomError(String);
+
+/// Milliseconds since the Unix epoch, as carried in messages and invites.
+pub type Millis = u64;

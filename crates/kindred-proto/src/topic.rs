@@ -1,0 +1,105 @@
+//! A topic's secret and the keys derived from it (spec/protocol.md, "Key schedule").
+
+use hkdf::Hkdf;
+use hmac::{KeyInit, Mac};
+use sha2::Sha256;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::ids::TopicId;
+
+/// HKDF-Extract salt for everything derived from a topic secret.
+pub const TOPIC_SALT: &[u8] = b"kindred/v1/topic";
+pub const LABEL_TOPIC_ID: &[u8] = b"kindred/v1/topic-id";
+pub const LABEL_GOSSIP_TOPIC: &[u8] = b"kindred/v1/gossip-topic";
+pub const LABEL_MESSAGE_KEY: &[u8] = b"kindred/v1/message-key";
+pub const LABEL_SYNC_KEY: &[u8] = b"kindred/v1/sync-key";
+/// Domain label for the per-connection sync tag (an HMAC input prefix).
+pub const LABEL_SYNC_TAG: &[u8] = b"kindred/v1/sync-tag";
+
+/// The random 32 bytes that make a topic: whoever holds them is a member.
+#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+pub struct TopicSecret([u8; 32]);
+
+impl TopicSecret {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn generate() -> Result<Self, crate::RandomError> {
+        Ok(Self(crate::random_bytes()?))
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for TopicSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TopicSecret(..)")
+    }
+}
+
+/// Everything a member derives from the topic secret.
+#[derive(Clone)]
+pub struct TopicKeys {
+    secret: TopicSecret,
+    pub id: TopicId,
+    /// The gossipsub topic string: a hash, so the human name never hits the wire.
+    pub gossip_topic: String,
+    message_key: Zeroizing<[u8; 32]>,
+    sync_key: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for TopicKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicKeys").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+fn expand(hk: &Hkdf<Sha256>, label: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    // 32 bytes is far below HKDF-SHA256's 255*32 limit, so expand cannot fail.
+    let _ = hk.expand(label, out.as_mut());
+    out
+}
+
+impl TopicKeys {
+    pub fn derive(secret: &TopicSecret) -> Self {
+        let hk = Hkdf::<Sha256>::new(Some(TOPIC_SALT), secret.as_bytes());
+        let id = TopicId(*expand(&hk, LABEL_TOPIC_ID));
+        let gossip = expand(&hk, LABEL_GOSSIP_TOPIC);
+        TopicKeys {
+            secret: secret.clone(),
+            id,
+            gossip_topic: format!("kindred/1/{}", hex::encode(*gossip)),
+            message_key: expand(&hk, LABEL_MESSAGE_KEY),
+            sync_key: expand(&hk, LABEL_SYNC_KEY),
+        }
+    }
+
+    pub fn secret(&self) -> &TopicSecret {
+        &self.secret
+    }
+
+    pub(crate) fn message_key(&self) -> &[u8; 32] {
+        &self.message_key
+    }
+
+    /// The tag a requester puts in a sync request to name this topic to one
+    /// responder. Bound to both peers, so a non-member who sees it learns
+    /// nothing it can link to other connections or to the gossip topic.
+    pub fn sync_tag(&self, requester: &[u8], responder: &[u8]) -> [u8; 32] {
+        // HMAC accepts keys of any length.
+        let mut mac = match <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(self.sync_key.as_ref()) {
+            Ok(m) => m,
+            Err(_) => unreachable!("HMAC takes keys of any length"),
+        };
+        mac.update(LABEL_SYNC_TAG);
+        mac.update(&(requester.len() as u16).to_be_bytes());
+        mac.update(requester);
+        mac.update(&(responder.len() as u16).to_be_bytes());
+        mac.update(responder);
+        mac.finalize().into_bytes().into()
+    }
+}
