@@ -1,1 +1,53 @@
+//! Kindred's local state on disk: the data directory, the node identity file,
+//! and a sled database with topics, the message DAG and the address book.
+//!
+//! Nothing else in Kindred touches sled, so it can be replaced (sled 0.34 is
+//! beta) without changes elsewhere.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
 
+mod datadir;
+mod messages;
+mod records;
+
+pub use datadir::{load_identity, load_or_create_identity, DataDir};
+pub use messages::{Inserted, SyncPage};
+pub use records::{MessageRecord, TopicRecord};
+
+use std::path::PathBuf;
+
+/// Bumped when the on-disk layout changes incompatibly.
+pub const SCHEMA_VERSION: u64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("data directory {dir} is in use by another running Kindred node (stop it first, or pass a different --data-dir)")]
+    InUse { dir: PathBuf },
+    #[error("the store at {path} could not be opened and may be damaged: {detail}. It was left untouched; move it aside to start afresh, or keep it for recovery")]
+    Damaged { path: PathBuf, detail: String },
+    #[error("the store at {path} has schema version {found}, newer than this Kindred understands ({SCHEMA_VERSION}); upgrade Kindred")]
+    NewerSchema { path: PathBuf, found: u64 },
+    #[error("the identity file {path} is damaged: {detail}")]
+    BadIdentity { path: PathBuf, detail: String },
+    #[error("no identity in {dir}: run `kindred init` or `kindred up` first")]
+    NoIdentity { dir: PathBuf },
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("disk or database error: {0}")]
+    Db(String),
+    #[error("stored record {what} is corrupt: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub use messages::Store;

@@ -1,0 +1,554 @@
+//! The sled database: topics, the per-topic message DAG, and the address book.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
+
+use kindred_proto::{Kind, MessageId, PublicKey, TopicId};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::Transactional;
+
+use crate::datadir::DataDir;
+use crate::records::{decode, encode, key, MessageRecord, TopicRecord};
+use crate::{Result, StoreError, SCHEMA_VERSION};
+
+/// sled's page cache defaults to 1 GiB; an idle node should not look like that.
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Open database plus the lock on its data directory.
+pub struct Store {
+    dir: DataDir,
+    db: sled::Db,
+    meta: sled::Tree,
+    topics: sled::Tree,
+    /// topic || id -> MessageRecord, for messages whose parents are all here.
+    msgs: sled::Tree,
+    /// topic || depth (u64 BE) || id -> (): history in display order.
+    order: sled::Tree,
+    /// topic || seq (u64 BE) -> id: the order this node received messages in.
+    arrivals: sled::Tree,
+    /// topic || id -> (): messages no stored message names as a parent.
+    heads: sled::Tree,
+    /// topic || id -> MessageRecord, for messages still missing a parent.
+    pending: sled::Tree,
+    /// topic || missing parent id || child id -> ().
+    waiting: sled::Tree,
+    /// topic || author -> (depth, name): the newest profile of each author.
+    names: sled::Tree,
+    /// peer id bytes -> [multiaddr text]: where peers were last seen.
+    peers: sled::Tree,
+    /// Writers are serialised so parent checks and inserts see one state.
+    write: Mutex<()>,
+}
+
+/// What happened to an inserted message.
+#[derive(Debug, Default)]
+pub struct Inserted {
+    /// It was already stored or pending.
+    pub duplicate: bool,
+    /// Messages newly placed into history, in order: this one (if its parents
+    /// were all present) followed by any pending ones it completed.
+    pub stored: Vec<MessageRecord>,
+    /// Parents this message lacks; it waits in pending until they arrive.
+    pub missing: Vec<MessageId>,
+}
+
+/// A page of envelopes answering a sync fetch, parents before children.
+pub type SyncPage = Vec<Vec<u8>>;
+
+/// Per-topic totals for status displays.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TopicCounts {
+    pub messages: u64,
+    pub pending: u64,
+    pub missing: u64,
+}
+
+fn count_key(topic: &TopicId) -> Vec<u8> {
+    let mut k = b"count/".to_vec();
+    k.extend_from_slice(topic.as_bytes());
+    k
+}
+
+fn tx_err(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => e.into(),
+    }
+}
+
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+impl Store {
+    /// Opens (or creates) the database in a locked data directory.
+    pub fn open(dir: DataDir) -> Result<Store> {
+        let path = dir.db_path();
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(|e| StoreError::Damaged {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+        let tree = |name: &str| {
+            db.open_tree(name).map_err(|e| StoreError::Damaged {
+                path: path.clone(),
+                detail: e.to_string(),
+            })
+        };
+        let store = Store {
+            meta: tree("meta")?,
+            topics: tree("topics")?,
+            msgs: tree("msgs")?,
+            order: tree("order")?,
+            arrivals: tree("arrivals")?,
+            heads: tree("heads")?,
+            pending: tree("pending")?,
+            waiting: tree("waiting")?,
+            names: tree("names")?,
+            peers: tree("peers")?,
+            db,
+            dir,
+            write: Mutex::new(()),
+        };
+        match store.meta.get("schema")? {
+            None => {
+                store.meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
+                store.db.flush()?;
+            }
+            Some(v) => {
+                let found = u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Damaged {
+                    path: path.clone(),
+                    detail: "schema version record is malformed".into(),
+                })?);
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::NewerSchema { path, found });
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Makes everything written so far durable. Call before acknowledging.
+    pub async fn flush(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn flush_blocking(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    // ---- configuration ----
+
+    pub fn config(&self, name: &str) -> Result<Option<String>> {
+        let k = format!("config/{name}");
+        Ok(match self.meta.get(k)? {
+            Some(v) => Some(String::from_utf8(v.to_vec()).map_err(|_| StoreError::Corrupt {
+                what: "config value",
+                detail: "not UTF-8".into(),
+            })?),
+            None => None,
+        })
+    }
+
+    pub fn set_config(&self, name: &str, value: &str) -> Result<()> {
+        self.meta.insert(format!("config/{name}"), value.as_bytes())?;
+        Ok(())
+    }
+
+    // ---- topics ----
+
+    pub fn put_topic(&self, id: &TopicId, record: &TopicRecord) -> Result<()> {
+        self.topics.insert(id.as_bytes(), encode(record))?;
+        Ok(())
+    }
+
+    pub fn topic(&self, id: &TopicId) -> Result<Option<TopicRecord>> {
+        self.topics
+            .get(id.as_bytes())?
+            .map(|v| decode("topic", &v))
+            .transpose()
+    }
+
+    pub fn topics(&self) -> Result<Vec<(TopicId, TopicRecord)>> {
+        let mut out = Vec::new();
+        for item in self.topics.iter() {
+            let (k, v) = item?;
+            let id = TopicId::from_slice(&k).ok_or(StoreError::Corrupt {
+                what: "topic key",
+                detail: "not 32 bytes".into(),
+            })?;
+            out.push((id, decode("topic", &v)?));
+        }
+        Ok(out)
+    }
+
+    // ---- messages ----
+
+    /// Whether the message is already stored or waiting for parents.
+    pub fn contains(&self, topic: &TopicId, id: &MessageId) -> Result<bool> {
+        let k = key(topic, &[id.as_bytes()]);
+        Ok(self.msgs.contains_key(&k)? || self.pending.contains_key(&k)?)
+    }
+
+    pub fn get(&self, topic: &TopicId, id: &MessageId) -> Result<Option<MessageRecord>> {
+        self.msgs
+            .get(key(topic, &[id.as_bytes()]))?
+            .map(|v| decode("message", &v))
+            .transpose()
+    }
+
+    fn depth_of(&self, topic: &TopicId, id: &MessageId) -> Result<Option<u64>> {
+        Ok(self.get(topic, id)?.map(|m| m.depth))
+    }
+
+    /// Adds a validated message. Idempotent: the same id twice is stored once.
+    pub fn insert(&self, topic: &TopicId, record: MessageRecord) -> Result<Inserted> {
+        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let id = record.id();
+        if self.contains(topic, &id)? {
+            return Ok(Inserted {
+                duplicate: true,
+                ..Default::default()
+            });
+        }
+        let mut missing = Vec::new();
+        for p in record.parent_ids() {
+            if self.depth_of(topic, &p)?.is_none() {
+                missing.push(p);
+            }
+        }
+        if !missing.is_empty() {
+            self.put_pending(topic, &record, &missing)?;
+            return Ok(Inserted {
+                duplicate: false,
+                stored: vec![],
+                missing,
+            });
+        }
+        let mut stored = vec![self.place(topic, record)?];
+        // Children that were waiting only for what we just placed.
+        let mut queue: VecDeque<MessageId> = VecDeque::from([id]);
+        while let Some(parent) = queue.pop_front() {
+            let prefix = key(topic, &[parent.as_bytes()]);
+            let children: Vec<MessageId> = self
+                .waiting
+                .scan_prefix(&prefix)
+                .keys()
+                .filter_map(|k| k.ok())
+                .filter_map(|k| MessageId::from_slice(&k[64..]))
+                .collect();
+            for child in children {
+                self.waiting.remove(key(topic, &[parent.as_bytes(), child.as_bytes()]))?;
+                let Some(raw) = self.pending.get(key(topic, &[child.as_bytes()]))? else {
+                    continue;
+                };
+                let rec: MessageRecord = decode("pending message", &raw)?;
+                let mut ready = true;
+                for p in rec.parent_ids() {
+                    if self.depth_of(topic, &p)?.is_none() {
+                        ready = false;
+                        break;
+                    }
+                }
+                if ready {
+                    stored.push(self.place(topic, rec)?);
+                    queue.push_back(child);
+                }
+            }
+        }
+        Ok(Inserted {
+            duplicate: false,
+            stored,
+            missing: vec![],
+        })
+    }
+
+    fn put_pending(&self, topic: &TopicId, record: &MessageRecord, missing: &[MessageId]) -> Result<()> {
+        let id = record.id();
+        let value = encode(record);
+        (&self.pending, &self.waiting)
+            .transaction(|(pending, waiting)| {
+                pending.insert(key(topic, &[id.as_bytes()]), value.as_slice())?;
+                for p in missing {
+                    waiting.insert(key(topic, &[p.as_bytes(), id.as_bytes()]), &[])?;
+                }
+                Ok(())
+            })
+            .map_err(tx_err)
+    }
+
+    /// Puts a message whose parents are all stored into history, atomically
+    /// across every index.
+    fn place(&self, topic: &TopicId, mut record: MessageRecord) -> Result<MessageRecord> {
+        let id = record.id();
+        let mut depth = 0;
+        for p in record.parent_ids() {
+            let d = self.depth_of(topic, &p)?.ok_or(StoreError::Corrupt {
+                what: "message parent",
+                detail: "vanished while placing".into(),
+            })?;
+            depth = depth.max(d + 1);
+        }
+        record.depth = depth;
+        let seq = self.db.generate_id()?;
+        let name_key = key(topic, &[&record.author]);
+        let profile = if record.kind() == Kind::Profile {
+            let newer = match self.names.get(&name_key)? {
+                Some(v) => {
+                    let (d, _): (u64, String) = decode("name", &v)?;
+                    d <= depth
+                }
+                None => true,
+            };
+            newer.then(|| encode(&(depth, record.body.clone())))
+        } else {
+            None
+        };
+        let value = encode(&record);
+        let msg_key = key(topic, &[id.as_bytes()]);
+        let parents = record.parent_ids();
+        let ck = count_key(topic);
+        (
+            &self.msgs,
+            &self.order,
+            &self.arrivals,
+            &self.heads,
+            &self.pending,
+            &self.names,
+            &self.meta,
+        )
+            .transaction(|(msgs, order, arrivals, heads, pending, names, meta)| {
+                msgs.insert(msg_key.as_slice(), value.as_slice())?;
+                order.insert(key(topic, &[&depth.to_be_bytes(), id.as_bytes()]), &[])?;
+                arrivals.insert(key(topic, &[&seq.to_be_bytes()]), id.as_bytes())?;
+                for p in &parents {
+                    heads.remove(key(topic, &[p.as_bytes()]))?;
+                }
+                heads.insert(msg_key.as_slice(), &[])?;
+                pending.remove(msg_key.as_slice())?;
+                if let Some(p) = &profile {
+                    names.insert(name_key.as_slice(), p.as_slice())?;
+                }
+                bump(meta, &ck).map_err(abort)?;
+                Ok(())
+            })
+            .map_err(tx_err)?;
+        Ok(record)
+    }
+
+    /// The topic's heads, deepest first.
+    pub fn heads(&self, topic: &TopicId) -> Result<Vec<(u64, MessageId)>> {
+        let mut out = Vec::new();
+        for k in self.heads.scan_prefix(topic.as_bytes()).keys() {
+            let k = k?;
+            if let Some(id) = MessageId::from_slice(&k[32..]) {
+                if let Some(d) = self.depth_of(topic, &id)? {
+                    out.push((d, id));
+                }
+            }
+        }
+        out.sort_by(|a, b| b.cmp(a));
+        Ok(out)
+    }
+
+    /// The newest `limit` messages of the given kind, oldest first, in
+    /// history order (depth, then id).
+    pub fn latest(&self, topic: &TopicId, kind: Kind, limit: usize) -> Result<Vec<MessageRecord>> {
+        let mut out = Vec::new();
+        for k in self.order.scan_prefix(topic.as_bytes()).keys().rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let k = k?;
+            let Some(id) = MessageId::from_slice(&k[40..]) else { continue };
+            if let Some(m) = self.get(topic, &id)? {
+                if m.kind() == kind {
+                    out.push(m);
+                }
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Messages received after arrival number `after`, in arrival order, with
+    /// their arrival numbers (for following a topic live).
+    pub fn arrivals_after(&self, topic: &TopicId, after: u64, limit: usize) -> Result<Vec<(u64, MessageRecord)>> {
+        let start = key(topic, &[&after.saturating_add(1).to_be_bytes()]);
+        let end = key(topic, &[&u64::MAX.to_be_bytes()]);
+        let mut out = Vec::new();
+        for item in self.arrivals.range(start..=end) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item?;
+            let seq = u64::from_be_bytes(k[32..40].try_into().unwrap_or([0; 8]));
+            if let Some(id) = MessageId::from_slice(&v) {
+                if let Some(m) = self.get(topic, &id)? {
+                    out.push((seq, m));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest arrival number in a topic (0 when empty).
+    pub fn last_arrival(&self, topic: &TopicId) -> Result<u64> {
+        Ok(self
+            .arrivals
+            .scan_prefix(topic.as_bytes())
+            .keys()
+            .next_back()
+            .transpose()?
+            .map(|k| u64::from_be_bytes(k[32..40].try_into().unwrap_or([0; 8])))
+            .unwrap_or(0))
+    }
+
+    /// The newest display name an author gave in a topic.
+    pub fn author_name(&self, topic: &TopicId, author: &PublicKey) -> Result<Option<String>> {
+        self.names
+            .get(key(topic, &[author.as_bytes()]))?
+            .map(|v| decode::<(u64, String)>("name", &v).map(|(_, n)| n))
+            .transpose()
+    }
+
+    /// Parents referenced by pending messages that this node has never seen:
+    /// the known gaps in its history.
+    pub fn missing(&self, topic: &TopicId, limit: usize) -> Result<Vec<MessageId>> {
+        let mut out: Vec<MessageId> = Vec::new();
+        for k in self.waiting.scan_prefix(topic.as_bytes()).keys() {
+            let k = k?;
+            let Some(id) = MessageId::from_slice(&k[32..64]) else { continue };
+            if out.last() != Some(&id) && !self.contains(topic, &id)? {
+                out.push(id);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn counts(&self, topic: &TopicId) -> Result<TopicCounts> {
+        let messages = self
+            .meta
+            .get(count_key(topic))?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0);
+        let pending = self.pending.scan_prefix(topic.as_bytes()).count() as u64;
+        let missing = if pending > 0 {
+            self.missing(topic, 10_000)?.len() as u64
+        } else {
+            0
+        };
+        Ok(TopicCounts {
+            messages,
+            pending,
+            missing,
+        })
+    }
+
+    /// What a requester should send as `have`: its heads plus ids at
+    /// exponentially spaced depths below them, so a responder can find where
+    /// the two histories meet without either listing everything.
+    pub fn have_sample(&self, topic: &TopicId, max: usize) -> Result<Vec<MessageId>> {
+        let heads = self.heads(topic)?;
+        let mut out: Vec<MessageId> = heads.iter().take(max / 2).map(|(_, id)| *id).collect();
+        let Some(&(top, _)) = heads.first() else {
+            return Ok(out);
+        };
+        let mut step = 1u64;
+        while out.len() < max && step <= top {
+            let depth = top - step;
+            let prefix = key(topic, &[&depth.to_be_bytes()]);
+            if let Some(k) = self.order.scan_prefix(&prefix).keys().next().transpose()? {
+                if let Some(id) = MessageId::from_slice(&k[40..]) {
+                    out.push(id);
+                }
+            }
+            step *= 2;
+        }
+        Ok(out)
+    }
+
+    /// Answers a sync fetch: `want` and their ancestors, walking back from
+    /// `want` and stopping at anything in `have` or below the deepest `have`
+    /// this node knows. Returns envelopes in depth order (parents first).
+    /// Wanted messages are always included, so a requester can always fill
+    /// a gap by asking for the missing parent itself.
+    pub fn sync_page(
+        &self,
+        topic: &TopicId,
+        want: &[MessageId],
+        have: &[MessageId],
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<SyncPage> {
+        let have_set: HashSet<MessageId> = have.iter().copied().collect();
+        let mut floor = 0;
+        for h in have {
+            if let Some(d) = self.depth_of(topic, h)? {
+                floor = floor.max(d);
+            }
+        }
+        let mut seen: HashSet<MessageId> = HashSet::new();
+        let mut queue: VecDeque<(MessageId, bool)> = want.iter().map(|w| (*w, true)).collect();
+        let mut picked: Vec<MessageRecord> = Vec::new();
+        let mut bytes = 0;
+        while let Some((id, wanted)) = queue.pop_front() {
+            if picked.len() >= max_messages || bytes >= max_bytes {
+                break;
+            }
+            if !seen.insert(id) || have_set.contains(&id) {
+                continue;
+            }
+            let Some(m) = self.get(topic, &id)? else { continue };
+            if !wanted && m.depth < floor {
+                continue;
+            }
+            for p in m.parent_ids() {
+                queue.push_back((p, false));
+            }
+            bytes += m.envelope.len();
+            picked.push(m);
+        }
+        picked.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
+        Ok(picked.into_iter().map(|m| m.envelope.into_vec()).collect())
+    }
+
+    // ---- address book ----
+
+    pub fn remember_peer(&self, peer: &[u8], addrs: &[String]) -> Result<()> {
+        self.peers.insert(peer, encode(&addrs))?;
+        Ok(())
+    }
+
+    pub fn known_peers(&self) -> Result<Vec<(Vec<u8>, Vec<String>)>> {
+        let mut out = Vec::new();
+        for item in self.peers.iter() {
+            let (k, v) = item?;
+            out.push((k.to_vec(), decode("peer addresses", &v)?));
+        }
+        Ok(out)
+    }
+}
+
+fn bump(meta: &TransactionalTree, k: &[u8]) -> Result<()> {
+    let n = meta
+        .get(k)
+        .map_err(|e| StoreError::Db(e.to_string()))?
+        .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+        .unwrap_or(0);
+    meta.insert(k, &(n + 1).to_be_bytes())
+        .map_err(|e| StoreError::Db(e.to_string()))?;
+    Ok(())
+}

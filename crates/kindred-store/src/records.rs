@@ -1,0 +1,116 @@
+//! What the store keeps per topic and per message, as CBOR values.
+
+use kindred_proto::{codec, Kind, MessageId, Millis, OpenedMessage, PublicKey, TopicId};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::StoreError;
+
+/// Our own records are small; anything bigger is corruption.
+const MAX_RECORD_BYTES: usize = 256 * 1024;
+
+/// A topic this node belongs to.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TopicRecord {
+    pub name: String,
+    pub secret: ByteBuf,
+    pub rules: String,
+    pub creator: ByteBuf,
+    /// This node's display name in the topic.
+    pub my_name: String,
+    pub joined_at: Millis,
+}
+
+impl TopicRecord {
+    pub fn secret_bytes(&self) -> Result<[u8; 32], StoreError> {
+        self.secret.as_slice().try_into().map_err(|_| StoreError::Corrupt {
+            what: "topic secret",
+            detail: "not 32 bytes".into(),
+        })
+    }
+}
+
+impl Drop for TopicRecord {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.secret.as_mut_slice().zeroize();
+    }
+}
+
+/// A validated message with everything needed to show it and to serve it
+/// to peers.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub id: ByteBuf,
+    pub author: ByteBuf,
+    pub kind: u32,
+    pub body: String,
+    pub parents: Vec<ByteBuf>,
+    /// The author's claimed time.
+    pub timestamp: Millis,
+    /// When this node first saw it.
+    pub received_at: Millis,
+    /// 0 for a message without parents, else 1 + the deepest parent.
+    /// Computed here, never taken from the sender.
+    pub depth: u64,
+    /// The exact envelope, to hand on to peers that lack it.
+    pub envelope: ByteBuf,
+}
+
+impl MessageRecord {
+    pub fn from_opened(msg: &OpenedMessage, envelope: &[u8], received_at: Millis) -> Self {
+        MessageRecord {
+            id: ByteBuf::from(msg.id.0.to_vec()),
+            author: ByteBuf::from(msg.author.0.to_vec()),
+            kind: msg.content.kind.code(),
+            body: msg.content.body.clone(),
+            parents: msg
+                .content
+                .parents
+                .iter()
+                .map(|p| ByteBuf::from(p.0.to_vec()))
+                .collect(),
+            timestamp: msg.content.timestamp,
+            received_at,
+            depth: 0,
+            envelope: ByteBuf::from(envelope.to_vec()),
+        }
+    }
+
+    pub fn id(&self) -> MessageId {
+        MessageId::from_slice(&self.id).unwrap_or(MessageId([0; 32]))
+    }
+
+    pub fn author(&self) -> PublicKey {
+        PublicKey::from_slice(&self.author).unwrap_or(PublicKey([0; 32]))
+    }
+
+    pub fn kind(&self) -> Kind {
+        Kind::from_code(self.kind)
+    }
+
+    pub fn parent_ids(&self) -> Vec<MessageId> {
+        self.parents.iter().filter_map(|p| MessageId::from_slice(p)).collect()
+    }
+}
+
+pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    codec::encode(v)
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    codec::decode(what, bytes, MAX_RECORD_BYTES).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+/// `topic || rest`, the shape of every per-topic key.
+pub(crate) fn key(topic: &TopicId, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(32 + parts.iter().map(|p| p.len()).sum::<usize>());
+    k.extend_from_slice(topic.as_bytes());
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}

@@ -1,0 +1,92 @@
+use kindred_proto::envelope::{open, seal};
+use kindred_proto::{Kind, MessageContent, MessageId, Pseudonym, TopicKeys, TopicSecret};
+use kindred_store::{DataDir, MessageRecord, Store, StoreError};
+
+fn msg(keys: &TopicKeys, text: &str, parents: Vec<MessageId>) -> MessageRecord {
+    let author = Pseudonym::from_seed([5; 32]);
+    let content = MessageContent {
+        kind: Kind::Post,
+        body: text.into(),
+        parents,
+        timestamp: 0,
+    };
+    let (_, env) = seal(keys, &author, &content).unwrap();
+    MessageRecord::from_opened(&open(keys, &env).unwrap(), &env, 0)
+}
+
+#[test]
+fn out_of_order_arrivals_settle_into_one_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = TopicKeys::derive(&TopicSecret::from_bytes([1; 32]));
+    let t = keys.id;
+    let a = msg(&keys, "a", vec![]);
+    let b = msg(&keys, "b", vec![a.id()]);
+    let c = msg(&keys, "c", vec![b.id()]);
+    let d = msg(&keys, "d", vec![b.id()]);
+    let e = msg(&keys, "e", vec![c.id(), d.id()]);
+    {
+        let store = Store::open(DataDir::lock(dir.path()).unwrap()).unwrap();
+        // Children first: they wait for parents.
+        let r = store.insert(&t, e.clone()).unwrap();
+        assert_eq!(r.missing.len(), 2);
+        assert!(store.insert(&t, c.clone()).unwrap().stored.is_empty());
+        assert!(store.insert(&t, d.clone()).unwrap().stored.is_empty());
+        assert!(store.insert(&t, e.clone()).unwrap().duplicate);
+        assert!(store.insert(&t, b.clone()).unwrap().stored.is_empty());
+        assert_eq!(store.missing(&t, 10).unwrap(), vec![a.id()]);
+        let r = store.insert(&t, a.clone()).unwrap();
+        assert_eq!(r.stored.len(), 5, "a completes b, c, d and e");
+        assert!(store.insert(&t, a.clone()).unwrap().duplicate);
+        assert_eq!(store.heads(&t).unwrap(), vec![(3, e.id())]);
+        let texts: Vec<_> = store
+            .latest(&t, Kind::Post, 100)
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.depth, m.body))
+            .collect();
+        assert_eq!(texts[0], (0, "a".to_string()));
+        assert_eq!(texts[4], (3, "e".to_string()));
+        assert_eq!(store.counts(&t).unwrap().messages, 5);
+        assert_eq!(store.counts(&t).unwrap().pending, 0);
+        store.flush_blocking().unwrap();
+        // A second node cannot open the same directory.
+        assert!(matches!(DataDir::lock(dir.path()), Err(StoreError::InUse { .. })));
+    }
+    let store = Store::open(DataDir::lock(dir.path()).unwrap()).unwrap();
+    assert_eq!(store.latest(&t, Kind::Post, 100).unwrap().len(), 5);
+    // A fetch from someone who has `b` returns what lies above it, parents first.
+    let page = store.sync_page(&t, &[e.id()], &[b.id()], 100, 1 << 20).unwrap();
+    let ids: Vec<_> = page.iter().map(|env| kindred_proto::envelope::message_id(env)).collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(ids[2], e.id());
+    // From nothing: everything, root first.
+    let page = store.sync_page(&t, &[e.id()], &[], 100, 1 << 20).unwrap();
+    assert_eq!(kindred_proto::envelope::message_id(&page[0]), a.id());
+    assert_eq!(page.len(), 5);
+}
+
+#[test]
+fn damaged_store_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("db")).unwrap();
+    std::fs::write(dir.path().join("db").join("conf"), b"\xff\xff garbage").unwrap();
+    std::fs::write(dir.path().join("db").join("db"), vec![0xAB; 4096]).unwrap();
+    match Store::open(DataDir::lock(dir.path()).unwrap()) {
+        Err(StoreError::Damaged { .. }) => {}
+        Err(other) => panic!("expected Damaged, got {other}"),
+        Ok(_) => panic!("a garbage store opened"),
+    }
+}
+
+#[test]
+fn identity_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (secret, created) = kindred_store::load_or_create_identity(dir.path()).unwrap();
+    assert!(created);
+    let mode = std::fs::metadata(dir.path().join("identity.key")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let (again, created) = kindred_store::load_or_create_identity(dir.path()).unwrap();
+    assert!(!created);
+    assert_eq!(again.as_bytes(), secret.as_bytes());
+}
