@@ -1,1 +1,87 @@
+//! Kindred's libp2p layer: one task owns the `Swarm`; the rest of the node
+//! talks to it with [`Command`]s (each carrying its reply channel) and
+//! listens to its [`Event`]s.
+//!
+//! This crate knows nothing about topics' secrets or message contents: it
+//! moves bytes, and asks the node to judge every gossip message before it
+//! is forwarded.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
 
+mod behaviour;
+mod codec;
+mod swarm_task;
+
+pub use behaviour::{gossipsub_config, Behaviour};
+pub use libp2p::gossipsub::MessageAcceptance;
+pub use libp2p::{identity::Keypair, Multiaddr, PeerId};
+pub use swarm_task::{keypair_from_secret, spawn, Command, Event, NetHandle, PeerInfo, PublishOutcome, SyncResponder};
+
+use std::time::Duration;
+
+/// How to run the network layer.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// Addresses to listen on. Default: TCP and QUIC on all interfaces, ports
+    /// chosen by the OS.
+    pub listen: Vec<Multiaddr>,
+    /// Local network discovery. Default: on only when some listen address is
+    /// not loopback, so nodes bound to 127.0.0.1 never multicast onto a LAN.
+    pub mdns: bool,
+    /// How long a connection no protocol uses stays open. Default: 60 s.
+    pub idle_timeout: Duration,
+    /// How long a sync request may take before it fails. Default: 30 s.
+    pub request_timeout: Duration,
+}
+
+impl NetConfig {
+    /// Listens on the given addresses, or the defaults when empty, with mDNS
+    /// decided by them.
+    pub fn new(listen: Vec<Multiaddr>) -> Self {
+        let listen = if listen.is_empty() {
+            default_listen()
+        } else {
+            listen
+        };
+        let mdns = listen.iter().any(|a| !is_loopback(a));
+        NetConfig {
+            listen,
+            mdns,
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// TCP and QUIC on all IPv4 interfaces, OS-chosen ports.
+pub fn default_listen() -> Vec<Multiaddr> {
+    ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect()
+}
+
+/// Whether an address stays on this machine.
+pub fn is_loopback(addr: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("cannot listen on {addr}: {detail}")]
+    Listen { addr: Multiaddr, detail: String },
+    #[error("invalid network configuration: {0}")]
+    Config(String),
+    #[error("cannot dial {target}: {detail}")]
+    Dial { target: String, detail: String },
+    #[error("cannot publish: {0}")]
+    Publish(String),
+    #[error("sync request to {peer} failed: {detail}")]
+    Request { peer: PeerId, detail: String },
+    #[error("the network task has stopped")]
+    Stopped,
+}

@@ -1,0 +1,103 @@
+//! The composed `NetworkBehaviour` and its protocol settings.
+
+use std::time::Duration;
+
+use libp2p::swarm::{behaviour::toggle::Toggle, NetworkBehaviour};
+use libp2p::{gossipsub, identify, identity::Keypair, mdns, ping, request_response, StreamProtocol};
+
+use crate::codec::CappedBytes;
+use crate::{NetConfig, NetError};
+
+/// Gossip frames carry one envelope plus protobuf framing and the topic string.
+const MAX_GOSSIP_FRAME: usize = kindred_proto::MAX_ENVELOPE_BYTES + 4 * 1024;
+
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub gossipsub: gossipsub::Behaviour,
+    pub sync: request_response::Behaviour<CappedBytes>,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+/// Gossipsub as Kindred runs it (spec/protocol.md, "Gossipsub settings").
+pub fn gossipsub_config() -> Result<gossipsub::Config, NetError> {
+    gossipsub::ConfigBuilder::default()
+        // No author, seqno or signature in frames: they would tie a device to a circle.
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        // Ids are content hashes, so the same envelope is the same message everywhere.
+        .message_id_fn(|m: &gossipsub::Message| {
+            gossipsub::MessageId::from(kindred_proto::envelope::message_id(&m.data).0.to_vec())
+        })
+        // The node decrypts and verifies before anything is forwarded.
+        .validate_messages()
+        .max_transmit_size(MAX_GOSSIP_FRAME)
+        // Meshes form sooner after a join than with the 5 s default.
+        .heartbeat_initial_delay(Duration::from_millis(500))
+        .build()
+        .map_err(|e| NetError::Config(e.to_string()))
+}
+
+/// Scoring that punishes peers who forward messages we reject (P4) and
+/// nothing else: the mesh-delivery terms misfire in small circles, and many
+/// honest members share one IP (a household's NAT, or one laptop in tests).
+pub fn peer_score() -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let params = gossipsub::PeerScoreParams {
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    };
+    (params, gossipsub::PeerScoreThresholds::default())
+}
+
+/// Per-topic scoring: only invalid deliveries count.
+pub fn topic_score() -> gossipsub::TopicScoreParams {
+    gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        time_in_mesh_weight: 0.0,
+        first_message_deliveries_weight: 0.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: 0.5,
+        ..Default::default()
+    }
+}
+
+impl Behaviour {
+    pub fn new(key: &Keypair, config: &NetConfig) -> Result<Self, NetError> {
+        let mut gossipsub =
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossipsub_config()?)
+                .map_err(|e| NetError::Config(e.to_string()))?;
+        let (params, thresholds) = peer_score();
+        gossipsub
+            .with_peer_score(params, thresholds)
+            .map_err(NetError::Config)?;
+        let sync = request_response::Behaviour::with_codec(
+            CappedBytes {
+                max_request: kindred_proto::sync::MAX_REQUEST_BYTES,
+                max_response: kindred_proto::sync::MAX_RESPONSE_BYTES,
+            },
+            [(
+                StreamProtocol::new(kindred_proto::sync::PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default().with_request_timeout(config.request_timeout),
+        );
+        let identify = identify::Behaviour::new(identify::Config::new("/kindred/1".into(), key.public()));
+        let mdns = if config.mdns {
+            Some(
+                mdns::tokio::Behaviour::new(mdns::Config::default(), key.public().to_peer_id())
+                    .map_err(|e| NetError::Config(format!("mDNS: {e}")))?,
+            )
+        } else {
+            None
+        };
+        Ok(Behaviour {
+            gossipsub,
+            sync,
+            identify,
+            ping: ping::Behaviour::default(),
+            mdns: mdns.into(),
+        })
+    }
+}

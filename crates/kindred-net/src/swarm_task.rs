@@ -1,0 +1,422 @@
+//! The task that owns the `Swarm`, and the handle others use to reach it.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::StreamExt;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{
+    gossipsub, identify, identity::Keypair, mdns, request_response, Multiaddr, PeerId, Swarm,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::behaviour::{topic_score, Behaviour, BehaviourEvent};
+use crate::{NetConfig, NetError};
+
+/// What the rest of the node asks of the network. Replies come back on the
+/// `reply` channel of each variant.
+#[derive(Debug)]
+pub enum Command {
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    /// Remember addresses for a peer (and connect if not connected).
+    AddAddresses { peer: PeerId, addrs: Vec<Multiaddr> },
+    Subscribe {
+        topic: String,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    Unsubscribe { topic: String },
+    Publish {
+        topic: String,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<PublishOutcome, NetError>>,
+    },
+    /// The verdict on a gossip message held for validation.
+    Validate {
+        id: gossipsub::MessageId,
+        source: PeerId,
+        acceptance: gossipsub::MessageAcceptance,
+    },
+    Sync {
+        peer: PeerId,
+        request: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
+    },
+    Respond { responder: SyncResponder, response: Vec<u8> },
+    Peers { reply: oneshot::Sender<Vec<PeerInfo>> },
+    ListenAddrs { reply: oneshot::Sender<Vec<Multiaddr>> },
+    TopicPeers {
+        topic: String,
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    Shutdown,
+}
+
+/// What the network tells the node.
+#[derive(Debug)]
+pub enum Event {
+    Listening { addr: Multiaddr },
+    PeerConnected { peer: PeerId, addr: Multiaddr },
+    PeerDisconnected { peer: PeerId },
+    /// A peer told us where it listens.
+    Identified { peer: PeerId, listen_addrs: Vec<Multiaddr> },
+    /// A gossip message, held until the node sends [`Command::Validate`].
+    Gossip {
+        source: PeerId,
+        id: gossipsub::MessageId,
+        topic: String,
+        data: Vec<u8>,
+    },
+    PeerSubscribed { peer: PeerId, topic: String },
+    SyncRequest {
+        peer: PeerId,
+        request: Vec<u8>,
+        responder: SyncResponder,
+    },
+}
+
+/// Where the answer to one inbound sync request goes.
+#[derive(Debug)]
+pub struct SyncResponder(request_response::ResponseChannel<Vec<u8>>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishOutcome {
+    Sent,
+    /// No connected peer is in the topic yet; history sync will carry it.
+    NoPeers,
+}
+
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    pub peer: PeerId,
+    pub addrs: Vec<Multiaddr>,
+    /// Gossip topic strings the peer is subscribed to.
+    pub topics: Vec<String>,
+}
+
+/// A cheap, cloneable way to reach the network task.
+#[derive(Clone, Debug)]
+pub struct NetHandle {
+    tx: mpsc::Sender<Command>,
+    peer_id: PeerId,
+}
+
+impl NetHandle {
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Sends a command without waiting for its effect.
+    pub async fn send(&self, cmd: Command) -> Result<(), NetError> {
+        self.tx.send(cmd).await.map_err(|_| NetError::Stopped)
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(make(reply)).await?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
+        self.ask(|reply| Command::Dial { addr, reply }).await?
+    }
+
+    pub async fn subscribe(&self, topic: String) -> Result<(), NetError> {
+        self.ask(|reply| Command::Subscribe { topic, reply }).await?
+    }
+
+    pub async fn publish(&self, topic: String, data: Vec<u8>) -> Result<PublishOutcome, NetError> {
+        self.ask(|reply| Command::Publish { topic, data, reply }).await?
+    }
+
+    pub async fn sync(&self, peer: PeerId, request: Vec<u8>) -> Result<Vec<u8>, NetError> {
+        self.ask(|reply| Command::Sync { peer, request, reply }).await?
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
+        self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
+        self.ask(|reply| Command::ListenAddrs { reply }).await
+    }
+
+    pub async fn topic_peers(&self, topic: String) -> Result<Vec<PeerId>, NetError> {
+        self.ask(|reply| Command::TopicPeers { topic, reply }).await
+    }
+}
+
+/// Builds the swarm, starts listening and spawns the task that owns it.
+/// Must be called inside a tokio runtime.
+pub fn spawn(
+    key: Keypair,
+    config: NetConfig,
+) -> Result<(NetHandle, mpsc::UnboundedReceiver<Event>, tokio::task::JoinHandle<()>), NetError> {
+    let peer_id = key.public().to_peer_id();
+    let behaviour = Behaviour::new(&key, &config)?;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default().nodelay(true),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .map_err(|e| NetError::Config(e.to_string()))?
+        .with_quic()
+        .with_behaviour(|_| behaviour)
+        .map_err(|e| NetError::Config(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .build();
+    for addr in &config.listen {
+        swarm.listen_on(addr.clone()).map_err(|e| NetError::Listen {
+            addr: addr.clone(),
+            detail: e.to_string(),
+        })?;
+    }
+    let (cmd_tx, cmd_rx) = mpsc::channel(1024);
+    // Unbounded so the swarm never blocks on a slow node loop while the node
+    // loop waits on a command reply; gossipsub bounds what arrives.
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let task = SwarmTask {
+        swarm,
+        commands: cmd_rx,
+        events: ev_tx,
+        pending_sync: HashMap::new(),
+        remote_addrs: HashMap::new(),
+        listen_addrs: HashSet::new(),
+    };
+    let handle = tokio::spawn(task.run());
+    Ok((NetHandle { tx: cmd_tx, peer_id }, ev_rx, handle))
+}
+
+struct SwarmTask {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+    pending_sync: HashMap<request_response::OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
+    remote_addrs: HashMap<PeerId, Multiaddr>,
+    listen_addrs: HashSet<Multiaddr>,
+}
+
+impl SwarmTask {
+    async fn run(mut self) {
+        loop {
+            tokio::select! {
+                cmd = self.commands.recv() => match cmd {
+                    None | Some(Command::Shutdown) => break,
+                    Some(cmd) => self.on_command(cmd),
+                },
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+            }
+        }
+        tracing::debug!("network task stopped");
+    }
+
+    fn emit(&self, event: Event) {
+        // The receiver is gone only during shutdown.
+        let _ = self.events.send(event);
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        let gs = &mut self.swarm.behaviour_mut().gossipsub;
+        match cmd {
+            Command::Dial { addr, reply } => {
+                let result = self.swarm.dial(addr.clone()).map_err(|e| NetError::Dial {
+                    target: addr.to_string(),
+                    detail: e.to_string(),
+                });
+                let _ = reply.send(result);
+            }
+            Command::AddAddresses { peer, addrs } => {
+                for a in &addrs {
+                    self.swarm.add_peer_address(peer, a.clone());
+                }
+                if !self.swarm.is_connected(&peer) && peer != *self.swarm.local_peer_id() {
+                    let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                        .addresses(addrs)
+                        .build();
+                    if let Err(e) = self.swarm.dial(opts) {
+                        tracing::debug!(%peer, "dial failed: {e}");
+                    }
+                }
+            }
+            Command::Subscribe { topic, reply } => {
+                let t = gossipsub::IdentTopic::new(topic);
+                let result = gs
+                    .subscribe(&t)
+                    .map(|_| ())
+                    .map_err(|e| NetError::Config(format!("subscribe: {e}")));
+                if result.is_ok() {
+                    if let Err(e) = gs.set_topic_params(t, topic_score()) {
+                        tracing::warn!("topic score parameters rejected: {e}");
+                    }
+                }
+                let _ = reply.send(result);
+            }
+            Command::Unsubscribe { topic } => {
+                gs.unsubscribe(&gossipsub::IdentTopic::new(topic));
+            }
+            Command::Publish { topic, data, reply } => {
+                let result = match gs.publish(gossipsub::IdentTopic::new(topic), data) {
+                    Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(PublishOutcome::Sent),
+                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(PublishOutcome::NoPeers),
+                    Err(e) => Err(NetError::Publish(e.to_string())),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Validate { id, source, acceptance } => {
+                gs.report_message_validation_result(&id, &source, acceptance);
+            }
+            Command::Sync { peer, request, reply } => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.pending_sync.insert(id, reply);
+            }
+            Command::Respond { responder, response } => {
+                // Fails only if the requester went away; nothing to do then.
+                let _ = self.swarm.behaviour_mut().sync.send_response(responder.0, response);
+            }
+            Command::Peers { reply } => {
+                let mut topics: HashMap<PeerId, Vec<String>> = HashMap::new();
+                for (p, ts) in gs.all_peers() {
+                    topics.insert(*p, ts.iter().map(|t| t.to_string()).collect());
+                }
+                let peers = self
+                    .swarm
+                    .connected_peers()
+                    .map(|p| PeerInfo {
+                        peer: *p,
+                        addrs: self.remote_addrs.get(p).cloned().into_iter().collect(),
+                        topics: topics.remove(p).unwrap_or_default(),
+                    })
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.listen_addrs.iter().cloned().collect());
+            }
+            Command::TopicPeers { topic, reply } => {
+                let hash = gossipsub::IdentTopic::new(topic).hash();
+                let peers = gs
+                    .all_peers()
+                    .filter(|(_, ts)| ts.contains(&&hash))
+                    .map(|(p, _)| *p)
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                self.listen_addrs.insert(address.clone());
+                self.emit(Event::Listening { addr: address });
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.remove(&address);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                let addr = endpoint.get_remote_address().clone();
+                self.remote_addrs.insert(peer_id, addr.clone());
+                if num_established.get() == 1 {
+                    self.emit(Event::PeerConnected { peer: peer_id, addr });
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    self.remote_addrs.remove(&peer_id);
+                    self.emit(Event::PeerDisconnected { peer: peer_id });
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(?peer_id, "outgoing connection failed: {error}");
+            }
+            SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => self.emit(Event::Gossip {
+                source: propagation_source,
+                id: message_id,
+                topic: message.topic.into_string(),
+                data: message.data,
+            }),
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic, .. }) => {
+                self.emit(Event::PeerSubscribed {
+                    peer: peer_id,
+                    topic: topic.into_string(),
+                })
+            }
+            BehaviourEvent::Gossipsub(_) => {}
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => match message {
+                request_response::Message::Request { request, channel, .. } => self.emit(Event::SyncRequest {
+                    peer,
+                    request,
+                    responder: SyncResponder(channel),
+                }),
+                request_response::Message::Response { request_id, response } => {
+                    if let Some(reply) = self.pending_sync.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            BehaviourEvent::Sync(request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            }) => {
+                if let Some(reply) = self.pending_sync.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer,
+                        detail: error.to_string(),
+                    }));
+                }
+            }
+            BehaviourEvent::Sync(_) => {}
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                for a in &info.listen_addrs {
+                    self.swarm.add_peer_address(peer_id, a.clone());
+                }
+                self.emit(Event::Identified {
+                    peer: peer_id,
+                    listen_addrs: info.listen_addrs,
+                });
+            }
+            BehaviourEvent::Identify(_) | BehaviourEvent::Ping(_) => {}
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    self.swarm.add_peer_address(peer, addr);
+                    if !self.swarm.is_connected(&peer) {
+                        let _ = self.swarm.dial(peer);
+                    }
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Expired(_)) => {}
+        }
+    }
+}
+
+/// Generates a fresh libp2p identity from a node secret.
+pub fn keypair_from_secret(secret: &[u8; 32]) -> Result<Keypair, NetError> {
+    let mut bytes = *secret;
+    Keypair::ed25519_from_bytes(&mut bytes).map_err(|e| NetError::Config(e.to_string()))
+}
