@@ -1,1 +1,311 @@
-fn main() {}
+//! `kindred`: run a node, and talk to the running node from the command line.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+mod client;
+mod format;
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use client::Client;
+
+/// Serverless, end-to-end encrypted peer-support circles.
+#[derive(Parser)]
+#[command(name = "kindred", version, about)]
+struct Cli {
+    /// Where this node keeps its identity and history. Several nodes on one
+    /// machine need one directory each.
+    #[arg(long, global = true, env = "KINDRED_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create this node's identity (`up` does it too on first start).
+    Init {
+        /// Your default display name in circles.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Run the node in the foreground until Ctrl-C.
+    Up {
+        /// Address to listen on for peers (repeatable). Default: TCP and QUIC
+        /// on all interfaces, ports chosen by the OS.
+        #[arg(long = "listen", value_name = "MULTIADDR")]
+        listen: Vec<String>,
+        /// Port for the local control API on 127.0.0.1 (default: any free port).
+        #[arg(long, default_value_t = 0)]
+        api_port: u16,
+    },
+    /// Create a circle or invite people to one.
+    #[command(subcommand)]
+    Topic(TopicCmd),
+    /// Join a circle with an invite key.
+    Join {
+        invite: String,
+        /// Your display name in this circle.
+        #[arg(long = "as", value_name = "NAME")]
+        name: Option<String>,
+    },
+    /// The circles you belong to.
+    Topics {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Peers connected right now.
+    Peers {
+        #[arg(long)]
+        json: bool,
+    },
+    /// This node's identity, addresses and the state of each circle.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Post to a circle. TEXT `-` reads it from standard input.
+    Post { topic: String, text: String },
+    /// Read a circle's history in order.
+    Read {
+        topic: String,
+        #[arg(long)]
+        json: bool,
+        /// Keep printing new posts as they arrive.
+        #[arg(long)]
+        follow: bool,
+        /// Only the newest N posts.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopicCmd {
+    /// Open a new circle and print its invite key on the last line.
+    Create {
+        name: String,
+        /// A file with the circle's rules (its code of conduct).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Your display name in this circle.
+        #[arg(long = "as", value_name = "NAME")]
+        my_name: Option<String>,
+        /// The invite stops working after this many hours.
+        #[arg(long, value_name = "HOURS")]
+        expires: Option<u64>,
+    },
+    /// Print a fresh invite key for a circle you belong to.
+    Invite {
+        topic: String,
+        #[arg(long, value_name = "HOURS")]
+        expires: Option<u64>,
+    },
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("kindred");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    if cfg!(target_os = "macos") {
+        home.join("Library/Application Support/kindred")
+    } else {
+        home.join(".local/share/kindred")
+    }
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run(cli.command, dir))
+}
+
+async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
+    match cmd {
+        Cmd::Init { name } => init(&dir, name),
+        Cmd::Up { listen, api_port } => up(dir, listen, api_port).await,
+        Cmd::Topic(TopicCmd::Create {
+            name,
+            rules,
+            my_name,
+            expires,
+        }) => {
+            let rules = match rules {
+                Some(p) => std::fs::read_to_string(&p).with_context(|| format!("reading rules from {}", p.display()))?,
+                None => String::new(),
+            };
+            let reply = Client::connect(&dir)?.create_topic(&name, &rules, my_name, expires).await?;
+            println!("Created circle \"{}\" ({}).", reply.topic.name, &reply.topic.id[..16]);
+            println!("Share this invite key only with people you want in the circle; anyone holding it can read and post:");
+            println!("{}", reply.invite);
+            Ok(())
+        }
+        Cmd::Topic(TopicCmd::Invite { topic, expires }) => {
+            println!("{}", Client::connect(&dir)?.invite(&topic, expires).await?);
+            Ok(())
+        }
+        Cmd::Join { invite, name } => {
+            let reply = Client::connect(&dir)?.join(&invite, name).await?;
+            let t = &reply.topic;
+            println!("Joined \"{}\" ({}).", t.name, &t.id[..16]);
+            if t.rules.trim().is_empty() {
+                println!("This circle has no written rules.");
+            } else {
+                println!("Rules of this circle:\n{}", format::indent(&t.rules));
+            }
+            if reply.connected == 0 {
+                println!("No member was reachable yet; the node keeps trying and will catch up when one is.");
+            } else {
+                println!("Connected to {} member(s); history is syncing.", reply.connected);
+            }
+            Ok(())
+        }
+        Cmd::Topics { json } => {
+            let topics = Client::connect(&dir)?.topics().await?;
+            format::topics(&topics, json);
+            Ok(())
+        }
+        Cmd::Peers { json } => {
+            let peers = Client::connect(&dir)?.peers().await?;
+            format::peers(&peers, json);
+            Ok(())
+        }
+        Cmd::Status { json } => {
+            let status = Client::connect(&dir)?.status().await?;
+            format::status(&status, json);
+            Ok(())
+        }
+        Cmd::Post { topic, text } => {
+            let text = if text == "-" {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s).context("reading the message from stdin")?;
+                s.trim_end_matches('\n').to_string()
+            } else {
+                text
+            };
+            let m = Client::connect(&dir)?.post(&topic, &text).await?;
+            println!("Posted {} (stored on disk).", &m.id[..16]);
+            Ok(())
+        }
+        Cmd::Read {
+            topic,
+            json,
+            follow,
+            limit,
+        } => {
+            let client = Client::connect(&dir)?;
+            let first = client.messages(&topic, limit).await?;
+            for m in &first.messages {
+                format::message(m, json);
+            }
+            if follow {
+                let mut cursor = first.cursor;
+                loop {
+                    let next = client.follow(&topic, cursor).await?;
+                    for m in &next.messages {
+                        format::message(m, json);
+                    }
+                    cursor = next.cursor;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn init(dir: &std::path::Path, name: Option<String>) -> Result<()> {
+    let locked = match kindred_store::DataDir::lock(dir) {
+        Ok(d) => d,
+        Err(kindred_store::StoreError::InUse { .. }) => {
+            bail!("a node is running with data dir {}; it already has an identity", dir.display())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (secret, created) = kindred_store::load_or_create_identity(dir)?;
+    let store = kindred_store::Store::open(locked)?;
+    if let Some(n) = &name {
+        if n.len() > kindred_proto::MAX_NAME_BYTES {
+            bail!("display name is over {} bytes", kindred_proto::MAX_NAME_BYTES);
+        }
+        store.set_config("name", n.trim())?;
+    }
+    store.flush_blocking()?;
+    let peer = kindred_node::peer_id_of(&secret)?;
+    if created {
+        println!("Created identity {peer} in {}", dir.display());
+    } else {
+        println!("Identity {peer} already exists in {}", dir.display());
+    }
+    if let Some(n) = name {
+        println!("Default display name: {n}");
+    }
+    Ok(())
+}
+
+async fn up(dir: PathBuf, listen: Vec<String>, api_port: u16) -> Result<()> {
+    // Everything the node writes (keys, database) is private to this user.
+    // SAFETY: umask only changes the process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let listen = listen
+        .iter()
+        .map(|a| a.parse().with_context(|| format!("--listen {a} is not a valid multiaddr")))
+        .collect::<Result<Vec<_>>>()?;
+    let mut config = kindred_node::NodeConfig::new(&dir);
+    config.listen = listen;
+    config.api_port = api_port;
+    let running = kindred_node::Node::start(config).await?;
+    let node = running.node.clone();
+    let mut events = node.ui_events();
+    println!("Kindred node {}", node.peer_id());
+    println!("data dir {}", dir.display());
+    println!("control API on http://{}", running.api_addr);
+    let peer_id = node.peer_id();
+    let printer = tokio::spawn(async move {
+        use kindred_node::UiEvent;
+        while let Ok(ev) = events.recv().await {
+            match ev {
+                UiEvent::Listening(a) => println!("listening on {a}/p2p/{peer_id}"),
+                UiEvent::PeerJoined(p) => println!("peer connected: {p}"),
+                UiEvent::PeerLeft(p) => println!("peer disconnected: {p}"),
+            }
+        }
+    });
+    wait_for_signal().await;
+    println!("shutting down");
+    printer.abort();
+    running.shutdown().await?;
+    println!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
+}

@@ -1,1 +1,38 @@
+//! A running Kindred node: it validates what the network delivers, stores
+//! it, keeps history in sync with other members, and serves the local
+//! control API that the CLI (and later the web page) use.
+//!
+//! Data flows one way: network -> validate (decrypt, verify) -> store ->
+//! events to the API; API command -> sign and encrypt -> store -> publish.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod api;
+pub mod control;
+mod error;
+mod events;
+mod invites;
+mod service;
+mod sync;
+mod topics;
+
+pub use error::NodeError;
+pub use service::{Node, NodeConfig, RunningNode, UiEvent};
+pub use topics::TopicSummary;
+
+/// The JSON shapes the API returns.
+pub mod service_views {
+    pub use crate::service::{MessageView, PeerView, StatusView};
+}
+
+/// The PeerId a node secret gives.
+pub fn peer_id_of(secret: &kindred_proto::NodeSecret) -> Result<libp2p::PeerId, NodeError> {
+    Ok(kindred_net::keypair_from_secret(secret.as_bytes())?.public().to_peer_id())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,259 @@
+//! The local control API: HTTP+JSON on 127.0.0.1, for the CLI and the web page.
+//!
+//! Every request must carry `Authorization: Bearer <token>` (the token is in
+//! a 0600 file in the data directory) and a `Host` of 127.0.0.1 or localhost
+//! on our port, which stops web pages elsewhere from reaching it through DNS
+//! rebinding.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::control::{self, ControlInfo};
+use crate::{Node, NodeError};
+
+/// Largest request body the API reads.
+const MAX_BODY: usize = 256 * 1024;
+/// Longest a follow request waits for new messages.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+struct ApiState {
+    node: Node,
+    token: String,
+    port: u16,
+}
+
+struct ApiError(NodeError);
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self.0 {
+            NodeError::UnknownTopic(_) => StatusCode::NOT_FOUND,
+            NodeError::AmbiguousTopic { .. } => StatusCode::CONFLICT,
+            e if e.is_client_error() => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (status, Json(serde_json::json!({ "error": self.0.to_string() }))).into_response()
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+/// Binds the API, writes the token and control files, and serves until
+/// `shutdown` fires.
+pub async fn serve(
+    node: Node,
+    port: u16,
+    mut shutdown: broadcast::Receiver<()>,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), NodeError> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| NodeError::BadInput(format!("cannot bind the control API on 127.0.0.1:{port}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| NodeError::BadInput(format!("control API address: {e}")))?;
+    let token = hex::encode(kindred_proto::random_bytes::<32>()?);
+    let dir = node.store().data_dir().to_path_buf();
+    kindred_store::datadir_write_private(&control::token_path(&dir), token.as_bytes())?;
+    let info = ControlInfo {
+        addr: addr.to_string(),
+        pid: std::process::id(),
+        peer_id: node.peer_id().to_string(),
+    };
+    let info = serde_json::to_vec_pretty(&info).unwrap_or_default();
+    kindred_store::datadir_write_private(&control::control_path(&dir), &info)?;
+
+    let state = ApiState {
+        node,
+        token,
+        port: addr.port(),
+    };
+    let app = router(state);
+    let task = tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.recv().await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!("control API stopped: {e}");
+        }
+    });
+    Ok((addr, task))
+}
+
+fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/peers", get(peers))
+        .route("/v1/topics", get(topics).post(create_topic))
+        .route("/v1/topics/{topic}/invite", post(invite))
+        .route("/v1/topics/{topic}/messages", get(messages).post(post_message))
+        .route("/v1/topics/{topic}/follow", get(follow))
+        .route("/v1/join", post(join))
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Checks the Host header and the bearer token before any handler runs.
+async fn guard(State(s): State<ApiState>, req: Request, next: Next) -> Response {
+    let host_ok = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| h == format!("127.0.0.1:{}", s.port) || h == format!("localhost:{}", s.port));
+    if !host_ok {
+        return (StatusCode::FORBIDDEN, Json(serde_json::json!({"error": "bad Host header"}))).into_response();
+    }
+    let expected = format!("Bearer {}", s.token);
+    let token_ok = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| constant_time_eq(h.as_bytes(), expected.as_bytes()));
+    if !token_ok {
+        return (StatusCode::UNAUTHORIZED, Json(serde_json::json!({"error": "missing or wrong API token"}))).into_response();
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn status(State(s): State<ApiState>) -> ApiResult<crate::service::StatusView> {
+    Ok(Json(s.node.status().await?))
+}
+
+async fn peers(State(s): State<ApiState>) -> ApiResult<Vec<crate::service::PeerView>> {
+    Ok(Json(s.node.peers().await?))
+}
+
+async fn topics(State(s): State<ApiState>) -> ApiResult<Vec<crate::TopicSummary>> {
+    Ok(Json(s.node.topics().await?))
+}
+
+#[derive(Deserialize)]
+struct CreateTopic {
+    name: String,
+    #[serde(default)]
+    rules: String,
+    my_name: Option<String>,
+    expires_hours: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct InviteReply {
+    pub topic: crate::TopicSummary,
+    pub invite: String,
+}
+
+fn hours(h: Option<u64>) -> Option<Duration> {
+    h.map(|h| Duration::from_secs(h.saturating_mul(3600)))
+}
+
+async fn create_topic(State(s): State<ApiState>, Json(req): Json<CreateTopic>) -> ApiResult<InviteReply> {
+    let (topic, invite) = s
+        .node
+        .create_topic(&req.name, &req.rules, req.my_name, hours(req.expires_hours))
+        .await?;
+    Ok(Json(InviteReply { topic, invite }))
+}
+
+#[derive(Deserialize)]
+struct InviteReq {
+    expires_hours: Option<u64>,
+}
+
+async fn invite(
+    State(s): State<ApiState>,
+    Path(topic): Path<String>,
+    Json(req): Json<InviteReq>,
+) -> ApiResult<serde_json::Value> {
+    let invite = s.node.invite(&topic, hours(req.expires_hours)).await?;
+    Ok(Json(serde_json::json!({ "invite": invite })))
+}
+
+#[derive(Deserialize)]
+struct JoinReq {
+    invite: String,
+    my_name: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct JoinReply {
+    pub topic: crate::TopicSummary,
+    /// Members reachable right after joining.
+    pub connected: usize,
+}
+
+async fn join(State(s): State<ApiState>, Json(req): Json<JoinReq>) -> ApiResult<JoinReply> {
+    let (topic, connected) = s.node.join(&req.invite, req.my_name, Duration::from_secs(5)).await?;
+    Ok(Json(JoinReply { topic, connected }))
+}
+
+#[derive(Deserialize)]
+struct PostReq {
+    text: String,
+}
+
+async fn post_message(
+    State(s): State<ApiState>,
+    Path(topic): Path<String>,
+    Json(req): Json<PostReq>,
+) -> ApiResult<crate::service::MessageView> {
+    Ok(Json(s.node.post(&topic, &req.text).await?))
+}
+
+#[derive(Deserialize)]
+struct ListReq {
+    limit: Option<usize>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct MessagesReply {
+    pub messages: Vec<crate::service::MessageView>,
+    /// Pass as `after` to `follow` to get what arrives next.
+    pub cursor: u64,
+}
+
+async fn messages(
+    State(s): State<ApiState>,
+    Path(topic): Path<String>,
+    Query(q): Query<ListReq>,
+) -> ApiResult<MessagesReply> {
+    let (messages, cursor) = s.node.messages(&topic, q.limit.unwrap_or(usize::MAX))?;
+    Ok(Json(MessagesReply { messages, cursor }))
+}
+
+#[derive(Deserialize)]
+struct FollowReq {
+    after: u64,
+    wait_ms: Option<u64>,
+}
+
+async fn follow(
+    State(s): State<ApiState>,
+    Path(topic): Path<String>,
+    Query(q): Query<FollowReq>,
+) -> ApiResult<MessagesReply> {
+    let wait = Duration::from_millis(q.wait_ms.unwrap_or(25_000)).min(MAX_WAIT);
+    let (messages, cursor) = s.node.follow(&topic, q.after, wait).await?;
+    Ok(Json(MessagesReply { messages, cursor }))
+}

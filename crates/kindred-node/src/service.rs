@@ -1,0 +1,714 @@
+//! The node: state shared by the network event loop, the sync driver and
+//! the control API.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kindred_net::{Command, Event, MessageAcceptance, Multiaddr, NetConfig, NetHandle, PeerId};
+use kindred_proto::envelope::{open, seal};
+use kindred_proto::{
+    Invite, Kind, MessageContent, MessageId, NodeSecret, OpenError, TopicId, TopicKeys, TopicSecret,
+    MAX_PARENTS,
+};
+use kindred_store::{DataDir, MessageRecord, Store, TopicRecord};
+use serde::Serialize;
+use serde_bytes::ByteBuf;
+use tokio::sync::broadcast;
+
+use crate::events::Stats;
+use crate::topics::{TopicState, TopicSummary, Topics};
+use crate::{invites, now_ms, NodeError};
+
+/// How to start a node.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub data_dir: PathBuf,
+    /// Where to listen for peers. Default (empty): TCP and QUIC on all interfaces.
+    pub listen: Vec<Multiaddr>,
+    /// Port of the control API on 127.0.0.1. Default 0: chosen by the OS.
+    pub api_port: u16,
+    /// Force mDNS on or off. Default: on only when listening beyond loopback.
+    pub mdns: Option<bool>,
+    /// How often to compare heads with every connected member. Default 15 s.
+    pub sync_interval: Duration,
+}
+
+impl NodeConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        NodeConfig {
+            data_dir: data_dir.into(),
+            listen: vec![],
+            api_port: 0,
+            mdns: None,
+            sync_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+/// What `kindred up` prints as it happens.
+#[derive(Debug, Clone)]
+pub enum UiEvent {
+    Listening(Multiaddr),
+    PeerJoined(PeerId),
+    PeerLeft(PeerId),
+}
+
+/// A message as the API shows it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct MessageView {
+    pub id: String,
+    /// The author's pseudonym in this topic (hex public key).
+    pub author: String,
+    pub author_name: Option<String>,
+    pub text: String,
+    /// The author's clock, clamped to no later than when this node received
+    /// it (a sender cannot date a message in the future).
+    pub timestamp: u64,
+    pub received_at: u64,
+    pub depth: u64,
+    pub mine: bool,
+}
+
+#[derive(Clone)]
+pub struct Node {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub store: Store,
+    pub net: NetHandle,
+    pub secret: NodeSecret,
+    pub peer_id: PeerId,
+    pub topics: Topics,
+    pub stats: Stats,
+    pub ui: broadcast::Sender<UiEvent>,
+    /// Fires whenever messages are placed into a topic's history.
+    pub updates: broadcast::Sender<TopicId>,
+    /// Sync runs in flight, and whether another was asked for meanwhile.
+    pub syncing: Mutex<HashMap<(PeerId, TopicId), bool>>,
+    /// Addresses peers told us they listen on.
+    pub identified: Mutex<HashMap<PeerId, Vec<Multiaddr>>>,
+    /// Peers seen subscribed to one of our topics.
+    pub members: Mutex<HashSet<PeerId>>,
+    pub api_addr: Mutex<Option<SocketAddr>>,
+}
+
+/// A started node and the tasks that run it.
+pub struct RunningNode {
+    pub node: Node,
+    pub api_addr: SocketAddr,
+    shutdown: broadcast::Sender<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    net_task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningNode {
+    /// Stops serving, closes the network and flushes the store.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        let _ = self.shutdown.send(());
+        let _ = self.node.inner.net.send(Command::Shutdown).await;
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.net_task).await;
+        let dir = self.node.inner.store.data_dir().to_path_buf();
+        let _ = std::fs::remove_file(crate::control::control_path(&dir));
+        self.node.inner.store.flush().await?;
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Node {
+    /// Opens the data directory, starts the network and the control API.
+    pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+        let dir = DataDir::lock(&config.data_dir)?;
+        let (secret, created) = kindred_store::load_or_create_identity(dir.path())?;
+        if created {
+            tracing::info!("created a new identity in {}", dir.path().display());
+        }
+        let store = Store::open(dir)?;
+        let key = kindred_net::keypair_from_secret(secret.as_bytes())?;
+        let mut net_config = NetConfig::new(config.listen.clone());
+        if let Some(m) = config.mdns {
+            net_config.mdns = m;
+        }
+        let (net, events, net_task) = kindred_net::spawn(key, net_config)?;
+        let (ui, _) = broadcast::channel(256);
+        let (updates, _) = broadcast::channel(1024);
+        let node = Node {
+            inner: Arc::new(Inner {
+                store,
+                peer_id: net.peer_id(),
+                net,
+                secret,
+                topics: Topics::default(),
+                stats: Stats::default(),
+                ui,
+                updates,
+                syncing: Mutex::new(HashMap::new()),
+                identified: Mutex::new(HashMap::new()),
+                members: Mutex::new(HashSet::new()),
+                api_addr: Mutex::new(None),
+            }),
+        };
+        for (_, rec) in node.inner.store.topics()? {
+            let state = node.inner.topics.insert(TopicState::from_record(&node.inner.secret, &rec)?);
+            node.inner.net.subscribe(state.keys.gossip_topic.clone()).await?;
+        }
+        node.dial_known_peers().await?;
+
+        let (shutdown, _) = broadcast::channel(1);
+        let mut tasks = vec![
+            tokio::spawn(node.clone().event_loop(events)),
+            tokio::spawn(node.clone().periodic(config.sync_interval, shutdown.subscribe())),
+        ];
+        let (api_addr, api_task) = crate::api::serve(node.clone(), config.api_port, shutdown.subscribe()).await?;
+        *lock(&node.inner.api_addr) = Some(api_addr);
+        tasks.push(api_task);
+        Ok(RunningNode {
+            node,
+            api_addr,
+            shutdown,
+            tasks,
+            net_task,
+        })
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        self.inner.peer_id
+    }
+
+    pub fn ui_events(&self) -> broadcast::Receiver<UiEvent> {
+        self.inner.ui.subscribe()
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    async fn dial_known_peers(&self) -> Result<(), NodeError> {
+        for (peer, addrs) in self.inner.store.known_peers()? {
+            let Ok(peer) = PeerId::from_bytes(&peer) else { continue };
+            let addrs: Vec<Multiaddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            if peer != self.inner.peer_id && !addrs.is_empty() {
+                self.inner.net.send(Command::AddAddresses { peer, addrs }).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn event_loop(self, mut events: tokio::sync::mpsc::UnboundedReceiver<Event>) {
+        while let Some(event) = events.recv().await {
+            if let Err(e) = self.on_event(event).await {
+                tracing::warn!("while handling a network event: {e}");
+            }
+        }
+    }
+
+    async fn on_event(&self, event: Event) -> Result<(), NodeError> {
+        match event {
+            Event::Listening { addr } => {
+                tracing::info!(%addr, "listening");
+                let _ = self.inner.ui.send(UiEvent::Listening(addr));
+            }
+            Event::PeerConnected { peer, .. } => {
+                tracing::info!(%peer, "peer connected");
+                let _ = self.inner.ui.send(UiEvent::PeerJoined(peer));
+            }
+            Event::PeerDisconnected { peer } => {
+                tracing::info!(%peer, "peer disconnected");
+                let _ = self.inner.ui.send(UiEvent::PeerLeft(peer));
+            }
+            Event::Identified { peer, listen_addrs } => {
+                let is_member = lock(&self.inner.members).contains(&peer);
+                if is_member {
+                    self.remember(&peer, &listen_addrs)?;
+                }
+                lock(&self.inner.identified).insert(peer, listen_addrs);
+            }
+            Event::PeerSubscribed { peer, topic } => {
+                if let Some(t) = self.inner.topics.by_gossip_topic(&topic) {
+                    lock(&self.inner.members).insert(peer);
+                    let addrs = lock(&self.inner.identified).get(&peer).cloned();
+                    if let Some(addrs) = addrs {
+                        self.remember(&peer, &addrs)?;
+                    }
+                    self.spawn_sync(peer, t.id());
+                }
+            }
+            Event::Gossip {
+                source,
+                id,
+                topic,
+                data,
+            } => {
+                let acceptance = match self.inner.topics.by_gossip_topic(&topic) {
+                    None => MessageAcceptance::Ignore,
+                    Some(t) => match self.accept_envelope(&t, &data, Some(source)) {
+                        Ok(true) => MessageAcceptance::Accept,
+                        Ok(false) => MessageAcceptance::Ignore,
+                        Err(Rejected::Invalid(e)) => {
+                            tracing::debug!(%source, "rejected a gossip message: {e}");
+                            MessageAcceptance::Reject
+                        }
+                        Err(Rejected::Store(e)) => {
+                            tracing::error!("could not store a message: {e}");
+                            MessageAcceptance::Ignore
+                        }
+                    },
+                };
+                self.inner
+                    .net
+                    .send(Command::Validate {
+                        id,
+                        source,
+                        acceptance,
+                    })
+                    .await?;
+            }
+            Event::SyncRequest {
+                peer,
+                request,
+                responder,
+            } => {
+                let node = self.clone();
+                tokio::spawn(async move {
+                    let response = node.answer_sync(peer, &request);
+                    let _ = node
+                        .inner
+                        .net
+                        .send(Command::Respond { responder, response })
+                        .await;
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn remember(&self, peer: &PeerId, addrs: &[Multiaddr]) -> Result<(), NodeError> {
+        let addrs: Vec<String> = invites::advertised(addrs.to_vec())
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        if !addrs.is_empty() {
+            self.inner.store.remember_peer(&peer.to_bytes(), &addrs)?;
+        }
+        Ok(())
+    }
+
+    async fn periodic(self, every: Duration, mut shutdown: broadcast::Receiver<()>) {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.recv() => break,
+            }
+            for t in self.inner.topics.all() {
+                if let Ok(peers) = self.inner.net.topic_peers(t.keys.gossip_topic.clone()).await {
+                    for p in peers {
+                        self.spawn_sync(p, t.id());
+                    }
+                }
+            }
+            // Reconnect to members we know of but are not connected to.
+            let connected: HashSet<PeerId> = match self.inner.net.peers().await {
+                Ok(p) => p.into_iter().map(|p| p.peer).collect(),
+                Err(_) => break,
+            };
+            if let Ok(known) = self.inner.store.known_peers() {
+                for (peer, addrs) in known {
+                    let Ok(peer) = PeerId::from_bytes(&peer) else { continue };
+                    if connected.contains(&peer) || peer == self.inner.peer_id {
+                        continue;
+                    }
+                    let addrs = addrs.iter().filter_map(|a| a.parse().ok()).collect();
+                    let _ = self.inner.net.send(Command::AddAddresses { peer, addrs }).await;
+                }
+            }
+        }
+    }
+
+    /// Validates an envelope for a topic and stores it. `Ok(true)` when it
+    /// was new, `Ok(false)` for a duplicate.
+    pub(crate) fn accept_envelope(
+        &self,
+        topic: &TopicState,
+        envelope: &[u8],
+        from: Option<PeerId>,
+    ) -> Result<bool, Rejected> {
+        let tid = topic.id();
+        let stats = &self.inner.stats;
+        let msg = match open(&topic.keys, envelope) {
+            Ok(m) => m,
+            Err(e) => {
+                stats.bump(&tid, |s| s.rejected += 1);
+                return Err(Rejected::Invalid(e));
+            }
+        };
+        if self.inner.store.contains(&tid, &msg.id).map_err(Rejected::Store)? {
+            stats.bump(&tid, |s| s.duplicates += 1);
+            return Ok(false);
+        }
+        let record = MessageRecord::from_opened(&msg, envelope, now_ms());
+        let inserted = self.inner.store.insert(&tid, record).map_err(Rejected::Store)?;
+        if inserted.duplicate {
+            stats.bump(&tid, |s| s.duplicates += 1);
+            return Ok(false);
+        }
+        stats.bump(&tid, |s| s.accepted += 1);
+        if !inserted.stored.is_empty() {
+            let _ = self.inner.updates.send(tid);
+        }
+        if let (false, Some(peer)) = (inserted.missing.is_empty(), from) {
+            self.spawn_sync(peer, tid);
+        }
+        Ok(true)
+    }
+
+    // ---- what the API offers ----
+
+    fn display_name(&self, requested: Option<String>) -> Result<String, NodeError> {
+        let name = match requested {
+            Some(n) => n,
+            None => self.inner.store.config("name")?.unwrap_or_default(),
+        };
+        let name = name.trim().to_string();
+        if name.len() > kindred_proto::MAX_NAME_BYTES {
+            return Err(NodeError::BadInput(format!(
+                "display name is over {} bytes",
+                kindred_proto::MAX_NAME_BYTES
+            )));
+        }
+        Ok(if name.is_empty() { "anonymous".into() } else { name })
+    }
+
+    /// Opens a new circle; returns it and an invite to it.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        rules: &str,
+        my_name: Option<String>,
+        expires_in: Option<Duration>,
+    ) -> Result<(TopicSummary, String), NodeError> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > kindred_proto::MAX_NAME_BYTES {
+            return Err(NodeError::BadInput(format!(
+                "a topic name must be 1 to {} bytes",
+                kindred_proto::MAX_NAME_BYTES
+            )));
+        }
+        if rules.len() > kindred_proto::invite::MAX_RULES_BYTES {
+            return Err(NodeError::BadInput(format!(
+                "rules are over the limit of {} bytes",
+                kindred_proto::invite::MAX_RULES_BYTES
+            )));
+        }
+        let secret = TopicSecret::generate()?;
+        let keys = TopicKeys::derive(&secret);
+        let me = self.inner.secret.pseudonym(&keys.id);
+        let record = TopicRecord {
+            name: name.to_string(),
+            secret: ByteBuf::from(secret.as_bytes().to_vec()),
+            rules: rules.to_string(),
+            creator: ByteBuf::from(me.public_key().0.to_vec()),
+            my_name: self.display_name(my_name)?,
+            joined_at: now_ms(),
+        };
+        let state = self.add_topic(&keys.id, &record).await?;
+        let invite = self.invite_for(&state, expires_in).await?;
+        Ok((self.summary(&state).await?, invite))
+    }
+
+    async fn add_topic(&self, id: &TopicId, record: &TopicRecord) -> Result<Arc<TopicState>, NodeError> {
+        self.inner.store.put_topic(id, record)?;
+        self.inner.store.flush().await?;
+        let state = self
+            .inner
+            .topics
+            .insert(TopicState::from_record(&self.inner.secret, record)?);
+        self.inner.net.subscribe(state.keys.gossip_topic.clone()).await?;
+        self.publish(&state, Kind::Profile, state.my_name.clone()).await?;
+        Ok(state)
+    }
+
+    /// A fresh invite to a topic this node belongs to.
+    pub async fn invite(&self, topic: &str, expires_in: Option<Duration>) -> Result<String, NodeError> {
+        let state = self.inner.topics.resolve(topic)?;
+        self.invite_for(&state, expires_in).await
+    }
+
+    async fn invite_for(&self, t: &TopicState, expires_in: Option<Duration>) -> Result<String, NodeError> {
+        let addrs = invites::advertised(self.inner.net.listen_addrs().await?);
+        let invite = Invite {
+            topic_name: t.name.clone(),
+            secret: t.keys.secret().clone(),
+            rules: t.rules.clone(),
+            creator: t.creator,
+            signer: t.me.public_key(),
+            peers: vec![invites::invite_peer(self.inner.peer_id, &addrs)],
+            expires: expires_in.map(|d| now_ms() + d.as_millis() as u64),
+        };
+        Ok(invite.encode(&t.me)?)
+    }
+
+    /// Joins a circle from an invite. Returns the topic and how many members
+    /// answered within `wait` (0 means none of the invite's peers was reachable yet).
+    pub async fn join(
+        &self,
+        invite_text: &str,
+        my_name: Option<String>,
+        wait: Duration,
+    ) -> Result<(TopicSummary, usize), NodeError> {
+        let invite = Invite::parse(invite_text, now_ms())?;
+        let keys = TopicKeys::derive(&invite.secret);
+        let state = match self.inner.topics.get(&keys.id) {
+            Some(s) => s,
+            None => {
+                let record = TopicRecord {
+                    name: invite.topic_name.clone(),
+                    secret: ByteBuf::from(invite.secret.as_bytes().to_vec()),
+                    rules: invite.rules.clone(),
+                    creator: ByteBuf::from(invite.creator.0.to_vec()),
+                    my_name: self.display_name(my_name)?,
+                    joined_at: now_ms(),
+                };
+                self.add_topic(&keys.id, &record).await?
+            }
+        };
+        for (peer, addrs) in invites::peers_of(&invite.peers) {
+            if peer == self.inner.peer_id || addrs.is_empty() {
+                continue;
+            }
+            self.inner.store.remember_peer(
+                &peer.to_bytes(),
+                &addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            )?;
+            self.inner.net.send(Command::AddAddresses { peer, addrs }).await?;
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut peers = 0;
+        while tokio::time::Instant::now() < deadline {
+            peers = self.inner.net.topic_peers(state.keys.gossip_topic.clone()).await?.len();
+            if peers > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok((self.summary(&state).await?, peers))
+    }
+
+    /// Posts text to a topic. Returns once the message is on disk.
+    pub async fn post(&self, topic: &str, text: &str) -> Result<MessageView, NodeError> {
+        let state = self.inner.topics.resolve(topic)?;
+        if text.trim().is_empty() {
+            return Err(NodeError::BadInput("message text is empty".into()));
+        }
+        let record = self.publish(&state, Kind::Post, text.to_string()).await?;
+        Ok(self.view(&state, &record))
+    }
+
+    /// Seals, stores (durably) and then publishes one message.
+    async fn publish(&self, t: &TopicState, kind: Kind, body: String) -> Result<MessageRecord, NodeError> {
+        let tid = t.id();
+        let parents: Vec<MessageId> = self
+            .inner
+            .store
+            .heads(&tid)?
+            .into_iter()
+            .take(MAX_PARENTS)
+            .map(|(_, id)| id)
+            .collect();
+        let content = MessageContent {
+            kind,
+            body,
+            parents,
+            timestamp: now_ms(),
+        };
+        let (_, envelope) = seal(&t.keys, &t.me, &content)?;
+        let opened = open(&t.keys, &envelope)
+            .map_err(|e| NodeError::BadInput(format!("own message failed to verify: {e}")))?;
+        let record = MessageRecord::from_opened(&opened, &envelope, now_ms());
+        let inserted = self.inner.store.insert(&tid, record)?;
+        self.inner.store.flush().await?;
+        let _ = self.inner.updates.send(tid);
+        let stored = inserted
+            .stored
+            .into_iter()
+            .next()
+            .ok_or_else(|| NodeError::BadInput("own message could not be placed in history".into()))?;
+        match self.inner.net.publish(t.keys.gossip_topic.clone(), envelope).await {
+            Ok(kindred_net::PublishOutcome::Sent) => {}
+            Ok(kindred_net::PublishOutcome::NoPeers) => {
+                tracing::debug!("no members connected; the message will travel by sync")
+            }
+            Err(e) => tracing::warn!("publish failed, the message will travel by sync: {e}"),
+        }
+        Ok(stored)
+    }
+
+    pub(crate) fn view(&self, t: &TopicState, m: &MessageRecord) -> MessageView {
+        let author = m.author();
+        MessageView {
+            id: m.id().to_hex(),
+            author_name: self.inner.store.author_name(&t.id(), &author).ok().flatten(),
+            author: author.to_hex(),
+            text: m.body.clone(),
+            timestamp: m.timestamp.min(m.received_at),
+            received_at: m.received_at,
+            depth: m.depth,
+            mine: author == t.me.public_key(),
+        }
+    }
+
+    /// The newest `limit` posts in history order, and a cursor for [`Node::follow`].
+    pub fn messages(&self, topic: &str, limit: usize) -> Result<(Vec<MessageView>, u64), NodeError> {
+        let t = self.inner.topics.resolve(topic)?;
+        let cursor = self.inner.store.last_arrival(&t.id())?;
+        let msgs = self.inner.store.latest(&t.id(), Kind::Post, limit)?;
+        Ok((msgs.iter().map(|m| self.view(&t, m)).collect(), cursor))
+    }
+
+    /// Posts that arrived after `cursor`, waiting up to `wait` for some.
+    pub async fn follow(&self, topic: &str, cursor: u64, wait: Duration) -> Result<(Vec<MessageView>, u64), NodeError> {
+        let t = self.inner.topics.resolve(topic)?;
+        let mut updates = self.inner.updates.subscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut cursor = cursor;
+        loop {
+            let batch = self.inner.store.arrivals_after(&t.id(), cursor, 1000)?;
+            if let Some((last, _)) = batch.last() {
+                cursor = *last;
+            }
+            let posts: Vec<MessageView> = batch
+                .iter()
+                .filter(|(_, m)| m.kind() == Kind::Post)
+                .map(|(_, m)| self.view(&t, m))
+                .collect();
+            if !posts.is_empty() {
+                return Ok((posts, cursor));
+            }
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if remaining.is_zero() {
+                return Ok((vec![], cursor));
+            }
+            match tokio::time::timeout(remaining, updates.recv()).await {
+                Err(_) => return Ok((vec![], cursor)),
+                Ok(Err(broadcast::error::RecvError::Closed)) => return Ok((vec![], cursor)),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    pub async fn topics(&self) -> Result<Vec<TopicSummary>, NodeError> {
+        let mut out = Vec::new();
+        for t in self.inner.topics.all() {
+            out.push(self.summary(&t).await?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn summary(&self, t: &TopicState) -> Result<TopicSummary, NodeError> {
+        let counts = self.inner.store.counts(&t.id())?;
+        let stats = self.inner.stats.get(&t.id());
+        let peers = self.inner.net.topic_peers(t.keys.gossip_topic.clone()).await?.len();
+        let sync = if counts.missing > 0 {
+            "gaps"
+        } else if peers == 0 {
+            "no-peers"
+        } else {
+            "in-sync"
+        };
+        Ok(TopicSummary {
+            id: t.id().to_hex(),
+            name: t.name.clone(),
+            rules: t.rules.clone(),
+            my_name: t.my_name.clone(),
+            me: t.me.public_key().to_hex(),
+            messages: counts.messages,
+            pending: counts.pending,
+            missing: counts.missing,
+            peers,
+            accepted: stats.accepted,
+            rejected: stats.rejected,
+            duplicates: stats.duplicates,
+            sync: sync.into(),
+        })
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerView>, NodeError> {
+        let mut names: HashMap<String, String> = HashMap::new();
+        for t in self.inner.topics.all() {
+            names.insert(t.keys.gossip_topic.clone(), t.name.clone());
+        }
+        Ok(self
+            .inner
+            .net
+            .peers()
+            .await?
+            .into_iter()
+            .map(|p| PeerView {
+                peer_id: p.peer.to_string(),
+                addrs: p.addrs.iter().map(|a| a.to_string()).collect(),
+                topics: p.topics.iter().filter_map(|t| names.get(t).cloned()).collect(),
+            })
+            .collect())
+    }
+
+    pub async fn status(&self) -> Result<StatusView, NodeError> {
+        let mut listen: Vec<String> = self
+            .inner
+            .net
+            .listen_addrs()
+            .await?
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        listen.sort();
+        let api = lock(&self.inner.api_addr).map(|a| a.to_string());
+        Ok(StatusView {
+            peer_id: self.inner.peer_id.to_string(),
+            data_dir: self.inner.store.data_dir().display().to_string(),
+            listen,
+            api,
+            peers: self.inner.net.peers().await?.len(),
+            topics: self.topics().await?,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+    }
+}
+
+/// Why an envelope was not stored.
+#[derive(Debug)]
+pub(crate) enum Rejected {
+    /// Not a valid message of the topic: the sender is at fault.
+    Invalid(OpenError),
+    /// Our own storage failed: nobody else is at fault.
+    Store(kindred_store::StoreError),
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct PeerView {
+    pub peer_id: String,
+    pub addrs: Vec<String>,
+    /// Names of our topics this peer is subscribed to.
+    pub topics: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StatusView {
+    pub peer_id: String,
+    pub data_dir: String,
+    pub listen: Vec<String>,
+    pub api: Option<String>,
+    pub peers: usize,
+    pub topics: Vec<TopicSummary>,
+    pub version: String,
+}

@@ -1,0 +1,161 @@
+//! History sync: compare heads with a member, then fetch what is missing
+//! in bounded pages until both histories hold the same messages.
+
+use kindred_net::PeerId;
+use kindred_proto::sync::{self, ids_from_wire, ids_to_wire, SyncRequest, SyncResponse};
+use kindred_proto::{MessageId, TopicId};
+use serde_bytes::ByteBuf;
+
+use crate::service::{Node, Rejected};
+use crate::NodeError;
+
+/// A peer that keeps answering without progress is not worth more rounds.
+const MAX_ROUNDS: usize = 10_000;
+
+impl Node {
+    /// Starts a sync with `peer` for `topic` unless one is running; if one
+    /// is, asks it to go round once more when it finishes.
+    pub(crate) fn spawn_sync(&self, peer: PeerId, topic: TopicId) {
+        {
+            let mut running = self.inner.syncing.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(again) = running.get_mut(&(peer, topic)) {
+                *again = true;
+                return;
+            }
+            running.insert((peer, topic), false);
+        }
+        let node = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match node.sync_with(peer, topic).await {
+                    Ok(n) if n > 0 => tracing::info!(%peer, new = n, "synced history"),
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(%peer, "sync failed: {e}"),
+                }
+                let mut running = node.inner.syncing.lock().unwrap_or_else(|p| p.into_inner());
+                match running.get_mut(&(peer, topic)) {
+                    Some(again) if *again => *again = false,
+                    _ => {
+                        running.remove(&(peer, topic));
+                        break;
+                    }
+                }
+            }
+        });
+    }
+
+    async fn ask(&self, peer: PeerId, request: &SyncRequest) -> Result<SyncResponse, NodeError> {
+        let bytes = self.inner.net.sync(peer, request.encode()).await?;
+        SyncResponse::decode(&bytes).map_err(|e| NodeError::BadInput(format!("peer {peer} sent a bad sync response: {e}")))
+    }
+
+    /// One full sync with a peer. Returns how many new messages it brought.
+    async fn sync_with(&self, peer: PeerId, topic: TopicId) -> Result<usize, NodeError> {
+        let Some(t) = self.inner.topics.get(&topic) else {
+            return Ok(0);
+        };
+        let tag = ByteBuf::from(t.keys.sync_tag(&self.inner.peer_id.to_bytes(), &peer.to_bytes()).to_vec());
+        let heads = match self.ask(peer, &SyncRequest::Heads { tag: tag.clone() }).await? {
+            SyncResponse::Heads { heads } => ids_from_wire(&heads).unwrap_or_default(),
+            _ => return Ok(0),
+        };
+        let store = self.store();
+        let mut want: Vec<MessageId> = Vec::new();
+        for h in heads.into_iter().take(sync::MAX_IDS) {
+            if !store.contains(&topic, &h)? {
+                want.push(h);
+            }
+        }
+        let mut new = 0;
+        for _ in 0..MAX_ROUNDS {
+            for m in store.missing(&topic, sync::MAX_IDS)? {
+                if want.len() < sync::MAX_IDS && !want.contains(&m) {
+                    want.push(m);
+                }
+            }
+            if want.is_empty() {
+                break;
+            }
+            let request = SyncRequest::Fetch {
+                tag: tag.clone(),
+                want: ids_to_wire(&want),
+                have: ids_to_wire(&store.have_sample(&topic, sync::MAX_IDS)?),
+            };
+            let envelopes = match self.ask(peer, &request).await? {
+                SyncResponse::Messages { envelopes } => envelopes,
+                _ => break,
+            };
+            let mut progress = 0;
+            for env in envelopes.iter().take(sync::MAX_PAGE_MESSAGES) {
+                match self.accept_envelope(&t, env, None) {
+                    Ok(true) => progress += 1,
+                    Ok(false) => {}
+                    Err(Rejected::Invalid(e)) => {
+                        return Err(NodeError::BadInput(format!("peer {peer} served an invalid message: {e}")));
+                    }
+                    Err(Rejected::Store(e)) => return Err(e.into()),
+                }
+            }
+            new += progress;
+            if progress == 0 {
+                // The peer has nothing more we lack (or will not give it).
+                break;
+            }
+            want.clear();
+        }
+        if new > 0 {
+            store.flush().await?;
+        }
+        Ok(new)
+    }
+
+    /// Answers a sync request from `peer`. Any malformed request gets a
+    /// `Refused` answer; nothing in it can stop the node.
+    pub(crate) fn answer_sync(&self, peer: PeerId, request: &[u8]) -> Vec<u8> {
+        let response = match SyncRequest::decode(request) {
+            Err(e) => SyncResponse::Refused { reason: e.to_string() },
+            Ok(req) => self.answer(peer, &req).unwrap_or_else(|e| SyncResponse::Refused {
+                reason: if e.is_client_error() { e.to_string() } else { "internal error".into() },
+            }),
+        };
+        response.encode()
+    }
+
+    fn answer(&self, peer: PeerId, req: &SyncRequest) -> Result<SyncResponse, NodeError> {
+        let me = self.inner.peer_id.to_bytes();
+        let them = peer.to_bytes();
+        let Some(t) = self
+            .inner
+            .topics
+            .all()
+            .into_iter()
+            .find(|t| t.keys.sync_tag(&them, &me).as_slice() == req.tag())
+        else {
+            return Ok(SyncResponse::UnknownTopic);
+        };
+        let store = self.store();
+        Ok(match req {
+            SyncRequest::Heads { .. } => {
+                let heads: Vec<MessageId> = store
+                    .heads(&t.id())?
+                    .into_iter()
+                    .take(sync::MAX_IDS)
+                    .map(|(_, id)| id)
+                    .collect();
+                SyncResponse::Heads { heads: ids_to_wire(&heads) }
+            }
+            SyncRequest::Fetch { want, have, .. } => {
+                if want.len() > sync::MAX_IDS || have.len() > sync::MAX_IDS {
+                    return Err(NodeError::BadInput("too many ids in a fetch".into()));
+                }
+                let (Some(want), Some(have)) = (ids_from_wire(want), ids_from_wire(have)) else {
+                    return Err(NodeError::BadInput("malformed id in a fetch".into()));
+                };
+                let page = store.sync_page(&t.id(), &want, &have, sync::MAX_PAGE_MESSAGES, sync::PAGE_BYTES)?;
+                SyncResponse::Messages {
+                    envelopes: page.into_iter().map(ByteBuf::from).collect(),
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,103 @@
+//! How the CLI prints what the node answers.
+
+use kindred_node::service_views::{MessageView, PeerView, StatusView};
+use kindred_node::TopicSummary;
+
+pub fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+}
+
+fn json_line<T: serde::Serialize>(v: &T) {
+    println!("{}", serde_json::to_string(v).unwrap_or_default());
+}
+
+/// UTC time of day for a millisecond timestamp, as YYYY-MM-DD HH:MM.
+pub fn time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02}")
+}
+
+pub fn message(m: &MessageView, json: bool) {
+    if json {
+        return json_line(m);
+    }
+    let name = m.author_name.as_deref().unwrap_or("?");
+    let me = if m.mine { " (you)" } else { "" };
+    println!("[{} UTC] {name}{me} ~{}: {}", time(m.timestamp), &m.author[..8], m.text);
+}
+
+pub fn topics(topics: &[TopicSummary], json: bool) {
+    if json {
+        return topics.iter().for_each(json_line);
+    }
+    if topics.is_empty() {
+        println!("You are in no circles yet. Create one with `kindred topic create NAME` or join with `kindred join INVITE`.");
+    }
+    for t in topics {
+        println!(
+            "{}  {}  {} messages, {} member(s) connected, {}",
+            &t.id[..12],
+            t.name,
+            t.messages,
+            t.peers,
+            sync_words(t)
+        );
+    }
+}
+
+fn sync_words(t: &TopicSummary) -> String {
+    match t.sync.as_str() {
+        "gaps" => format!("{} message(s) waiting for {} missing earlier one(s)", t.pending, t.missing),
+        "no-peers" => "no member connected".into(),
+        _ => "in sync".into(),
+    }
+}
+
+pub fn peers(peers: &[PeerView], json: bool) {
+    if json {
+        return peers.iter().for_each(json_line);
+    }
+    if peers.is_empty() {
+        println!("No peers connected.");
+    }
+    for p in peers {
+        println!("{}  {}  {}", p.peer_id, p.addrs.join(" "), p.topics.join(", "));
+    }
+}
+
+pub fn status(s: &StatusView, json: bool) {
+    if json {
+        return json_line(s);
+    }
+    println!("peer id   {}", s.peer_id);
+    println!("data dir  {}", s.data_dir);
+    println!("api       {}", s.api.as_deref().unwrap_or("-"));
+    for a in &s.listen {
+        println!("listening {a}");
+    }
+    println!("peers     {}", s.peers);
+    for t in &s.topics {
+        println!(
+            "circle    {} ({}): {} messages, {}; {} accepted, {} rejected, {} duplicates",
+            t.name,
+            &t.id[..12],
+            t.messages,
+            sync_words(t),
+            t.accepted,
+            t.rejected,
+            t.duplicates
+        );
+    }
+}
