@@ -98,7 +98,8 @@ impl Topics {
         v
     }
 
-    /// Finds a topic by exact name (ignoring case) or by a prefix of its hex id.
+    /// Finds a topic by exact name (ignoring case), by a prefix of its hex id,
+    /// or by a prefix of its name that only one topic has.
     pub fn resolve(&self, query: &str) -> Result<Arc<TopicState>, NodeError> {
         let q = query.trim();
         let all = self.all();
@@ -112,8 +113,13 @@ impl Topics {
         } else {
             vec![]
         };
+        let by_prefix: Vec<_> = all
+            .iter()
+            .filter(|t| t.name.to_lowercase().starts_with(&q.to_lowercase()))
+            .collect();
         match (by_name.len(), by_id.len()) {
             (0, 1) => Ok(by_id[0].clone()),
+            (0, 0) if by_prefix.len() == 1 && !q.is_empty() => Ok(by_prefix[0].clone()),
             (0, 0) => Err(NodeError::UnknownTopic(q.to_string())),
             _ => Err(NodeError::AmbiguousTopic {
                 query: q.to_string(),

@@ -76,7 +76,7 @@ pub enum InviteError {
     UnknownVersion(char),
     #[error("invite has a character that cannot appear in an invite near position {0}; was it copied completely?")]
     BadEncoding(usize),
-    #[error("invite is too short; was it copied completely?")]
+    #[error("invite is incomplete (cut short?); copy the whole line")]
     Truncated,
     #[error("invite checksum does not match: it was mistyped, cut short or altered")]
     BadChecksum,
@@ -208,7 +208,12 @@ impl Invite {
         }
         let payload = data_encoding::BASE32_NOPAD
             .decode(data.as_bytes())
-            .map_err(|e| InviteError::BadEncoding(PREFIX.len() + 1 + e.position))?;
+            .map_err(|e| match e.kind {
+                data_encoding::DecodeKind::Symbol => InviteError::BadEncoding(PREFIX.len() + 1 + e.position),
+                data_encoding::DecodeKind::Length => InviteError::Truncated,
+                // Stray bits after the last byte: a typo or a cut, as a checksum would say.
+                _ => InviteError::BadChecksum,
+            })?;
         if payload.len() <= CHECKSUM_LEN {
             return Err(InviteError::Truncated);
         }

@@ -1,0 +1,172 @@
+//! Circles end to end with the real binary: create, invite, join, post,
+//! read, restart, catch up.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{median, wait_for, Node};
+
+const T: Duration = Duration::from_secs(60);
+
+#[test]
+fn three_nodes_share_one_history_in_the_same_order() {
+    let a = Node::new("alice");
+    let b = Node::new("bob");
+    let c = Node::new("carol");
+    let invite = a.create("grief");
+    let joined = b.join(&invite);
+    assert!(joined.contains("Joined \"grief\""), "{joined}");
+    // Carol joins with an invite that Bob issued.
+    let invite_b = b.ok(&["topic", "invite", "grief"]).trim().to_string();
+    assert!(invite_b.starts_with("kindred1"));
+    c.join(&invite_b);
+
+    for round in 0..3 {
+        for n in [&a, &b, &c] {
+            n.post("grief", &format!("{} says hello #{round}", n.name));
+        }
+    }
+    let histories: Vec<Vec<String>> = [&a, &b, &c]
+        .iter()
+        .map(|n| {
+            n.wait_posts("grief", 9, T)
+                .iter()
+                .map(|m| m["id"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .collect();
+    assert_eq!(histories[0].len(), 9);
+    assert_eq!(histories[0], histories[1], "alice and bob differ");
+    assert_eq!(histories[0], histories[2], "alice and carol differ");
+    let msgs = a.read("grief");
+    let first = &msgs[0];
+    for field in ["id", "author", "author_name", "text", "timestamp", "depth"] {
+        assert!(!first[field].is_null(), "read --json lacks {field}: {first}");
+    }
+    let names: std::collections::BTreeSet<_> = msgs.iter().map(|m| m["author_name"].as_str().unwrap_or("").to_string()).collect();
+    assert_eq!(names, ["alice", "bob", "carol"].iter().map(|s| s.to_string()).collect());
+
+    // Delivery time: from `post` returning on alice to the post showing on
+    // both others (polled through the CLI, so this is an upper bound).
+    let mut times = Vec::new();
+    for i in 0..5 {
+        let text = format!("timing {i}");
+        let start = Instant::now();
+        a.post("grief", &text);
+        for n in [&b, &c] {
+            wait_for("delivery", T, || n.texts("grief").contains(&text).then_some(()));
+        }
+        times.push(start.elapsed());
+    }
+    println!("3-node delivery to every member: median {:?} (samples {times:?})", median(times.clone()));
+}
+
+#[test]
+fn history_survives_restart_and_kill() {
+    let mut a = Node::new("alice");
+    a.create("anxiety");
+    for i in 0..5 {
+        a.post("anxiety", &format!("note {i}"));
+    }
+    a.stop();
+    a.start();
+    assert_eq!(a.texts("anxiety").len(), 5);
+    // A post acknowledged just before a power cut is still there.
+    a.post("anxiety", "acknowledged then killed");
+    a.kill9();
+    a.start();
+    let texts = a.texts("anxiety");
+    assert_eq!(texts.len(), 6);
+    assert_eq!(texts.last().map(String::as_str), Some("acknowledged then killed"));
+}
+
+#[test]
+fn a_node_that_was_offline_catches_up() {
+    let a = Node::new("alice");
+    let b = Node::new("bob");
+    let mut c = Node::new("carol");
+    let invite = a.create("recovery");
+    b.join(&invite);
+    c.join(&invite);
+    a.post("recovery", "before");
+    c.wait_posts("recovery", 1, T);
+    c.stop();
+    for i in 0..50 {
+        let n = if i % 2 == 0 { &a } else { &b };
+        n.post("recovery", &format!("while carol was away {i}"));
+    }
+    let start = Instant::now();
+    c.start();
+    let got = c.wait_posts("recovery", 51, T);
+    println!("catch-up of 50 messages after restart: {:?}", start.elapsed());
+    let ids: Vec<_> = got.iter().map(|m| m["id"].clone()).collect();
+    let want: Vec<_> = a.wait_posts("recovery", 51, T).iter().map(|m| m["id"].clone()).collect();
+    assert_eq!(ids, want, "carol's history differs from alice's");
+}
+
+#[test]
+fn a_late_joiner_receives_the_history() {
+    let a = Node::new("alice");
+    let invite = a.create("caregivers");
+    for i in 0..100 {
+        a.post("caregivers", &format!("message {i}"));
+    }
+    let b = Node::new("bob");
+    let start = Instant::now();
+    b.join(&invite);
+    let got = b.wait_posts("caregivers", 100, T);
+    println!("late joiner received 100 messages in {:?}", start.elapsed());
+    assert_eq!(got[0]["text"], "message 0");
+    assert_eq!(got[99]["text"], "message 99");
+}
+
+#[test]
+fn bad_invites_get_clear_errors() {
+    let a = Node::new("alice");
+    let invite = a.create("chronic pain");
+    let b = Node::new("bob");
+    let cases: Vec<(String, &str)> = vec![
+        ("hello there".into(), "not a Kindred invite"),
+        (invite.replacen("kindred1", "kindred9", 1), "version"),
+        (format!("{}x", &invite[..invite.len() - 1]), "checksum"),
+        (invite[..invite.len() / 2].to_string(), "cut short"),
+        (invite[..invite.len() / 2 + 1].to_string(), "cut short"),
+        (invite[..invite.len() / 2 + 2].to_string(), "cut short"),
+        (format!("{invite}#"), "character"),
+    ];
+    for (bad, expect) in cases {
+        let out = b.cli(&["join", &bad]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "a bad invite was accepted");
+        assert!(err.contains(expect), "error for bad invite should mention {expect:?}: {err}");
+    }
+    let expired = a.ok(&["topic", "invite", "chronic pain", "--expires", "0"]);
+    let out = b.cli(&["join", expired.trim()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expired"));
+    // The node is still fine and in no circle.
+    assert_eq!(b.status()["topics"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn commands_without_a_node_say_how_to_start_one() {
+    let mut a = Node::new("alice");
+    a.stop();
+    let out = a.cli(&["topics"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no Kindred node is running") && err.contains(" up"), "{err}");
+}
+
+#[test]
+fn a_second_node_on_the_same_data_dir_is_refused() {
+    let a = Node::new("alice");
+    let out = std::process::Command::new(common::BIN)
+        .arg("--data-dir")
+        .arg(a.data_dir())
+        .args(["up", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another running Kindred node"));
+}

@@ -1,0 +1,202 @@
+//! A harness that runs the real `kindred` binary as separate processes on
+//! 127.0.0.1 and drives them through the CLI, as a person would.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_kindred");
+
+/// Polls `check` until it returns `Some`, or fails the test after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+pub struct Node {
+    pub name: String,
+    pub dir: PathBuf,
+    child: Option<Child>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Node {
+    /// A new node with a fresh data directory, started and ready.
+    pub fn new(name: &str) -> Node {
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("kindred-{name}-"))
+            .tempdir()
+            .expect("temp dir");
+        let mut node = Node {
+            name: name.into(),
+            dir: tmp.path().join("data"),
+            child: None,
+            _tmp: Some(tmp),
+        };
+        let out = node.cli(&["init", "--name", name]);
+        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        node.start();
+        node
+    }
+
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "{} is already running", self.name);
+        let _ = std::fs::remove_file(self.dir.join("control.json"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.parent().unwrap_or(&self.dir).join(format!("{}.log", self.name)))
+            .expect("log file");
+        let child = Command::new(BIN)
+            .args(["--data-dir"])
+            .arg(&self.dir)
+            .args(["up", "--listen", "/ip4/127.0.0.1/tcp/0"])
+            .env("RUST_LOG", "kindred_node=debug,kindred_net=debug,warn")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn kindred up");
+        self.child = Some(child);
+        let name = self.name.clone();
+        wait_for(&format!("{name} to serve its API"), Duration::from_secs(30), || {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("{name} exited early with {status}: {}", self.log());
+                }
+            }
+            self.dir.join("control.json").exists().then_some(())?;
+            self.cli(&["status"]).status.success().then_some(())
+        });
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.parent().unwrap_or(&self.dir).join(format!("{}.log", self.name)))
+            .unwrap_or_default()
+    }
+
+    /// Graceful stop (SIGTERM, as Ctrl-C would).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(15) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("{} did not stop within 15 s of SIGTERM", self.name);
+        }
+    }
+
+    /// Abrupt stop, as a power cut would.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run kindred")
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "`kindred {}` on {} failed: {}\n--- node log ---\n{}",
+            args.join(" "),
+            self.name,
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Creates a circle and returns its invite (the last line of stdout).
+    pub fn create(&self, topic: &str) -> String {
+        let out = self.ok(&["topic", "create", topic]);
+        out.lines().last().expect("invite line").trim().to_string()
+    }
+
+    pub fn join(&self, invite: &str) -> String {
+        self.ok(&["join", invite])
+    }
+
+    pub fn post(&self, topic: &str, text: &str) {
+        self.ok(&["post", topic, text]);
+    }
+
+    pub fn read(&self, topic: &str) -> Vec<Value> {
+        self.ok(&["read", topic, "--json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("read --json prints JSON lines"))
+            .collect()
+    }
+
+    pub fn texts(&self, topic: &str) -> Vec<String> {
+        self.read(topic)
+            .iter()
+            .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    pub fn status(&self) -> Value {
+        serde_json::from_str(&self.ok(&["status", "--json"])).expect("status --json")
+    }
+
+    pub fn topic_status(&self, topic: &str) -> Value {
+        let s = self.status();
+        s["topics"]
+            .as_array()
+            .and_then(|ts| ts.iter().find(|t| t["name"] == topic).cloned())
+            .unwrap_or(Value::Null)
+    }
+
+    /// Waits until this node's read of `topic` has `n` posts.
+    pub fn wait_posts(&self, topic: &str, n: usize, timeout: Duration) -> Vec<Value> {
+        wait_for(&format!("{} to have {n} posts", self.name), timeout, || {
+            let m = self.read(topic);
+            (m.len() >= n).then_some(m)
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
