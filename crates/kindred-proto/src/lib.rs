@@ -13,6 +13,8 @@ pub mod ids;
 pub mod invite;
 pub mod sync;
 pub mod topic;
+#[cfg(test)]
+mod vectors;
 
 pub use envelope::{Kind, MessageContent, OpenError, OpenedMessage, SealError};
 pub use identity::{NodeSecret, Pseudonym};

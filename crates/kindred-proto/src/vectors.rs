@@ -1,0 +1,187 @@
+//! Checks the test vectors in `spec/vectors/` against this implementation.
+//! `KINDRED_WRITE_VECTORS=1 cargo test -p kindred-proto vectors` rewrites
+//! them; do that only together with a matching change to the spec.
+
+use std::path::PathBuf;
+
+use serde_bytes::ByteBuf;
+use serde_json::{json, Value};
+
+use crate::envelope::{self, Kind, MessageContent};
+use crate::invite::{Invite, InvitePeer};
+use crate::sync::{SyncRequest, SyncResponse};
+use crate::{MessageId, NodeSecret, Pseudonym, TopicKeys, TopicSecret};
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../spec/vectors")
+}
+
+fn check(name: &str, computed: Value) {
+    let path = dir().join(name);
+    if std::env::var_os("KINDRED_WRITE_VECTORS").is_some() {
+        let text = serde_json::to_string_pretty(&computed).unwrap_or_default() + "\n";
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        return;
+    }
+    let stored: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
+    )
+    .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    assert_eq!(stored, computed, "{name} does not match the implementation");
+}
+
+fn h(b: &[u8]) -> String {
+    hex::encode(b)
+}
+
+#[test]
+fn key_schedule() {
+    let secret = TopicSecret::from_bytes(std::array::from_fn(|i| i as u8));
+    let k = TopicKeys::derive(&secret);
+    let requester = [0x11u8; 38];
+    let responder = [0x22u8; 38];
+    check(
+        "key-schedule.json",
+        json!({
+            "description": "HKDF-SHA256 key schedule of a topic secret (spec/protocol.md, Key schedule)",
+            "topic_secret": h(secret.as_bytes()),
+            "topic_id": k.id.to_hex(),
+            "gossip_topic": k.gossip_topic,
+            "message_key": h(k.message_key()),
+            "sync_tag": {
+                "requester_peer_id": h(&requester),
+                "responder_peer_id": h(&responder),
+                "tag": h(&k.sync_tag(&requester, &responder)),
+            }
+        }),
+    );
+}
+
+#[test]
+fn pseudonyms() {
+    let node = NodeSecret::from_bytes([0x33; 32]);
+    let topic = TopicKeys::derive(&TopicSecret::from_bytes([0x44; 32])).id;
+    check(
+        "pseudonym.json",
+        json!({
+            "description": "a node's per-topic signing key (spec/protocol.md, Identities)",
+            "node_secret": h(node.as_bytes()),
+            "node_public_key": node.public_key().to_hex(),
+            "topic_id": topic.to_hex(),
+            "pseudonym_public_key": node.pseudonym(&topic).public_key().to_hex(),
+        }),
+    );
+}
+
+#[test]
+fn envelopes() {
+    let keys = TopicKeys::derive(&TopicSecret::from_bytes([0x55; 32]));
+    let author = Pseudonym::from_seed([0x66; 32]);
+    let cases = [
+        (Kind::Profile, "Sam".to_string(), vec![], 1_700_000_000_000u64, [1u8; 24]),
+        (
+            Kind::Post,
+            "You are not alone.".to_string(),
+            vec![MessageId([0xaa; 32])],
+            1_700_000_000_500,
+            [2u8; 24],
+        ),
+        (
+            Kind::Post,
+            "x".repeat(300),
+            vec![MessageId([0xbb; 32]), MessageId([0xcc; 32])],
+            1_700_000_001_000,
+            [3u8; 24],
+        ),
+    ];
+    let mut out = Vec::new();
+    for (kind, body, parents, timestamp, nonce) in cases {
+        let content = MessageContent {
+            kind,
+            body: body.clone(),
+            parents: parents.clone(),
+            timestamp,
+        };
+        let (id, env) = envelope::seal_with_nonce(&keys, &author, &content, &nonce).unwrap_or_else(|e| panic!("{e}"));
+        let opened = envelope::open(&keys, &env).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(opened.content, content);
+        out.push(json!({
+            "kind": kind.code(),
+            "body": body,
+            "parents": parents.iter().map(|p| p.to_hex()).collect::<Vec<_>>(),
+            "timestamp": timestamp,
+            "nonce": h(&nonce),
+            "envelope": h(&env),
+            "envelope_len": env.len(),
+            "message_id": id.to_hex(),
+        }));
+    }
+    check(
+        "envelope.json",
+        json!({
+            "description": "group message envelopes (spec/protocol.md, Group messages)",
+            "topic_secret": h(keys.secret().as_bytes()),
+            "author_seed": h(&[0x66; 32]),
+            "author_public_key": author.public_key().to_hex(),
+            "cases": out,
+        }),
+    );
+}
+
+#[test]
+fn invites() {
+    let signer = Pseudonym::from_seed([0x77; 32]);
+    let invite = Invite {
+        topic_name: "Night owls".into(),
+        secret: TopicSecret::from_bytes([0x88; 32]),
+        rules: "Be gentle. No advice unless asked.".into(),
+        creator: signer.public_key(),
+        signer: signer.public_key(),
+        peers: vec![InvitePeer {
+            peer_id: ByteBuf::from(vec![0, 36, 8, 1, 18, 32, 1, 2, 3]),
+            addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+        }],
+        expires: Some(1_800_000_000_000),
+    };
+    let text = invite.encode(&signer).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(Invite::parse(&text, 0).as_ref(), Ok(&invite));
+    check(
+        "invite.json",
+        json!({
+            "description": "an invite key (spec/invite.md)",
+            "signer_seed": h(&[0x77; 32]),
+            "topic_name": invite.topic_name,
+            "topic_secret": h(invite.secret.as_bytes()),
+            "rules": invite.rules,
+            "creator": invite.creator.to_hex(),
+            "peer_id": h(&invite.peers[0].peer_id),
+            "addrs": invite.peers[0].addrs,
+            "expires": invite.expires,
+            "invite": text,
+        }),
+    );
+}
+
+#[test]
+fn sync_messages() {
+    let tag = ByteBuf::from(vec![0x99; 32]);
+    let heads = SyncRequest::Heads { tag: tag.clone() };
+    let fetch = SyncRequest::Fetch {
+        tag,
+        want: vec![ByteBuf::from(vec![0xaa; 32])],
+        have: vec![ByteBuf::from(vec![0xbb; 32])],
+    };
+    let answer = SyncResponse::Heads {
+        heads: vec![ByteBuf::from(vec![0xcc; 32])],
+    };
+    check(
+        "sync.json",
+        json!({
+            "description": "history sync messages (spec/protocol.md, History sync)",
+            "heads_request": h(&heads.encode()),
+            "fetch_request": h(&fetch.encode()),
+            "heads_response": h(&answer.encode()),
+            "unknown_topic_response": h(&SyncResponse::UnknownTopic.encode()),
+        }),
+    );
+}

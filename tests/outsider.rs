@@ -1,0 +1,100 @@
+//! A process that knows a circle's gossip topic string but not its secret:
+//! it sees only ciphertext, and nothing it injects is accepted or shown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{wait_for, Node};
+use kindred_net::{Command, Event, MessageAcceptance, Multiaddr, NetConfig, PeerId};
+use kindred_proto::envelope::seal;
+use kindred_proto::{Invite, Kind, MessageContent, Pseudonym, TopicKeys, TopicSecret};
+
+const T: Duration = Duration::from_secs(60);
+const SECRET_TEXT: &str = "MY-PRIVATE-WORDS-4711";
+
+#[test]
+fn an_outsider_sees_only_ciphertext_and_its_injections_are_rejected() {
+    let a = Node::new("alice");
+    let b = Node::new("bob");
+    let invite = a.create("addiction recovery");
+    b.join(&invite);
+
+    // The outsider learns the topic string (as anyone watching a member's
+    // subscriptions could) but never the secret.
+    let gossip_topic = TopicKeys::derive(&Invite::parse(&invite, 0).map(|i| i.secret).unwrap_or_else(|e| panic!("{e}")))
+        .gossip_topic
+        .clone();
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let _enter = rt.enter();
+    let key = kindred_net::Keypair::generate_ed25519();
+    let listen: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().expect("addr");
+    let (net, mut events, _task) = kindred_net::spawn(key, NetConfig::new(vec![listen])).expect("outsider network");
+
+    let status = a.status();
+    let alice: PeerId = status["peer_id"].as_str().expect("peer id").parse().expect("peer id");
+    let addr: Multiaddr = status["listen"][0].as_str().expect("listen addr").parse().expect("addr");
+    rt.block_on(async {
+        net.subscribe(gossip_topic.clone()).await.expect("subscribe");
+        net.dial(addr).await.expect("dial alice");
+    });
+    wait_for("alice to be a topic peer of the outsider", T, || {
+        rt.block_on(net.topic_peers(gossip_topic.clone()))
+            .ok()
+            .filter(|p| p.contains(&alice))
+    });
+
+    // Alice posts; the outsider receives the gossip frame but cannot read it.
+    a.post("addiction recovery", SECRET_TEXT);
+    let seen = rt.block_on(async {
+        tokio::time::timeout(T, async {
+            loop {
+                match events.recv().await {
+                    Some(Event::Gossip { id, source, data, .. }) => {
+                        net.send(Command::Validate { id, source, acceptance: MessageAcceptance::Ignore })
+                            .await
+                            .expect("validate");
+                        return data;
+                    }
+                    Some(_) => continue,
+                    None => panic!("outsider network stopped"),
+                }
+            }
+        })
+        .await
+        .expect("the outsider should receive the gossip frame")
+    });
+    assert!(!seen.is_empty() && seen.len() % 256 == 0, "an envelope is padded to 256-byte blocks");
+    let contains = |needle: &[u8]| seen.windows(needle.len()).any(|w| w == needle);
+    assert!(!contains(SECRET_TEXT.as_bytes()), "plaintext visible on the wire");
+    assert!(!contains(b"alice"), "author name visible on the wire");
+    assert!(!contains(b"addiction"), "topic name visible on the wire");
+
+    // Now it injects: random bytes, a message sealed under another topic's
+    // key, and Alice's real envelope with one byte flipped.
+    let other = TopicKeys::derive(&TopicSecret::from_bytes([42; 32]));
+    let content = MessageContent { kind: Kind::Post, body: "injected".into(), parents: vec![], timestamp: 0 };
+    let (_, foreign) = seal(&other, &Pseudonym::from_seed([1; 32]), &content).expect("seal");
+    let mut tampered = seen.clone();
+    let mid = tampered.len() / 2;
+    tampered[mid] ^= 0x40;
+    let random: Vec<u8> = (0..512u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    rt.block_on(async {
+        for junk in [random, foreign, tampered] {
+            net.publish(gossip_topic.clone(), junk).await.expect("publish");
+        }
+    });
+    wait_for("alice to reject all three injections", T, || {
+        let t = a.topic_status("addiction recovery");
+        (t["rejected"].as_u64() >= Some(3)).then_some(())
+    });
+    // Nobody shows anything but Alice's real post, and the circle still works.
+    a.post("addiction recovery", "still here");
+    for n in [&a, &b] {
+        let texts = n.wait_posts("addiction recovery", 2, T);
+        let texts: Vec<_> = texts.iter().map(|m| m["text"].as_str().unwrap_or("").to_string()).collect();
+        assert_eq!(texts, vec![SECRET_TEXT.to_string(), "still here".to_string()], "{}", n.name);
+    }
+    assert_eq!(b.topic_status("addiction recovery")["rejected"].as_u64(), Some(0), "junk was forwarded to bob");
+}
