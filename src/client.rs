@@ -25,7 +25,8 @@ fn not_running(dir: &Path) -> anyhow::Error {
 impl Client {
     pub fn connect(dir: &Path) -> Result<Client> {
         let (info, token) = kindred_node::control::read(dir).map_err(|_| not_running(dir))?;
-        let base = reqwest::Url::parse(&format!("http://{}/", info.addr)).context("control file is damaged")?;
+        let base = reqwest::Url::parse(&format!("http://{}/", info.addr))
+            .context("control file is damaged")?;
         let http = reqwest::Client::builder()
             .no_proxy()
             .build()
@@ -62,7 +63,8 @@ impl Client {
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
             bail!("{msg}");
         }
-        serde_json::from_slice(&body).context("the node's answer is not what this CLI expects (versions differ?)")
+        serde_json::from_slice(&body)
+            .context("the node's answer is not what this CLI expects (versions differ?)")
     }
 
     pub async fn status(&self) -> Result<StatusView> {
@@ -77,15 +79,26 @@ impl Client {
         self.send(self.http.get(self.url(&["v1", "topics"])?)).await
     }
 
-    pub async fn create_topic(&self, name: &str, rules: &str, my_name: Option<String>, expires: Option<u64>) -> Result<InviteReply> {
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        rules: &str,
+        my_name: Option<String>,
+        expires: Option<u64>,
+    ) -> Result<InviteReply> {
         let body = serde_json::json!({"name": name, "rules": rules, "my_name": my_name, "expires_hours": expires});
-        self.send(self.http.post(self.url(&["v1", "topics"])?).json(&body)).await
+        self.send(self.http.post(self.url(&["v1", "topics"])?).json(&body))
+            .await
     }
 
     pub async fn invite(&self, topic: &str, expires: Option<u64>) -> Result<String> {
         let body = serde_json::json!({"expires_hours": expires});
         let v: serde_json::Value = self
-            .send(self.http.post(self.url(&["v1", "topics", topic, "invite"])?).json(&body))
+            .send(
+                self.http
+                    .post(self.url(&["v1", "topics", topic, "invite"])?)
+                    .json(&body),
+            )
             .await?;
         v.get("invite")
             .and_then(|i| i.as_str())
@@ -95,13 +108,18 @@ impl Client {
 
     pub async fn join(&self, invite: &str, my_name: Option<String>) -> Result<JoinReply> {
         let body = serde_json::json!({"invite": invite, "my_name": my_name});
-        self.send(self.http.post(self.url(&["v1", "join"])?).json(&body)).await
+        self.send(self.http.post(self.url(&["v1", "join"])?).json(&body))
+            .await
     }
 
     pub async fn post(&self, topic: &str, text: &str) -> Result<MessageView> {
         let body = serde_json::json!({ "text": text });
-        self.send(self.http.post(self.url(&["v1", "topics", topic, "messages"])?).json(&body))
-            .await
+        self.send(
+            self.http
+                .post(self.url(&["v1", "topics", topic, "messages"])?)
+                .json(&body),
+        )
+        .await
     }
 
     pub async fn messages(&self, topic: &str, limit: Option<usize>) -> Result<MessagesReply> {

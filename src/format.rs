@@ -4,7 +4,10 @@ use kindred_node::service_views::{MessageView, PeerView, StatusView};
 use kindred_node::TopicSummary;
 
 pub fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn json_line<T: serde::Serialize>(v: &T) {
@@ -35,7 +38,12 @@ pub fn message(m: &MessageView, json: bool) {
     }
     let name = m.author_name.as_deref().unwrap_or("?");
     let me = if m.mine { " (you)" } else { "" };
-    println!("[{} UTC] {name}{me} ~{}: {}", time(m.timestamp), &m.author[..8], m.text);
+    println!(
+        "[{} UTC] {name}{me} ~{}: {}",
+        time(m.timestamp),
+        &m.author[..8],
+        m.text
+    );
 }
 
 pub fn topics(topics: &[TopicSummary], json: bool) {
@@ -59,7 +67,10 @@ pub fn topics(topics: &[TopicSummary], json: bool) {
 
 fn sync_words(t: &TopicSummary) -> String {
     match t.sync.as_str() {
-        "gaps" => format!("{} message(s) waiting for {} missing earlier one(s)", t.pending, t.missing),
+        "gaps" => format!(
+            "{} message(s) waiting for {} missing earlier one(s)",
+            t.pending, t.missing
+        ),
         "no-peers" => "no member connected".into(),
         _ => "in sync".into(),
     }
@@ -73,7 +84,12 @@ pub fn peers(peers: &[PeerView], json: bool) {
         println!("No peers connected.");
     }
     for p in peers {
-        println!("{}  {}  {}", p.peer_id, p.addrs.join(" "), p.topics.join(", "));
+        println!(
+            "{}  {}  {}",
+            p.peer_id,
+            p.addrs.join(" "),
+            p.topics.join(", ")
+        );
     }
 }
 

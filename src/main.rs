@@ -110,7 +110,9 @@ fn default_data_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(x).join("kindred");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     if cfg!(target_os = "macos") {
         home.join("Library/Application Support/kindred")
     } else {
@@ -149,11 +151,18 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             expires,
         }) => {
             let rules = match rules {
-                Some(p) => std::fs::read_to_string(&p).with_context(|| format!("reading rules from {}", p.display()))?,
+                Some(p) => std::fs::read_to_string(&p)
+                    .with_context(|| format!("reading rules from {}", p.display()))?,
                 None => String::new(),
             };
-            let reply = Client::connect(&dir)?.create_topic(&name, &rules, my_name, expires).await?;
-            println!("Created circle \"{}\" ({}).", reply.topic.name, &reply.topic.id[..16]);
+            let reply = Client::connect(&dir)?
+                .create_topic(&name, &rules, my_name, expires)
+                .await?;
+            println!(
+                "Created circle \"{}\" ({}).",
+                reply.topic.name,
+                &reply.topic.id[..16]
+            );
             println!("Share this invite key only with people you want in the circle; anyone holding it can read and post:");
             println!("{}", reply.invite);
             Ok(())
@@ -174,7 +183,10 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             if reply.connected == 0 {
                 println!("No member was reachable yet; the node keeps trying and will catch up when one is.");
             } else {
-                println!("Connected to {} member(s); history is syncing.", reply.connected);
+                println!(
+                    "Connected to {} member(s); history is syncing.",
+                    reply.connected
+                );
             }
             Ok(())
         }
@@ -196,7 +208,9 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
         Cmd::Post { topic, text } => {
             let text = if text == "-" {
                 let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s).context("reading the message from stdin")?;
+                std::io::stdin()
+                    .read_to_string(&mut s)
+                    .context("reading the message from stdin")?;
                 s.trim_end_matches('\n').to_string()
             } else {
                 text
@@ -235,7 +249,10 @@ fn init(dir: &std::path::Path, name: Option<String>) -> Result<()> {
     let locked = match kindred_store::DataDir::lock(dir) {
         Ok(d) => d,
         Err(kindred_store::StoreError::InUse { .. }) => {
-            bail!("a node is running with data dir {}; it already has an identity", dir.display())
+            bail!(
+                "a node is running with data dir {}; it already has an identity",
+                dir.display()
+            )
         }
         Err(e) => return Err(e.into()),
     };
@@ -243,7 +260,10 @@ fn init(dir: &std::path::Path, name: Option<String>) -> Result<()> {
     let store = kindred_store::Store::open(locked)?;
     if let Some(n) = &name {
         if n.len() > kindred_proto::MAX_NAME_BYTES {
-            bail!("display name is over {} bytes", kindred_proto::MAX_NAME_BYTES);
+            bail!(
+                "display name is over {} bytes",
+                kindred_proto::MAX_NAME_BYTES
+            );
         }
         store.set_config("name", n.trim())?;
     }
@@ -275,7 +295,10 @@ async fn up(dir: PathBuf, listen: Vec<String>, api_port: u16) -> Result<()> {
         .init();
     let listen = listen
         .iter()
-        .map(|a| a.parse().with_context(|| format!("--listen {a} is not a valid multiaddr")))
+        .map(|a| {
+            a.parse()
+                .with_context(|| format!("--listen {a} is not a valid multiaddr"))
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut config = kindred_node::NodeConfig::new(&dir);
     config.listen = listen;
@@ -309,7 +332,9 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             tokio::select! {
                 _ = ctrl_c => {}
                 _ = term.recv() => {}

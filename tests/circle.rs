@@ -42,10 +42,22 @@ fn three_nodes_share_one_history_in_the_same_order() {
     let msgs = a.read("grief");
     let first = &msgs[0];
     for field in ["id", "author", "author_name", "text", "timestamp", "depth"] {
-        assert!(!first[field].is_null(), "read --json lacks {field}: {first}");
+        assert!(
+            !first[field].is_null(),
+            "read --json lacks {field}: {first}"
+        );
     }
-    let names: std::collections::BTreeSet<_> = msgs.iter().map(|m| m["author_name"].as_str().unwrap_or("").to_string()).collect();
-    assert_eq!(names, ["alice", "bob", "carol"].iter().map(|s| s.to_string()).collect());
+    let names: std::collections::BTreeSet<_> = msgs
+        .iter()
+        .map(|m| m["author_name"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        names,
+        ["alice", "bob", "carol"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    );
 
     // Delivery time: from `post` returning on alice to the post showing on
     // both others (polled through the CLI, so this is an upper bound).
@@ -55,11 +67,16 @@ fn three_nodes_share_one_history_in_the_same_order() {
         let start = Instant::now();
         a.post("grief", &text);
         for n in [&b, &c] {
-            wait_for("delivery", T, || n.texts("grief").contains(&text).then_some(()));
+            wait_for("delivery", T, || {
+                n.texts("grief").contains(&text).then_some(())
+            });
         }
         times.push(start.elapsed());
     }
-    println!("3-node delivery to every member: median {:?} (samples {times:?})", median(times.clone()));
+    println!(
+        "3-node delivery to every member: median {:?} (samples {times:?})",
+        median(times.clone())
+    );
 }
 
 #[test]
@@ -78,7 +95,10 @@ fn history_survives_restart_and_kill() {
     a.start();
     let texts = a.texts("anxiety");
     assert_eq!(texts.len(), 6);
-    assert_eq!(texts.last().map(String::as_str), Some("acknowledged then killed"));
+    assert_eq!(
+        texts.last().map(String::as_str),
+        Some("acknowledged then killed")
+    );
 }
 
 #[test]
@@ -99,9 +119,16 @@ fn a_node_that_was_offline_catches_up() {
     let start = Instant::now();
     c.start();
     let got = c.wait_posts("recovery", 51, T);
-    println!("catch-up of 50 messages after restart: {:?}", start.elapsed());
+    println!(
+        "catch-up of 50 messages after restart: {:?}",
+        start.elapsed()
+    );
     let ids: Vec<_> = got.iter().map(|m| m["id"].clone()).collect();
-    let want: Vec<_> = a.wait_posts("recovery", 51, T).iter().map(|m| m["id"].clone()).collect();
+    let want: Vec<_> = a
+        .wait_posts("recovery", 51, T)
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect();
     assert_eq!(ids, want, "carol's history differs from alice's");
 }
 
@@ -139,7 +166,10 @@ fn bad_invites_get_clear_errors() {
         let out = b.cli(&["join", &bad]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "a bad invite was accepted");
-        assert!(err.contains(expect), "error for bad invite should mention {expect:?}: {err}");
+        assert!(
+            err.contains(expect),
+            "error for bad invite should mention {expect:?}: {err}"
+        );
     }
     let expired = a.ok(&["topic", "invite", "chronic pain", "--expires", "0"]);
     let out = b.cli(&["join", expired.trim()]);
@@ -155,7 +185,10 @@ fn commands_without_a_node_say_how_to_start_one() {
     let out = a.cli(&["topics"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no Kindred node is running") && err.contains(" up"), "{err}");
+    assert!(
+        err.contains("no Kindred node is running") && err.contains(" up"),
+        "{err}"
+    );
 }
 
 #[test]

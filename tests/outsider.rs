@@ -22,21 +22,36 @@ fn an_outsider_sees_only_ciphertext_and_its_injections_are_rejected() {
 
     // The outsider learns the topic string (as anyone watching a member's
     // subscriptions could) but never the secret.
-    let gossip_topic = TopicKeys::derive(&Invite::parse(&invite, 0).map(|i| i.secret).unwrap_or_else(|e| panic!("{e}")))
-        .gossip_topic
-        .clone();
+    let gossip_topic = TopicKeys::derive(
+        &Invite::parse(&invite, 0)
+            .map(|i| i.secret)
+            .unwrap_or_else(|e| panic!("{e}")),
+    )
+    .gossip_topic
+    .clone();
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let _enter = rt.enter();
     let key = kindred_net::Keypair::generate_ed25519();
     let listen: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().expect("addr");
-    let (net, mut events, _task) = kindred_net::spawn(key, NetConfig::new(vec![listen])).expect("outsider network");
+    let (net, mut events, _task) =
+        kindred_net::spawn(key, NetConfig::new(vec![listen])).expect("outsider network");
 
     let status = a.status();
-    let alice: PeerId = status["peer_id"].as_str().expect("peer id").parse().expect("peer id");
-    let addr: Multiaddr = status["listen"][0].as_str().expect("listen addr").parse().expect("addr");
+    let alice: PeerId = status["peer_id"]
+        .as_str()
+        .expect("peer id")
+        .parse()
+        .expect("peer id");
+    let addr: Multiaddr = status["listen"][0]
+        .as_str()
+        .expect("listen addr")
+        .parse()
+        .expect("addr");
     rt.block_on(async {
-        net.subscribe(gossip_topic.clone()).await.expect("subscribe");
+        net.subscribe(gossip_topic.clone())
+            .await
+            .expect("subscribe");
         net.dial(addr).await.expect("dial alice");
     });
     wait_for("alice to be a topic peer of the outsider", T, || {
@@ -51,10 +66,16 @@ fn an_outsider_sees_only_ciphertext_and_its_injections_are_rejected() {
         tokio::time::timeout(T, async {
             loop {
                 match events.recv().await {
-                    Some(Event::Gossip { id, source, data, .. }) => {
-                        net.send(Command::Validate { id, source, acceptance: MessageAcceptance::Ignore })
-                            .await
-                            .expect("validate");
+                    Some(Event::Gossip {
+                        id, source, data, ..
+                    }) => {
+                        net.send(Command::Validate {
+                            id,
+                            source,
+                            acceptance: MessageAcceptance::Ignore,
+                        })
+                        .await
+                        .expect("validate");
                         return data;
                     }
                     Some(_) => continue,
@@ -65,24 +86,39 @@ fn an_outsider_sees_only_ciphertext_and_its_injections_are_rejected() {
         .await
         .expect("the outsider should receive the gossip frame")
     });
-    assert!(!seen.is_empty() && seen.len() % 256 == 0, "an envelope is padded to 256-byte blocks");
+    assert!(
+        !seen.is_empty() && seen.len().is_multiple_of(256),
+        "an envelope is padded to 256-byte blocks"
+    );
     let contains = |needle: &[u8]| seen.windows(needle.len()).any(|w| w == needle);
-    assert!(!contains(SECRET_TEXT.as_bytes()), "plaintext visible on the wire");
+    assert!(
+        !contains(SECRET_TEXT.as_bytes()),
+        "plaintext visible on the wire"
+    );
     assert!(!contains(b"alice"), "author name visible on the wire");
     assert!(!contains(b"addiction"), "topic name visible on the wire");
 
     // Now it injects: random bytes, a message sealed under another topic's
     // key, and Alice's real envelope with one byte flipped.
     let other = TopicKeys::derive(&TopicSecret::from_bytes([42; 32]));
-    let content = MessageContent { kind: Kind::Post, body: "injected".into(), parents: vec![], timestamp: 0 };
+    let content = MessageContent {
+        kind: Kind::Post,
+        body: "injected".into(),
+        parents: vec![],
+        timestamp: 0,
+    };
     let (_, foreign) = seal(&other, &Pseudonym::from_seed([1; 32]), &content).expect("seal");
     let mut tampered = seen.clone();
     let mid = tampered.len() / 2;
     tampered[mid] ^= 0x40;
-    let random: Vec<u8> = (0..512u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let random: Vec<u8> = (0..512u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     rt.block_on(async {
         for junk in [random, foreign, tampered] {
-            net.publish(gossip_topic.clone(), junk).await.expect("publish");
+            net.publish(gossip_topic.clone(), junk)
+                .await
+                .expect("publish");
         }
     });
     wait_for("alice to reject all three injections", T, || {
@@ -93,8 +129,20 @@ fn an_outsider_sees_only_ciphertext_and_its_injections_are_rejected() {
     a.post("addiction recovery", "still here");
     for n in [&a, &b] {
         let texts = n.wait_posts("addiction recovery", 2, T);
-        let texts: Vec<_> = texts.iter().map(|m| m["text"].as_str().unwrap_or("").to_string()).collect();
-        assert_eq!(texts, vec![SECRET_TEXT.to_string(), "still here".to_string()], "{}", n.name);
+        let texts: Vec<_> = texts
+            .iter()
+            .map(|m| m["text"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(
+            texts,
+            vec![SECRET_TEXT.to_string(), "still here".to_string()],
+            "{}",
+            n.name
+        );
     }
-    assert_eq!(b.topic_status("addiction recovery")["rejected"].as_u64(), Some(0), "junk was forwarded to bob");
+    assert_eq!(
+        b.topic_status("addiction recovery")["rejected"].as_u64(),
+        Some(0),
+        "junk was forwarded to bob"
+    );
 }

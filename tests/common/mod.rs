@@ -45,7 +45,11 @@ impl Node {
             _tmp: Some(tmp),
         };
         let out = node.cli(&["init", "--name", name]);
-        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         node.start();
         node
     }
@@ -56,7 +60,12 @@ impl Node {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.parent().unwrap_or(&self.dir).join(format!("{}.log", self.name)))
+            .open(
+                self.dir
+                    .parent()
+                    .unwrap_or(&self.dir)
+                    .join(format!("{}.log", self.name)),
+            )
             .expect("log file");
         let child = Command::new(BIN)
             .args(["--data-dir"])
@@ -70,20 +79,29 @@ impl Node {
             .expect("spawn kindred up");
         self.child = Some(child);
         let name = self.name.clone();
-        wait_for(&format!("{name} to serve its API"), Duration::from_secs(30), || {
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    panic!("{name} exited early with {status}: {}", self.log());
+        wait_for(
+            &format!("{name} to serve its API"),
+            Duration::from_secs(30),
+            || {
+                if let Some(c) = self.child.as_mut() {
+                    if let Ok(Some(status)) = c.try_wait() {
+                        panic!("{name} exited early with {status}: {}", self.log());
+                    }
                 }
-            }
-            self.dir.join("control.json").exists().then_some(())?;
-            self.cli(&["status"]).status.success().then_some(())
-        });
+                self.dir.join("control.json").exists().then_some(())?;
+                self.cli(&["status"]).status.success().then_some(())
+            },
+        );
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.parent().unwrap_or(&self.dir).join(format!("{}.log", self.name)))
-            .unwrap_or_default()
+        std::fs::read_to_string(
+            self.dir
+                .parent()
+                .unwrap_or(&self.dir)
+                .join(format!("{}.log", self.name)),
+        )
+        .unwrap_or_default()
     }
 
     /// Graceful stop (SIGTERM, as Ctrl-C would).

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use libp2p::swarm::{behaviour::toggle::Toggle, NetworkBehaviour};
-use libp2p::{gossipsub, identify, identity::Keypair, mdns, ping, request_response, StreamProtocol};
+use libp2p::{
+    gossipsub, identify, identity::Keypair, mdns, ping, request_response, StreamProtocol,
+};
 
 use crate::codec::CappedBytes;
 use crate::{NetConfig, NetError};
@@ -65,9 +67,11 @@ pub fn topic_score() -> gossipsub::TopicScoreParams {
 
 impl Behaviour {
     pub fn new(key: &Keypair, config: &NetConfig) -> Result<Self, NetError> {
-        let mut gossipsub =
-            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossipsub_config()?)
-                .map_err(|e| NetError::Config(e.to_string()))?;
+        let mut gossipsub = gossipsub::Behaviour::new(
+            gossipsub::MessageAuthenticity::Anonymous,
+            gossipsub_config()?,
+        )
+        .map_err(|e| NetError::Config(e.to_string()))?;
         let (params, thresholds) = peer_score();
         gossipsub
             .with_peer_score(params, thresholds)
@@ -83,7 +87,8 @@ impl Behaviour {
             )],
             request_response::Config::default().with_request_timeout(config.request_timeout),
         );
-        let identify = identify::Behaviour::new(identify::Config::new("/kindred/1".into(), key.public()));
+        let identify =
+            identify::Behaviour::new(identify::Config::new("/kindred/1".into(), key.public()));
         let mdns = if config.mdns {
             Some(
                 mdns::tokio::Behaviour::new(mdns::Config::default(), key.public().to_peer_id())

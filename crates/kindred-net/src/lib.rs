@@ -14,7 +14,9 @@ mod swarm_task;
 pub use behaviour::{gossipsub_config, Behaviour};
 pub use libp2p::gossipsub::MessageAcceptance;
 pub use libp2p::{identity::Keypair, Multiaddr, PeerId};
-pub use swarm_task::{keypair_from_secret, spawn, Command, Event, NetHandle, PeerInfo, PublishOutcome, SyncResponder};
+pub use swarm_task::{
+    keypair_from_secret, spawn, Command, Event, NetHandle, PeerInfo, PublishOutcome, SyncResponder,
+};
 
 use std::time::Duration;
 

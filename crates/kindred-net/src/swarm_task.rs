@@ -21,12 +21,17 @@ pub enum Command {
         reply: oneshot::Sender<Result<(), NetError>>,
     },
     /// Remember addresses for a peer (and connect if not connected).
-    AddAddresses { peer: PeerId, addrs: Vec<Multiaddr> },
+    AddAddresses {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    },
     Subscribe {
         topic: String,
         reply: oneshot::Sender<Result<(), NetError>>,
     },
-    Unsubscribe { topic: String },
+    Unsubscribe {
+        topic: String,
+    },
     Publish {
         topic: String,
         data: Vec<u8>,
@@ -43,9 +48,16 @@ pub enum Command {
         request: Vec<u8>,
         reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
     },
-    Respond { responder: SyncResponder, response: Vec<u8> },
-    Peers { reply: oneshot::Sender<Vec<PeerInfo>> },
-    ListenAddrs { reply: oneshot::Sender<Vec<Multiaddr>> },
+    Respond {
+        responder: SyncResponder,
+        response: Vec<u8>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
     TopicPeers {
         topic: String,
         reply: oneshot::Sender<Vec<PeerId>>,
@@ -56,11 +68,21 @@ pub enum Command {
 /// What the network tells the node.
 #[derive(Debug)]
 pub enum Event {
-    Listening { addr: Multiaddr },
-    PeerConnected { peer: PeerId, addr: Multiaddr },
-    PeerDisconnected { peer: PeerId },
+    Listening {
+        addr: Multiaddr,
+    },
+    PeerConnected {
+        peer: PeerId,
+        addr: Multiaddr,
+    },
+    PeerDisconnected {
+        peer: PeerId,
+    },
     /// A peer told us where it listens.
-    Identified { peer: PeerId, listen_addrs: Vec<Multiaddr> },
+    Identified {
+        peer: PeerId,
+        listen_addrs: Vec<Multiaddr>,
+    },
     /// A gossip message, held until the node sends [`Command::Validate`].
     Gossip {
         source: PeerId,
@@ -68,7 +90,10 @@ pub enum Event {
         topic: String,
         data: Vec<u8>,
     },
-    PeerSubscribed { peer: PeerId, topic: String },
+    PeerSubscribed {
+        peer: PeerId,
+        topic: String,
+    },
     SyncRequest {
         peer: PeerId,
         request: Vec<u8>,
@@ -112,7 +137,10 @@ impl NetHandle {
         self.tx.send(cmd).await.map_err(|_| NetError::Stopped)
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, NetError> {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
         let (reply, rx) = oneshot::channel();
         self.send(make(reply)).await?;
         rx.await.map_err(|_| NetError::Stopped)
@@ -123,15 +151,22 @@ impl NetHandle {
     }
 
     pub async fn subscribe(&self, topic: String) -> Result<(), NetError> {
-        self.ask(|reply| Command::Subscribe { topic, reply }).await?
+        self.ask(|reply| Command::Subscribe { topic, reply })
+            .await?
     }
 
     pub async fn publish(&self, topic: String, data: Vec<u8>) -> Result<PublishOutcome, NetError> {
-        self.ask(|reply| Command::Publish { topic, data, reply }).await?
+        self.ask(|reply| Command::Publish { topic, data, reply })
+            .await?
     }
 
     pub async fn sync(&self, peer: PeerId, request: Vec<u8>) -> Result<Vec<u8>, NetError> {
-        self.ask(|reply| Command::Sync { peer, request, reply }).await?
+        self.ask(|reply| Command::Sync {
+            peer,
+            request,
+            reply,
+        })
+        .await?
     }
 
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
@@ -152,7 +187,14 @@ impl NetHandle {
 pub fn spawn(
     key: Keypair,
     config: NetConfig,
-) -> Result<(NetHandle, mpsc::UnboundedReceiver<Event>, tokio::task::JoinHandle<()>), NetError> {
+) -> Result<
+    (
+        NetHandle,
+        mpsc::UnboundedReceiver<Event>,
+        tokio::task::JoinHandle<()>,
+    ),
+    NetError,
+> {
     let peer_id = key.public().to_peer_id();
     let behaviour = Behaviour::new(&key, &config)?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
@@ -169,10 +211,12 @@ pub fn spawn(
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .build();
     for addr in &config.listen {
-        swarm.listen_on(addr.clone()).map_err(|e| NetError::Listen {
-            addr: addr.clone(),
-            detail: e.to_string(),
-        })?;
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Listen {
+                addr: addr.clone(),
+                detail: e.to_string(),
+            })?;
     }
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     // Unbounded so the swarm never blocks on a slow node loop while the node
@@ -187,14 +231,22 @@ pub fn spawn(
         listen_addrs: HashSet::new(),
     };
     let handle = tokio::spawn(task.run());
-    Ok((NetHandle { tx: cmd_tx, peer_id }, ev_rx, handle))
+    Ok((
+        NetHandle {
+            tx: cmd_tx,
+            peer_id,
+        },
+        ev_rx,
+        handle,
+    ))
 }
 
 struct SwarmTask {
     swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::UnboundedSender<Event>,
-    pending_sync: HashMap<request_response::OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
+    pending_sync:
+        HashMap<request_response::OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
     remote_addrs: HashMap<PeerId, Multiaddr>,
     listen_addrs: HashSet<Multiaddr>,
 }
@@ -260,21 +312,38 @@ impl SwarmTask {
             Command::Publish { topic, data, reply } => {
                 let result = match gs.publish(gossipsub::IdentTopic::new(topic), data) {
                     Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(PublishOutcome::Sent),
-                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(PublishOutcome::NoPeers),
+                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                        Ok(PublishOutcome::NoPeers)
+                    }
                     Err(e) => Err(NetError::Publish(e.to_string())),
                 };
                 let _ = reply.send(result);
             }
-            Command::Validate { id, source, acceptance } => {
+            Command::Validate {
+                id,
+                source,
+                acceptance,
+            } => {
                 gs.report_message_validation_result(&id, &source, acceptance);
             }
-            Command::Sync { peer, request, reply } => {
+            Command::Sync {
+                peer,
+                request,
+                reply,
+            } => {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.pending_sync.insert(id, reply);
             }
-            Command::Respond { responder, response } => {
+            Command::Respond {
+                responder,
+                response,
+            } => {
                 // Fails only if the requester went away; nothing to do then.
-                let _ = self.swarm.behaviour_mut().sync.send_response(responder.0, response);
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(responder.0, response);
             }
             Command::Peers { reply } => {
                 let mut topics: HashMap<PeerId, Vec<String>> = HashMap::new();
@@ -326,18 +395,19 @@ impl SwarmTask {
                 let addr = endpoint.get_remote_address().clone();
                 self.remote_addrs.insert(peer_id, addr.clone());
                 if num_established.get() == 1 {
-                    self.emit(Event::PeerConnected { peer: peer_id, addr });
+                    self.emit(Event::PeerConnected {
+                        peer: peer_id,
+                        addr,
+                    });
                 }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
             } => {
-                if num_established == 0 {
-                    self.remote_addrs.remove(&peer_id);
-                    self.emit(Event::PeerDisconnected { peer: peer_id });
-                }
+                self.remote_addrs.remove(&peer_id);
+                self.emit(Event::PeerDisconnected { peer: peer_id });
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(?peer_id, "outgoing connection failed: {error}");
@@ -359,25 +429,31 @@ impl SwarmTask {
                 topic: message.topic.into_string(),
                 data: message.data,
             }),
-            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic, .. }) => {
-                self.emit(Event::PeerSubscribed {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic, .. }) => self
+                .emit(Event::PeerSubscribed {
                     peer: peer_id,
                     topic: topic.into_string(),
-                })
-            }
-            BehaviourEvent::Gossipsub(_) => {}
-            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => match message {
-                request_response::Message::Request { request, channel, .. } => self.emit(Event::SyncRequest {
-                    peer,
-                    request,
-                    responder: SyncResponder(channel),
                 }),
-                request_response::Message::Response { request_id, response } => {
-                    if let Some(reply) = self.pending_sync.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
+            BehaviourEvent::Gossipsub(_) => {}
+            BehaviourEvent::Sync(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => self.emit(Event::SyncRequest {
+                        peer,
+                        request,
+                        responder: SyncResponder(channel),
+                    }),
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    } => {
+                        if let Some(reply) = self.pending_sync.remove(&request_id) {
+                            let _ = reply.send(Ok(response));
+                        }
                     }
                 }
-            },
+            }
             BehaviourEvent::Sync(request_response::Event::OutboundFailure {
                 peer,
                 request_id,

@@ -48,7 +48,11 @@ impl IntoResponse for ApiError {
             e if e.is_client_error() => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        (status, Json(serde_json::json!({ "error": self.0.to_string() }))).into_response()
+        (
+            status,
+            Json(serde_json::json!({ "error": self.0.to_string() })),
+        )
+            .into_response()
     }
 }
 
@@ -63,7 +67,11 @@ pub async fn serve(
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), NodeError> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
-        .map_err(|e| NodeError::BadInput(format!("cannot bind the control API on 127.0.0.1:{port}: {e}")))?;
+        .map_err(|e| {
+            NodeError::BadInput(format!(
+                "cannot bind the control API on 127.0.0.1:{port}: {e}"
+            ))
+        })?;
     let addr = listener
         .local_addr()
         .map_err(|e| NodeError::BadInput(format!("control API address: {e}")))?;
@@ -103,7 +111,10 @@ fn router(state: ApiState) -> Router {
         .route("/v1/peers", get(peers))
         .route("/v1/topics", get(topics).post(create_topic))
         .route("/v1/topics/{topic}/invite", post(invite))
-        .route("/v1/topics/{topic}/messages", get(messages).post(post_message))
+        .route(
+            "/v1/topics/{topic}/messages",
+            get(messages).post(post_message),
+        )
         .route("/v1/topics/{topic}/follow", get(follow))
         .route("/v1/join", post(join))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
@@ -117,9 +128,15 @@ async fn guard(State(s): State<ApiState>, req: Request, next: Next) -> Response 
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| h == format!("127.0.0.1:{}", s.port) || h == format!("localhost:{}", s.port));
+        .is_some_and(|h| {
+            h == format!("127.0.0.1:{}", s.port) || h == format!("localhost:{}", s.port)
+        });
     if !host_ok {
-        return (StatusCode::FORBIDDEN, Json(serde_json::json!({"error": "bad Host header"}))).into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({"error": "bad Host header"})),
+        )
+            .into_response();
     }
     let expected = format!("Bearer {}", s.token);
     let token_ok = req
@@ -128,7 +145,11 @@ async fn guard(State(s): State<ApiState>, req: Request, next: Next) -> Response 
         .and_then(|h| h.to_str().ok())
         .is_some_and(|h| constant_time_eq(h.as_bytes(), expected.as_bytes()));
     if !token_ok {
-        return (StatusCode::UNAUTHORIZED, Json(serde_json::json!({"error": "missing or wrong API token"}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({"error": "missing or wrong API token"})),
+        )
+            .into_response();
     }
     next.run(req).await
 }
@@ -168,7 +189,10 @@ fn hours(h: Option<u64>) -> Option<Duration> {
     h.map(|h| Duration::from_secs(h.saturating_mul(3600)))
 }
 
-async fn create_topic(State(s): State<ApiState>, Json(req): Json<CreateTopic>) -> ApiResult<InviteReply> {
+async fn create_topic(
+    State(s): State<ApiState>,
+    Json(req): Json<CreateTopic>,
+) -> ApiResult<InviteReply> {
     let (topic, invite) = s
         .node
         .create_topic(&req.name, &req.rules, req.my_name, hours(req.expires_hours))
@@ -204,7 +228,10 @@ pub struct JoinReply {
 }
 
 async fn join(State(s): State<ApiState>, Json(req): Json<JoinReq>) -> ApiResult<JoinReply> {
-    let (topic, connected) = s.node.join(&req.invite, req.my_name, Duration::from_secs(5)).await?;
+    let (topic, connected) = s
+        .node
+        .join(&req.invite, req.my_name, Duration::from_secs(5))
+        .await?;
     Ok(Json(JoinReply { topic, connected }))
 }
 

@@ -29,5 +29,4 @@ impl Stats {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         map.get(topic).copied().unwrap_or_default()
     }
-
 }

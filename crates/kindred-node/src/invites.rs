@@ -46,5 +46,7 @@ pub fn peers_of(peers: &[InvitePeer]) -> Vec<(PeerId, Vec<Multiaddr>)> {
 }
 
 fn without_p2p(addr: &Multiaddr) -> Multiaddr {
-    addr.iter().filter(|p| !matches!(p, Protocol::P2p(_))).collect()
+    addr.iter()
+        .filter(|p| !matches!(p, Protocol::P2p(_)))
+        .collect()
 }

@@ -26,7 +26,9 @@ pub mod service_views {
 
 /// The PeerId a node secret gives.
 pub fn peer_id_of(secret: &kindred_proto::NodeSecret) -> Result<libp2p::PeerId, NodeError> {
-    Ok(kindred_net::keypair_from_secret(secret.as_bytes())?.public().to_peer_id())
+    Ok(kindred_net::keypair_from_secret(secret.as_bytes())?
+        .public()
+        .to_peer_id())
 }
 
 /// Milliseconds since the Unix epoch.

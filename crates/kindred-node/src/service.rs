@@ -10,8 +10,8 @@ use std::time::Duration;
 use kindred_net::{Command, Event, MessageAcceptance, Multiaddr, NetConfig, NetHandle, PeerId};
 use kindred_proto::envelope::{open, seal};
 use kindred_proto::{
-    Invite, Kind, MessageContent, MessageId, NodeSecret, OpenError, TopicId, TopicKeys, TopicSecret,
-    MAX_PARENTS,
+    Invite, Kind, MessageContent, MessageId, NodeSecret, OpenError, TopicId, TopicKeys,
+    TopicSecret, MAX_PARENTS,
 };
 use kindred_store::{DataDir, MessageRecord, Store, TopicRecord};
 use serde::Serialize;
@@ -159,17 +159,27 @@ impl Node {
             }),
         };
         for (_, rec) in node.inner.store.topics()? {
-            let state = node.inner.topics.insert(TopicState::from_record(&node.inner.secret, &rec)?);
-            node.inner.net.subscribe(state.keys.gossip_topic.clone()).await?;
+            let state = node
+                .inner
+                .topics
+                .insert(TopicState::from_record(&node.inner.secret, &rec)?);
+            node.inner
+                .net
+                .subscribe(state.keys.gossip_topic.clone())
+                .await?;
         }
         node.dial_known_peers().await?;
 
         let (shutdown, _) = broadcast::channel(1);
         let mut tasks = vec![
             tokio::spawn(node.clone().event_loop(events)),
-            tokio::spawn(node.clone().periodic(config.sync_interval, shutdown.subscribe())),
+            tokio::spawn(
+                node.clone()
+                    .periodic(config.sync_interval, shutdown.subscribe()),
+            ),
         ];
-        let (api_addr, api_task) = crate::api::serve(node.clone(), config.api_port, shutdown.subscribe()).await?;
+        let (api_addr, api_task) =
+            crate::api::serve(node.clone(), config.api_port, shutdown.subscribe()).await?;
         *lock(&node.inner.api_addr) = Some(api_addr);
         tasks.push(api_task);
         Ok(RunningNode {
@@ -195,10 +205,15 @@ impl Node {
 
     async fn dial_known_peers(&self) -> Result<(), NodeError> {
         for (peer, addrs) in self.inner.store.known_peers()? {
-            let Ok(peer) = PeerId::from_bytes(&peer) else { continue };
+            let Ok(peer) = PeerId::from_bytes(&peer) else {
+                continue;
+            };
             let addrs: Vec<Multiaddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
             if peer != self.inner.peer_id && !addrs.is_empty() {
-                self.inner.net.send(Command::AddAddresses { peer, addrs }).await?;
+                self.inner
+                    .net
+                    .send(Command::AddAddresses { peer, addrs })
+                    .await?;
             }
         }
         Ok(())
@@ -284,7 +299,10 @@ impl Node {
                     let _ = node
                         .inner
                         .net
-                        .send(Command::Respond { responder, response })
+                        .send(Command::Respond {
+                            responder,
+                            response,
+                        })
                         .await;
                 });
             }
@@ -312,7 +330,12 @@ impl Node {
                 _ = shutdown.recv() => break,
             }
             for t in self.inner.topics.all() {
-                if let Ok(peers) = self.inner.net.topic_peers(t.keys.gossip_topic.clone()).await {
+                if let Ok(peers) = self
+                    .inner
+                    .net
+                    .topic_peers(t.keys.gossip_topic.clone())
+                    .await
+                {
                     for p in peers {
                         self.spawn_sync(p, t.id());
                     }
@@ -325,12 +348,18 @@ impl Node {
             };
             if let Ok(known) = self.inner.store.known_peers() {
                 for (peer, addrs) in known {
-                    let Ok(peer) = PeerId::from_bytes(&peer) else { continue };
+                    let Ok(peer) = PeerId::from_bytes(&peer) else {
+                        continue;
+                    };
                     if connected.contains(&peer) || peer == self.inner.peer_id {
                         continue;
                     }
                     let addrs = addrs.iter().filter_map(|a| a.parse().ok()).collect();
-                    let _ = self.inner.net.send(Command::AddAddresses { peer, addrs }).await;
+                    let _ = self
+                        .inner
+                        .net
+                        .send(Command::AddAddresses { peer, addrs })
+                        .await;
                 }
             }
         }
@@ -353,12 +382,21 @@ impl Node {
                 return Err(Rejected::Invalid(e));
             }
         };
-        if self.inner.store.contains(&tid, &msg.id).map_err(Rejected::Store)? {
+        if self
+            .inner
+            .store
+            .contains(&tid, &msg.id)
+            .map_err(Rejected::Store)?
+        {
             stats.bump(&tid, |s| s.duplicates += 1);
             return Ok(false);
         }
         let record = MessageRecord::from_opened(&msg, envelope, now_ms());
-        let inserted = self.inner.store.insert(&tid, record).map_err(Rejected::Store)?;
+        let inserted = self
+            .inner
+            .store
+            .insert(&tid, record)
+            .map_err(Rejected::Store)?;
         if inserted.duplicate {
             stats.bump(&tid, |s| s.duplicates += 1);
             return Ok(false);
@@ -387,7 +425,11 @@ impl Node {
                 kindred_proto::MAX_NAME_BYTES
             )));
         }
-        Ok(if name.is_empty() { "anonymous".into() } else { name })
+        Ok(if name.is_empty() {
+            "anonymous".into()
+        } else {
+            name
+        })
     }
 
     /// Opens a new circle; returns it and an invite to it.
@@ -427,25 +469,41 @@ impl Node {
         Ok((self.summary(&state).await?, invite))
     }
 
-    async fn add_topic(&self, id: &TopicId, record: &TopicRecord) -> Result<Arc<TopicState>, NodeError> {
+    async fn add_topic(
+        &self,
+        id: &TopicId,
+        record: &TopicRecord,
+    ) -> Result<Arc<TopicState>, NodeError> {
         self.inner.store.put_topic(id, record)?;
         self.inner.store.flush().await?;
         let state = self
             .inner
             .topics
             .insert(TopicState::from_record(&self.inner.secret, record)?);
-        self.inner.net.subscribe(state.keys.gossip_topic.clone()).await?;
-        self.publish(&state, Kind::Profile, state.my_name.clone()).await?;
+        self.inner
+            .net
+            .subscribe(state.keys.gossip_topic.clone())
+            .await?;
+        self.publish(&state, Kind::Profile, state.my_name.clone())
+            .await?;
         Ok(state)
     }
 
     /// A fresh invite to a topic this node belongs to.
-    pub async fn invite(&self, topic: &str, expires_in: Option<Duration>) -> Result<String, NodeError> {
+    pub async fn invite(
+        &self,
+        topic: &str,
+        expires_in: Option<Duration>,
+    ) -> Result<String, NodeError> {
         let state = self.inner.topics.resolve(topic)?;
         self.invite_for(&state, expires_in).await
     }
 
-    async fn invite_for(&self, t: &TopicState, expires_in: Option<Duration>) -> Result<String, NodeError> {
+    async fn invite_for(
+        &self,
+        t: &TopicState,
+        expires_in: Option<Duration>,
+    ) -> Result<String, NodeError> {
         let addrs = invites::advertised(self.inner.net.listen_addrs().await?);
         let invite = Invite {
             topic_name: t.name.clone(),
@@ -491,12 +549,20 @@ impl Node {
                 &peer.to_bytes(),
                 &addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
             )?;
-            self.inner.net.send(Command::AddAddresses { peer, addrs }).await?;
+            self.inner
+                .net
+                .send(Command::AddAddresses { peer, addrs })
+                .await?;
         }
         let deadline = tokio::time::Instant::now() + wait;
         let mut peers = 0;
         while tokio::time::Instant::now() < deadline {
-            peers = self.inner.net.topic_peers(state.keys.gossip_topic.clone()).await?.len();
+            peers = self
+                .inner
+                .net
+                .topic_peers(state.keys.gossip_topic.clone())
+                .await?
+                .len();
             if peers > 0 {
                 break;
             }
@@ -516,7 +582,12 @@ impl Node {
     }
 
     /// Seals, stores (durably) and then publishes one message.
-    async fn publish(&self, t: &TopicState, kind: Kind, body: String) -> Result<MessageRecord, NodeError> {
+    async fn publish(
+        &self,
+        t: &TopicState,
+        kind: Kind,
+        body: String,
+    ) -> Result<MessageRecord, NodeError> {
         let tid = t.id();
         let parents: Vec<MessageId> = self
             .inner
@@ -539,12 +610,15 @@ impl Node {
         let inserted = self.inner.store.insert(&tid, record)?;
         self.inner.store.flush().await?;
         let _ = self.inner.updates.send(tid);
-        let stored = inserted
-            .stored
-            .into_iter()
-            .next()
-            .ok_or_else(|| NodeError::BadInput("own message could not be placed in history".into()))?;
-        match self.inner.net.publish(t.keys.gossip_topic.clone(), envelope).await {
+        let stored = inserted.stored.into_iter().next().ok_or_else(|| {
+            NodeError::BadInput("own message could not be placed in history".into())
+        })?;
+        match self
+            .inner
+            .net
+            .publish(t.keys.gossip_topic.clone(), envelope)
+            .await
+        {
             Ok(kindred_net::PublishOutcome::Sent) => {}
             Ok(kindred_net::PublishOutcome::NoPeers) => {
                 tracing::debug!("no members connected; the message will travel by sync")
@@ -558,7 +632,12 @@ impl Node {
         let author = m.author();
         MessageView {
             id: m.id().to_hex(),
-            author_name: self.inner.store.author_name(&t.id(), &author).ok().flatten(),
+            author_name: self
+                .inner
+                .store
+                .author_name(&t.id(), &author)
+                .ok()
+                .flatten(),
             author: author.to_hex(),
             text: m.body.clone(),
             timestamp: m.timestamp.min(m.received_at),
@@ -569,7 +648,11 @@ impl Node {
     }
 
     /// The newest `limit` posts in history order, and a cursor for [`Node::follow`].
-    pub fn messages(&self, topic: &str, limit: usize) -> Result<(Vec<MessageView>, u64), NodeError> {
+    pub fn messages(
+        &self,
+        topic: &str,
+        limit: usize,
+    ) -> Result<(Vec<MessageView>, u64), NodeError> {
         let t = self.inner.topics.resolve(topic)?;
         let cursor = self.inner.store.last_arrival(&t.id())?;
         let msgs = self.inner.store.latest(&t.id(), Kind::Post, limit)?;
@@ -577,7 +660,12 @@ impl Node {
     }
 
     /// Posts that arrived after `cursor`, waiting up to `wait` for some.
-    pub async fn follow(&self, topic: &str, cursor: u64, wait: Duration) -> Result<(Vec<MessageView>, u64), NodeError> {
+    pub async fn follow(
+        &self,
+        topic: &str,
+        cursor: u64,
+        wait: Duration,
+    ) -> Result<(Vec<MessageView>, u64), NodeError> {
         let t = self.inner.topics.resolve(topic)?;
         let mut updates = self.inner.updates.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
@@ -618,7 +706,12 @@ impl Node {
     pub(crate) async fn summary(&self, t: &TopicState) -> Result<TopicSummary, NodeError> {
         let counts = self.inner.store.counts(&t.id())?;
         let stats = self.inner.stats.get(&t.id());
-        let peers = self.inner.net.topic_peers(t.keys.gossip_topic.clone()).await?.len();
+        let peers = self
+            .inner
+            .net
+            .topic_peers(t.keys.gossip_topic.clone())
+            .await?
+            .len();
         let sync = if counts.missing > 0 {
             "gaps"
         } else if peers == 0 {
@@ -657,7 +750,11 @@ impl Node {
             .map(|p| PeerView {
                 peer_id: p.peer.to_string(),
                 addrs: p.addrs.iter().map(|a| a.to_string()).collect(),
-                topics: p.topics.iter().filter_map(|t| names.get(t).cloned()).collect(),
+                topics: p
+                    .topics
+                    .iter()
+                    .filter_map(|t| names.get(t).cloned())
+                    .collect(),
             })
             .collect())
     }

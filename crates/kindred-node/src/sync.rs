@@ -46,7 +46,8 @@ impl Node {
 
     async fn ask(&self, peer: PeerId, request: &SyncRequest) -> Result<SyncResponse, NodeError> {
         let bytes = self.inner.net.sync(peer, request.encode()).await?;
-        SyncResponse::decode(&bytes).map_err(|e| NodeError::BadInput(format!("peer {peer} sent a bad sync response: {e}")))
+        SyncResponse::decode(&bytes)
+            .map_err(|e| NodeError::BadInput(format!("peer {peer} sent a bad sync response: {e}")))
     }
 
     /// One full sync with a peer. Returns how many new messages it brought.
@@ -54,8 +55,15 @@ impl Node {
         let Some(t) = self.inner.topics.get(&topic) else {
             return Ok(0);
         };
-        let tag = ByteBuf::from(t.keys.sync_tag(&self.inner.peer_id.to_bytes(), &peer.to_bytes()).to_vec());
-        let heads = match self.ask(peer, &SyncRequest::Heads { tag: tag.clone() }).await? {
+        let tag = ByteBuf::from(
+            t.keys
+                .sync_tag(&self.inner.peer_id.to_bytes(), &peer.to_bytes())
+                .to_vec(),
+        );
+        let heads = match self
+            .ask(peer, &SyncRequest::Heads { tag: tag.clone() })
+            .await?
+        {
             SyncResponse::Heads { heads } => ids_from_wire(&heads).unwrap_or_default(),
             _ => return Ok(0),
         };
@@ -91,7 +99,9 @@ impl Node {
                     Ok(true) => progress += 1,
                     Ok(false) => {}
                     Err(Rejected::Invalid(e)) => {
-                        return Err(NodeError::BadInput(format!("peer {peer} served an invalid message: {e}")));
+                        return Err(NodeError::BadInput(format!(
+                            "peer {peer} served an invalid message: {e}"
+                        )));
                     }
                     Err(Rejected::Store(e)) => return Err(e.into()),
                 }
@@ -113,10 +123,18 @@ impl Node {
     /// `Refused` answer; nothing in it can stop the node.
     pub(crate) fn answer_sync(&self, peer: PeerId, request: &[u8]) -> Vec<u8> {
         let response = match SyncRequest::decode(request) {
-            Err(e) => SyncResponse::Refused { reason: e.to_string() },
-            Ok(req) => self.answer(peer, &req).unwrap_or_else(|e| SyncResponse::Refused {
-                reason: if e.is_client_error() { e.to_string() } else { "internal error".into() },
-            }),
+            Err(e) => SyncResponse::Refused {
+                reason: e.to_string(),
+            },
+            Ok(req) => self
+                .answer(peer, &req)
+                .unwrap_or_else(|e| SyncResponse::Refused {
+                    reason: if e.is_client_error() {
+                        e.to_string()
+                    } else {
+                        "internal error".into()
+                    },
+                }),
         };
         response.encode()
     }
@@ -142,7 +160,9 @@ impl Node {
                     .take(sync::MAX_IDS)
                     .map(|(_, id)| id)
                     .collect();
-                SyncResponse::Heads { heads: ids_to_wire(&heads) }
+                SyncResponse::Heads {
+                    heads: ids_to_wire(&heads),
+                }
             }
             SyncRequest::Fetch { want, have, .. } => {
                 if want.len() > sync::MAX_IDS || have.len() > sync::MAX_IDS {
@@ -151,7 +171,13 @@ impl Node {
                 let (Some(want), Some(have)) = (ids_from_wire(want), ids_from_wire(have)) else {
                     return Err(NodeError::BadInput("malformed id in a fetch".into()));
                 };
-                let page = store.sync_page(&t.id(), &want, &have, sync::MAX_PAGE_MESSAGES, sync::PAGE_BYTES)?;
+                let page = store.sync_page(
+                    &t.id(),
+                    &want,
+                    &have,
+                    sync::MAX_PAGE_MESSAGES,
+                    sync::PAGE_BYTES,
+                )?;
                 SyncResponse::Messages {
                     envelopes: page.into_iter().map(ByteBuf::from).collect(),
                 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use kindred_proto::{NodeSecret, PublicKey, Pseudonym, TopicId, TopicKeys, TopicSecret};
+use kindred_proto::{NodeSecret, Pseudonym, PublicKey, TopicId, TopicKeys, TopicSecret};
 use kindred_store::TopicRecord;
 use serde::Serialize;
 
@@ -78,11 +78,19 @@ impl Topics {
     }
 
     pub fn get(&self, id: &TopicId) -> Option<Arc<TopicState>> {
-        self.by_id.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        self.by_id
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
     }
 
     pub fn by_gossip_topic(&self, topic: &str) -> Option<Arc<TopicState>> {
-        let id = *self.by_gossip.read().unwrap_or_else(|p| p.into_inner()).get(topic)?;
+        let id = *self
+            .by_gossip
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(topic)?;
         self.get(&id)
     }
 
@@ -103,13 +111,18 @@ impl Topics {
     pub fn resolve(&self, query: &str) -> Result<Arc<TopicState>, NodeError> {
         let q = query.trim();
         let all = self.all();
-        let by_name: Vec<_> = all.iter().filter(|t| t.name.eq_ignore_ascii_case(q)).collect();
+        let by_name: Vec<_> = all
+            .iter()
+            .filter(|t| t.name.eq_ignore_ascii_case(q))
+            .collect();
         if by_name.len() == 1 {
             return Ok(by_name[0].clone());
         }
         let ql = q.to_ascii_lowercase();
         let by_id: Vec<_> = if ql.len() >= 4 && ql.chars().all(|c| c.is_ascii_hexdigit()) {
-            all.iter().filter(|t| t.id().to_hex().starts_with(&ql)).collect()
+            all.iter()
+                .filter(|t| t.id().to_hex().starts_with(&ql))
+                .collect()
         } else {
             vec![]
         };

@@ -13,7 +13,9 @@ use crate::codec::{self, DecodeError};
 use crate::identity::{self, Pseudonym};
 use crate::ids::{MessageId, PublicKey};
 use crate::topic::TopicKeys;
-use crate::{Millis, MAX_ENVELOPE_BYTES, MAX_NAME_BYTES, MAX_PARENTS, MAX_TEXT_BYTES, PADDING_BLOCK};
+use crate::{
+    Millis, MAX_ENVELOPE_BYTES, MAX_NAME_BYTES, MAX_PARENTS, MAX_TEXT_BYTES, PADDING_BLOCK,
+};
 
 pub const ENVELOPE_VERSION: u8 = 1;
 pub const NONCE_LEN: usize = 24;
@@ -283,7 +285,7 @@ pub fn open(keys: &TopicKeys, envelope: &[u8]) -> Result<OpenedMessage, OpenErro
             max: MAX_ENVELOPE_BYTES,
         });
     }
-    if envelope.is_empty() || envelope.len() % PADDING_BLOCK != 0 {
+    if envelope.is_empty() || !envelope.len().is_multiple_of(PADDING_BLOCK) {
         return Err(OpenError::BadPadding(envelope.len()));
     }
     let wire: WireEnvelope = codec::decode_canonical("envelope", envelope, MAX_ENVELOPE_BYTES)?;
@@ -293,7 +295,8 @@ pub fn open(keys: &TopicKeys, envelope: &[u8]) -> Result<OpenedMessage, OpenErro
     if wire.nonce.len() != NONCE_LEN {
         return Err(OpenError::BadNonce(wire.nonce.len()));
     }
-    let nonce = XNonce::try_from(wire.nonce.as_slice()).map_err(|_| OpenError::BadNonce(wire.nonce.len()))?;
+    let nonce = XNonce::try_from(wire.nonce.as_slice())
+        .map_err(|_| OpenError::BadNonce(wire.nonce.len()))?;
     let cipher = XChaCha20Poly1305::new(keys.message_key().into());
     let plaintext = cipher
         .decrypt(
@@ -338,7 +341,11 @@ pub fn open(keys: &TopicKeys, envelope: &[u8]) -> Result<OpenedMessage, OpenErro
         parent_ids.push(id);
     }
     let unsigned = ToSign(&author, &parents, kind.code(), &body, timestamp);
-    if !identity::verify(&author_key, &signing_input(keys, &wire.nonce, &unsigned), &sig_bytes) {
+    if !identity::verify(
+        &author_key,
+        &signing_input(keys, &wire.nonce, &unsigned),
+        &sig_bytes,
+    ) {
         return Err(OpenError::BadSignature);
     }
     Ok(OpenedMessage {
@@ -419,10 +426,16 @@ mod tests {
         let k = keys();
         let a = Pseudonym::from_seed([1; 32]);
         let long = post(&"x".repeat(MAX_TEXT_BYTES + 1));
-        assert!(matches!(seal(&k, &a, &long), Err(SealError::BodyTooLong { .. })));
+        assert!(matches!(
+            seal(&k, &a, &long),
+            Err(SealError::BodyTooLong { .. })
+        ));
         let mut name = post(&"n".repeat(MAX_NAME_BYTES + 1));
         name.kind = Kind::Profile;
-        assert!(matches!(seal(&k, &a, &name), Err(SealError::BodyTooLong { .. })));
+        assert!(matches!(
+            seal(&k, &a, &name),
+            Err(SealError::BodyTooLong { .. })
+        ));
         assert!(seal(&k, &a, &post(&"x".repeat(MAX_TEXT_BYTES))).is_ok());
     }
 }

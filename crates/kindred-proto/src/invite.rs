@@ -130,10 +130,16 @@ impl Invite {
                 return Err(bad("peers.id", "wrong length"));
             }
             if p.addrs.len() > MAX_ADDRS_PER_PEER {
-                return Err(bad("peers.addrs", format!("more than {MAX_ADDRS_PER_PEER}")));
+                return Err(bad(
+                    "peers.addrs",
+                    format!("more than {MAX_ADDRS_PER_PEER}"),
+                ));
             }
             if p.addrs.iter().any(|a| a.len() > MAX_ADDR_CHARS) {
-                return Err(bad("peers.addrs", format!("an address over {MAX_ADDR_CHARS} characters")));
+                return Err(bad(
+                    "peers.addrs",
+                    format!("an address over {MAX_ADDR_CHARS} characters"),
+                ));
             }
         }
         Ok(())
@@ -157,7 +163,10 @@ impl Invite {
         let mut sig_input = LABEL_INVITE_SIG.to_vec();
         sig_input.extend_from_slice(&body);
         let sig = signer.sign(&sig_input);
-        let mut payload = codec::encode(&WireSigned(ByteBuf::from(body), ByteBuf::from(sig.to_vec())));
+        let mut payload = codec::encode(&WireSigned(
+            ByteBuf::from(body),
+            ByteBuf::from(sig.to_vec()),
+        ));
         payload.extend_from_slice(&checksum(&payload));
         let text = format!(
             "{PREFIX}{VERSION}{}",
@@ -193,7 +202,9 @@ impl Invite {
                 max: MAX_INVITE_CHARS,
             });
         }
-        let rest = compact.strip_prefix(PREFIX).ok_or(InviteError::NotAnInvite)?;
+        let rest = compact
+            .strip_prefix(PREFIX)
+            .ok_or(InviteError::NotAnInvite)?;
         let mut chars = rest.chars();
         let version = chars.next().ok_or(InviteError::Truncated)?;
         if version != VERSION {
@@ -209,7 +220,9 @@ impl Invite {
         let payload = data_encoding::BASE32_NOPAD
             .decode(data.as_bytes())
             .map_err(|e| match e.kind {
-                data_encoding::DecodeKind::Symbol => InviteError::BadEncoding(PREFIX.len() + 1 + e.position),
+                data_encoding::DecodeKind::Symbol => {
+                    InviteError::BadEncoding(PREFIX.len() + 1 + e.position)
+                }
                 data_encoding::DecodeKind::Length => InviteError::Truncated,
                 // Stray bits after the last byte: a typo or a cut, as a checksum would say.
                 _ => InviteError::BadChecksum,
@@ -228,8 +241,10 @@ impl Invite {
             .as_slice()
             .try_into()
             .map_err(|_| bad("secret", "must be 32 bytes"))?;
-        let creator = PublicKey::from_slice(&body.creator).ok_or_else(|| bad("creator", "must be 32 bytes"))?;
-        let signer = PublicKey::from_slice(&body.signer).ok_or_else(|| bad("signer", "must be 32 bytes"))?;
+        let creator = PublicKey::from_slice(&body.creator)
+            .ok_or_else(|| bad("creator", "must be 32 bytes"))?;
+        let signer =
+            PublicKey::from_slice(&body.signer).ok_or_else(|| bad("signer", "must be 32 bytes"))?;
         let sig: [u8; 64] = sig
             .as_slice()
             .try_into()
@@ -288,9 +303,18 @@ mod tests {
         let wrapped: String = text
             .chars()
             .enumerate()
-            .flat_map(|(i, c)| if i % 60 == 59 { vec![c, '\n', ' '] } else { vec![c] })
+            .flat_map(|(i, c)| {
+                if i % 60 == 59 {
+                    vec![c, '\n', ' ']
+                } else {
+                    vec![c]
+                }
+            })
             .collect();
-        assert_eq!(Invite::parse(&format!("  {wrapped}\n"), 1_000).unwrap(), inv);
+        assert_eq!(
+            Invite::parse(&format!("  {wrapped}\n"), 1_000).unwrap(),
+            inv
+        );
         assert_eq!(Invite::parse(&text.to_uppercase(), 1_000).unwrap(), inv);
     }
 
@@ -298,16 +322,37 @@ mod tests {
     fn errors_name_the_problem() {
         let (inv, key) = sample();
         let text = inv.encode(&key).unwrap();
-        assert_eq!(Invite::parse(&text, 2_000), Err(InviteError::Expired { expired_at: 2_000, now: 2_000 }));
+        assert_eq!(
+            Invite::parse(&text, 2_000),
+            Err(InviteError::Expired {
+                expired_at: 2_000,
+                now: 2_000
+            })
+        );
         assert_eq!(Invite::parse("hello", 0), Err(InviteError::NotAnInvite));
-        assert_eq!(Invite::parse(&text.replacen("kindred1", "kindred2", 1), 0), Err(InviteError::UnknownVersion('2')));
-        assert!(matches!(Invite::parse(&format!("{text}!"), 0), Err(InviteError::BadEncoding(_))));
+        assert_eq!(
+            Invite::parse(&text.replacen("kindred1", "kindred2", 1), 0),
+            Err(InviteError::UnknownVersion('2'))
+        );
+        assert!(matches!(
+            Invite::parse(&format!("{text}!"), 0),
+            Err(InviteError::BadEncoding(_))
+        ));
         let mut chars: Vec<char> = text.chars().collect();
         let i = chars.len() / 2;
         chars[i] = if chars[i] == 'a' { 'b' } else { 'a' };
-        assert_eq!(Invite::parse(&chars.iter().collect::<String>(), 0), Err(InviteError::BadChecksum));
-        assert_eq!(Invite::parse(&text[..text.len() - 10], 0), Err(InviteError::BadChecksum));
-        assert!(matches!(Invite::parse(&"a".repeat(40_000), 0), Err(InviteError::TooLong { .. })));
+        assert_eq!(
+            Invite::parse(&chars.iter().collect::<String>(), 0),
+            Err(InviteError::BadChecksum)
+        );
+        assert_eq!(
+            Invite::parse(&text[..text.len() - 10], 0),
+            Err(InviteError::BadChecksum)
+        );
+        assert!(matches!(
+            Invite::parse(&"a".repeat(40_000), 0),
+            Err(InviteError::TooLong { .. })
+        ));
     }
 
     #[test]
@@ -322,9 +367,15 @@ mod tests {
         let other = Pseudonym::from_seed([4; 32]);
         let mut input = LABEL_INVITE_SIG.to_vec();
         input.extend_from_slice(&body);
-        let mut forged = codec::encode(&WireSigned(body, ByteBuf::from(other.sign(&input).to_vec())));
+        let mut forged = codec::encode(&WireSigned(
+            body,
+            ByteBuf::from(other.sign(&input).to_vec()),
+        ));
         forged.extend_from_slice(&checksum(&forged.clone()));
-        let text = format!("{PREFIX}{VERSION}{}", data_encoding::BASE32_NOPAD.encode(&forged));
+        let text = format!(
+            "{PREFIX}{VERSION}{}",
+            data_encoding::BASE32_NOPAD.encode(&forged)
+        );
         assert_eq!(Invite::parse(&text, 0), Err(InviteError::BadSignature));
     }
 }

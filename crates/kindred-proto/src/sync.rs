@@ -35,13 +35,19 @@ pub enum SyncRequest {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncResponse {
-    Heads { heads: Vec<ByteBuf> },
+    Heads {
+        heads: Vec<ByteBuf>,
+    },
     /// Envelopes in the order they should be applied (parents first).
-    Messages { envelopes: Vec<ByteBuf> },
+    Messages {
+        envelopes: Vec<ByteBuf>,
+    },
     /// The responder is not in a topic with that tag (or will not say).
     UnknownTopic,
     /// The request was malformed.
-    Refused { reason: String },
+    Refused {
+        reason: String,
+    },
 }
 
 pub fn ids_to_wire(ids: &[MessageId]) -> Vec<ByteBuf> {

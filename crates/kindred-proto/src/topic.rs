@@ -53,7 +53,9 @@ pub struct TopicKeys {
 
 impl std::fmt::Debug for TopicKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TopicKeys").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("TopicKeys")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,7 +93,8 @@ impl TopicKeys {
     /// nothing it can link to other connections or to the gossip topic.
     pub fn sync_tag(&self, requester: &[u8], responder: &[u8]) -> [u8; 32] {
         // HMAC accepts keys of any length.
-        let mut mac = match <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(self.sync_key.as_ref()) {
+        let mut mac = match <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(self.sync_key.as_ref())
+        {
             Ok(m) => m,
             Err(_) => unreachable!("HMAC takes keys of any length"),
         };

@@ -24,7 +24,8 @@ fn check(name: &str, computed: Value) {
         return;
     }
     let stored: Value = serde_json::from_str(
-        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
+        &std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
     )
     .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
     assert_eq!(stored, computed, "{name} does not match the implementation");
@@ -78,7 +79,13 @@ fn envelopes() {
     let keys = TopicKeys::derive(&TopicSecret::from_bytes([0x55; 32]));
     let author = Pseudonym::from_seed([0x66; 32]);
     let cases = [
-        (Kind::Profile, "Sam".to_string(), vec![], 1_700_000_000_000u64, [1u8; 24]),
+        (
+            Kind::Profile,
+            "Sam".to_string(),
+            vec![],
+            1_700_000_000_000u64,
+            [1u8; 24],
+        ),
         (
             Kind::Post,
             "You are not alone.".to_string(),
@@ -102,7 +109,8 @@ fn envelopes() {
             parents: parents.clone(),
             timestamp,
         };
-        let (id, env) = envelope::seal_with_nonce(&keys, &author, &content, &nonce).unwrap_or_else(|e| panic!("{e}"));
+        let (id, env) = envelope::seal_with_nonce(&keys, &author, &content, &nonce)
+            .unwrap_or_else(|e| panic!("{e}"));
         let opened = envelope::open(&keys, &env).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(opened.content, content);
         out.push(json!({

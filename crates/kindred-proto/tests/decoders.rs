@@ -77,9 +77,15 @@ fn declared_lengths_beyond_the_input_fail_fast() {
 #[test]
 fn oversized_input_is_refused_before_decoding() {
     let big = vec![0u8; kindred_proto::MAX_ENVELOPE_BYTES + 256];
-    assert!(matches!(open(&keys(), &big), Err(kindred_proto::OpenError::TooLarge { .. })));
+    assert!(matches!(
+        open(&keys(), &big),
+        Err(kindred_proto::OpenError::TooLarge { .. })
+    ));
     let big = vec![0u8; kindred_proto::sync::MAX_REQUEST_BYTES + 1];
     assert!(SyncRequest::decode(&big).is_err());
     let long = "a".repeat(100_000);
-    assert!(matches!(Invite::parse(&long, 0), Err(kindred_proto::InviteError::TooLong { .. })));
+    assert!(matches!(
+        Invite::parse(&long, 0),
+        Err(kindred_proto::InviteError::TooLong { .. })
+    ));
 }

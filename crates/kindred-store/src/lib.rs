@@ -9,7 +9,9 @@ mod datadir;
 mod messages;
 mod records;
 
-pub use datadir::{load_identity, load_or_create_identity, write_private as datadir_write_private, DataDir};
+pub use datadir::{
+    load_identity, load_or_create_identity, write_private as datadir_write_private, DataDir,
+};
 pub use messages::{Inserted, SyncPage, TopicCounts};
 pub use records::{MessageRecord, TopicRecord};
 

@@ -119,10 +119,11 @@ impl Store {
                 store.db.flush()?;
             }
             Some(v) => {
-                let found = u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Damaged {
-                    path: path.clone(),
-                    detail: "schema version record is malformed".into(),
-                })?);
+                let found =
+                    u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Damaged {
+                        path: path.clone(),
+                        detail: "schema version record is malformed".into(),
+                    })?);
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::NewerSchema { path, found });
                 }
@@ -151,16 +152,19 @@ impl Store {
     pub fn config(&self, name: &str) -> Result<Option<String>> {
         let k = format!("config/{name}");
         Ok(match self.meta.get(k)? {
-            Some(v) => Some(String::from_utf8(v.to_vec()).map_err(|_| StoreError::Corrupt {
-                what: "config value",
-                detail: "not UTF-8".into(),
-            })?),
+            Some(v) => Some(
+                String::from_utf8(v.to_vec()).map_err(|_| StoreError::Corrupt {
+                    what: "config value",
+                    detail: "not UTF-8".into(),
+                })?,
+            ),
             None => None,
         })
     }
 
     pub fn set_config(&self, name: &str, value: &str) -> Result<()> {
-        self.meta.insert(format!("config/{name}"), value.as_bytes())?;
+        self.meta
+            .insert(format!("config/{name}"), value.as_bytes())?;
         Ok(())
     }
 
@@ -247,7 +251,8 @@ impl Store {
                 .filter_map(|k| MessageId::from_slice(&k[64..]))
                 .collect();
             for child in children {
-                self.waiting.remove(key(topic, &[parent.as_bytes(), child.as_bytes()]))?;
+                self.waiting
+                    .remove(key(topic, &[parent.as_bytes(), child.as_bytes()]))?;
                 let Some(raw) = self.pending.get(key(topic, &[child.as_bytes()]))? else {
                     continue;
                 };
@@ -272,7 +277,12 @@ impl Store {
         })
     }
 
-    fn put_pending(&self, topic: &TopicId, record: &MessageRecord, missing: &[MessageId]) -> Result<()> {
+    fn put_pending(
+        &self,
+        topic: &TopicId,
+        record: &MessageRecord,
+        missing: &[MessageId],
+    ) -> Result<()> {
         let id = record.id();
         let value = encode(record);
         (&self.pending, &self.waiting)
@@ -369,7 +379,9 @@ impl Store {
                 break;
             }
             let k = k?;
-            let Some(id) = MessageId::from_slice(&k[40..]) else { continue };
+            let Some(id) = MessageId::from_slice(&k[40..]) else {
+                continue;
+            };
             if let Some(m) = self.get(topic, &id)? {
                 if m.kind() == kind {
                     out.push(m);
@@ -382,7 +394,12 @@ impl Store {
 
     /// Messages received after arrival number `after`, in arrival order, with
     /// their arrival numbers (for following a topic live).
-    pub fn arrivals_after(&self, topic: &TopicId, after: u64, limit: usize) -> Result<Vec<(u64, MessageRecord)>> {
+    pub fn arrivals_after(
+        &self,
+        topic: &TopicId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, MessageRecord)>> {
         let start = key(topic, &[&after.saturating_add(1).to_be_bytes()]);
         let end = key(topic, &[&u64::MAX.to_be_bytes()]);
         let mut out = Vec::new();
@@ -427,7 +444,9 @@ impl Store {
         let mut out: Vec<MessageId> = Vec::new();
         for k in self.waiting.scan_prefix(topic.as_bytes()).keys() {
             let k = k?;
-            let Some(id) = MessageId::from_slice(&k[32..64]) else { continue };
+            let Some(id) = MessageId::from_slice(&k[32..64]) else {
+                continue;
+            };
             if out.last() != Some(&id) && !self.contains(topic, &id)? {
                 out.push(id);
                 if out.len() >= limit {
@@ -511,7 +530,9 @@ impl Store {
             if !seen.insert(id) || have_set.contains(&id) {
                 continue;
             }
-            let Some(m) = self.get(topic, &id)? else { continue };
+            let Some(m) = self.get(topic, &id)? else {
+                continue;
+            };
             if !wanted && m.depth < floor {
                 continue;
             }

@@ -23,10 +23,13 @@ pub struct TopicRecord {
 
 impl TopicRecord {
     pub fn secret_bytes(&self) -> Result<[u8; 32], StoreError> {
-        self.secret.as_slice().try_into().map_err(|_| StoreError::Corrupt {
-            what: "topic secret",
-            detail: "not 32 bytes".into(),
-        })
+        self.secret
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt {
+                what: "topic secret",
+                detail: "not 32 bytes".into(),
+            })
     }
 }
 
@@ -90,7 +93,10 @@ impl MessageRecord {
     }
 
     pub fn parent_ids(&self) -> Vec<MessageId> {
-        self.parents.iter().filter_map(|p| MessageId::from_slice(p)).collect()
+        self.parents
+            .iter()
+            .filter_map(|p| MessageId::from_slice(p))
+            .collect()
     }
 }
 
@@ -98,7 +104,10 @@ pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     codec::encode(v)
 }
 
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
     codec::decode(what, bytes, MAX_RECORD_BYTES).map_err(|e| StoreError::Corrupt {
         what,
         detail: e.to_string(),

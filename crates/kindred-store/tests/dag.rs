@@ -50,13 +50,21 @@ fn out_of_order_arrivals_settle_into_one_history() {
         assert_eq!(store.counts(&t).unwrap().pending, 0);
         store.flush_blocking().unwrap();
         // A second node cannot open the same directory.
-        assert!(matches!(DataDir::lock(dir.path()), Err(StoreError::InUse { .. })));
+        assert!(matches!(
+            DataDir::lock(dir.path()),
+            Err(StoreError::InUse { .. })
+        ));
     }
     let store = Store::open(DataDir::lock(dir.path()).unwrap()).unwrap();
     assert_eq!(store.latest(&t, Kind::Post, 100).unwrap().len(), 5);
     // A fetch from someone who has `b` returns what lies above it, parents first.
-    let page = store.sync_page(&t, &[e.id()], &[b.id()], 100, 1 << 20).unwrap();
-    let ids: Vec<_> = page.iter().map(|env| kindred_proto::envelope::message_id(env)).collect();
+    let page = store
+        .sync_page(&t, &[e.id()], &[b.id()], 100, 1 << 20)
+        .unwrap();
+    let ids: Vec<_> = page
+        .iter()
+        .map(|env| kindred_proto::envelope::message_id(env))
+        .collect();
     assert_eq!(ids.len(), 3);
     assert_eq!(ids[2], e.id());
     // From nothing: everything, root first.
@@ -84,7 +92,10 @@ fn identity_file_is_private() {
     let dir = tempfile::tempdir().unwrap();
     let (secret, created) = kindred_store::load_or_create_identity(dir.path()).unwrap();
     assert!(created);
-    let mode = std::fs::metadata(dir.path().join("identity.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.path().join("identity.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let (again, created) = kindred_store::load_or_create_identity(dir.path()).unwrap();
     assert!(!created);

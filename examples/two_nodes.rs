@@ -1,0 +1,58 @@
+//! Two Kindred nodes in one process, through the library API (no CLI):
+//! one opens a circle, the other joins it by invite, and they talk.
+//!
+//! Run with `cargo run --example two_nodes`.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use kindred_node::{Node, NodeConfig};
+
+async fn start(dir: &std::path::Path) -> Result<kindred_node::RunningNode> {
+    let mut config = NodeConfig::new(dir);
+    // Loopback only: nothing leaves this machine, and mDNS stays off.
+    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    Ok(Node::start(config).await?)
+}
+
+/// Waits (via the same long-poll the CLI's `read --follow` uses) until a
+/// topic holds at least `n` posts, and returns them in history order.
+async fn wait_for_posts(node: &Node, topic: &str, n: usize) -> Result<Vec<kindred_node::service_views::MessageView>> {
+    loop {
+        let (history, cursor) = node.messages(topic, usize::MAX)?;
+        if history.len() >= n {
+            return Ok(history);
+        }
+        let (arrived, _) = node.follow(topic, cursor, Duration::from_secs(10)).await?;
+        if arrived.is_empty() {
+            bail!("no new post in {topic} within 10 s");
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let alice = start(&tmp.path().join("alice")).await?;
+    let bob = start(&tmp.path().join("bob")).await?;
+
+    let (topic, invite) = alice
+        .node
+        .create_topic("night owls", "Be gentle.", Some("Alice".into()), None)
+        .await?;
+    println!("Alice opened \"{}\"; invite: {}…", topic.name, &invite[..32]);
+
+    let (joined, connected) = bob.node.join(&invite, Some("Bob".into()), Duration::from_secs(10)).await?;
+    println!("Bob joined \"{}\" and reached {connected} member(s). Rules: {}", joined.name, joined.rules);
+
+    alice.node.post("night owls", "Can't sleep again. Anyone up?").await?;
+    wait_for_posts(&bob.node, "night owls", 1).await?;
+    bob.node.post("night owls", "I'm here. Want to talk?").await?;
+    let history = wait_for_posts(&alice.node, "night owls", 2).await?;
+    for m in &history {
+        println!("{}: {}", m.author_name.as_deref().unwrap_or("?"), m.text);
+    }
+    alice.shutdown().await?;
+    bob.shutdown().await?;
+    Ok(())
+}
