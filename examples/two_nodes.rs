@@ -17,7 +17,11 @@ async fn start(dir: &std::path::Path) -> Result<kindred_node::RunningNode> {
 
 /// Waits (via the same long-poll the CLI's `read --follow` uses) until a
 /// topic holds at least `n` posts, and returns them in history order.
-async fn wait_for_posts(node: &Node, topic: &str, n: usize) -> Result<Vec<kindred_node::service_views::MessageView>> {
+async fn wait_for_posts(
+    node: &Node,
+    topic: &str,
+    n: usize,
+) -> Result<Vec<kindred_node::service_views::MessageView>> {
     loop {
         let (history, cursor) = node.messages(topic, usize::MAX)?;
         if history.len() >= n {
@@ -40,14 +44,29 @@ async fn main() -> Result<()> {
         .node
         .create_topic("night owls", "Be gentle.", Some("Alice".into()), None)
         .await?;
-    println!("Alice opened \"{}\"; invite: {}…", topic.name, &invite[..32]);
+    println!(
+        "Alice opened \"{}\"; invite: {}…",
+        topic.name,
+        &invite[..32]
+    );
 
-    let (joined, connected) = bob.node.join(&invite, Some("Bob".into()), Duration::from_secs(10)).await?;
-    println!("Bob joined \"{}\" and reached {connected} member(s). Rules: {}", joined.name, joined.rules);
+    let (joined, connected) = bob
+        .node
+        .join(&invite, Some("Bob".into()), Duration::from_secs(10))
+        .await?;
+    println!(
+        "Bob joined \"{}\" and reached {connected} member(s). Rules: {}",
+        joined.name, joined.rules
+    );
 
-    alice.node.post("night owls", "Can't sleep again. Anyone up?").await?;
+    alice
+        .node
+        .post("night owls", "Can't sleep again. Anyone up?")
+        .await?;
     wait_for_posts(&bob.node, "night owls", 1).await?;
-    bob.node.post("night owls", "I'm here. Want to talk?").await?;
+    bob.node
+        .post("night owls", "I'm here. Want to talk?")
+        .await?;
     let history = wait_for_posts(&alice.node, "night owls", 2).await?;
     for m in &history {
         println!("{}: {}", m.author_name.as_deref().unwrap_or("?"), m.text);

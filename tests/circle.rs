@@ -203,3 +203,39 @@ fn a_second_node_on_the_same_data_dir_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another running Kindred node"));
 }
+
+#[test]
+fn histories_written_apart_merge_into_one() {
+    // Alice and Bob each post while the other is down, so their histories
+    // branch; when both are back they must converge to one history.
+    let mut a = Node::new("alice");
+    let mut b = Node::new("bob");
+    let invite = a.create("partition");
+    b.join(&invite);
+    a.post("partition", "together");
+    b.wait_posts("partition", 1, T);
+    let b_listen = b.status()["listen"].clone();
+    b.stop();
+    for i in 0..5 {
+        a.post("partition", &format!("alice alone {i}"));
+    }
+    a.stop();
+    b.start();
+    assert_eq!(
+        b.status()["listen"],
+        b_listen,
+        "bob should listen where he did before"
+    );
+    for i in 0..5 {
+        b.post("partition", &format!("bob alone {i}"));
+    }
+    // Alice comes back on the port she had, and Bob finds her again.
+    let start = Instant::now();
+    a.start();
+    let ha = a.wait_posts("partition", 11, T);
+    let hb = b.wait_posts("partition", 11, T);
+    println!("two branches of 5 merged in {:?}", start.elapsed());
+    let ids = |h: &[serde_json::Value]| h.iter().map(|m| m["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&ha), ids(&hb), "histories differ after the merge");
+    assert_eq!(a.topic_status("partition")["missing"].as_u64(), Some(0));
+}

@@ -15,7 +15,10 @@ use common::Node;
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, below: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % below
     }
 }
@@ -26,7 +29,10 @@ fn sigkill_during_posts_never_loses_an_acknowledged_message() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| std::process::id() as u64);
-    let rounds: usize = std::env::var("KINDRED_CRASH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let rounds: usize = std::env::var("KINDRED_CRASH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     println!("crash test seed {seed}, {rounds} rounds (KINDRED_CRASH_SEED / KINDRED_CRASH_ROUNDS to change)");
     let mut rng = Lcg(seed);
     let mut node = Node::new("crashy");
@@ -60,10 +66,17 @@ fn sigkill_during_posts_never_loses_an_acknowledged_message() {
         node.start();
         let texts = node.texts("circle");
         let unique: HashSet<&String> = texts.iter().collect();
-        assert_eq!(unique.len(), texts.len(), "a post appears twice after round {round}");
+        assert_eq!(
+            unique.len(),
+            texts.len(),
+            "a post appears twice after round {round}"
+        );
         let acked = acked.lock().unwrap_or_else(|p| p.into_inner());
         for a in acked.iter() {
-            assert!(unique.contains(a), "acknowledged post {a:?} lost after SIGKILL in round {round} (seed {seed})");
+            assert!(
+                unique.contains(a),
+                "acknowledged post {a:?} lost after SIGKILL in round {round} (seed {seed})"
+            );
         }
     }
     let total = acked.lock().unwrap_or_else(|p| p.into_inner()).len();

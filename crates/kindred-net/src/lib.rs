@@ -33,6 +33,9 @@ pub struct NetConfig {
     pub idle_timeout: Duration,
     /// How long a sync request may take before it fails. Default: 30 s.
     pub request_timeout: Duration,
+    /// For a listen address that may be taken (a port remembered from an
+    /// earlier run), the address to use instead. Default: none.
+    pub fallback: Vec<(Multiaddr, Multiaddr)>,
 }
 
 impl NetConfig {
@@ -50,6 +53,7 @@ impl NetConfig {
             mdns,
             idle_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
+            fallback: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod control;
 mod error;
 mod events;
 mod invites;
+mod ports;
 mod service;
 mod sync;
 mod topics;

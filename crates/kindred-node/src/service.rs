@@ -94,6 +94,8 @@ pub(crate) struct Inner {
     /// Peers seen subscribed to one of our topics.
     pub members: Mutex<HashSet<PeerId>>,
     pub api_addr: Mutex<Option<SocketAddr>>,
+    /// The listen addresses as configured (before remembered ports).
+    pub listen_patterns: Vec<Multiaddr>,
 }
 
 /// A started node and the tasks that run it.
@@ -135,7 +137,10 @@ impl Node {
         }
         let store = Store::open(dir)?;
         let key = kindred_net::keypair_from_secret(secret.as_bytes())?;
-        let mut net_config = NetConfig::new(config.listen.clone());
+        let patterns = NetConfig::new(config.listen.clone()).listen;
+        let (listen, fallback) = crate::ports::apply(&store, &patterns);
+        let mut net_config = NetConfig::new(listen);
+        net_config.fallback = fallback;
         if let Some(m) = config.mdns {
             net_config.mdns = m;
         }
@@ -156,6 +161,7 @@ impl Node {
                 identified: Mutex::new(HashMap::new()),
                 members: Mutex::new(HashSet::new()),
                 api_addr: Mutex::new(None),
+                listen_patterns: patterns,
             }),
         };
         for (_, rec) in node.inner.store.topics()? {
@@ -231,6 +237,7 @@ impl Node {
         match event {
             Event::Listening { addr } => {
                 tracing::info!(%addr, "listening");
+                crate::ports::remember(&self.inner.store, &self.inner.listen_patterns, &addr);
                 let _ = self.inner.ui.send(UiEvent::Listening(addr));
             }
             Event::PeerConnected { peer, .. } => {

@@ -312,14 +312,21 @@ impl Store {
         let seq = self.db.generate_id()?;
         let name_key = key(topic, &[&record.author]);
         let profile = if record.kind() == Kind::Profile {
+            // The newest profile wins: greatest depth, then greatest id.
             let newer = match self.names.get(&name_key)? {
                 Some(v) => {
-                    let (d, _): (u64, String) = decode("name", &v)?;
-                    d <= depth
+                    let (d, other, _): (u64, serde_bytes::ByteBuf, String) = decode("name", &v)?;
+                    (d, other.as_slice()) < (depth, id.as_bytes().as_slice())
                 }
                 None => true,
             };
-            newer.then(|| encode(&(depth, record.body.clone())))
+            newer.then(|| {
+                encode(&(
+                    depth,
+                    serde_bytes::ByteBuf::from(id.0.to_vec()),
+                    record.body.clone(),
+                ))
+            })
         } else {
             None
         };
@@ -434,7 +441,7 @@ impl Store {
     pub fn author_name(&self, topic: &TopicId, author: &PublicKey) -> Result<Option<String>> {
         self.names
             .get(key(topic, &[author.as_bytes()]))?
-            .map(|v| decode::<(u64, String)>("name", &v).map(|(_, n)| n))
+            .map(|v| decode::<(u64, serde_bytes::ByteBuf, String)>("name", &v).map(|(_, _, n)| n))
             .transpose()
     }
 
