@@ -231,11 +231,17 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
                 format::message(m, json);
             }
             if follow {
+                // A post that lands between reading history and taking the
+                // cursor would otherwise print twice.
+                let mut printed: std::collections::HashSet<String> =
+                    first.messages.iter().map(|m| m.id.clone()).collect();
                 let mut cursor = first.cursor;
                 loop {
                     let next = client.follow(&topic, cursor).await?;
                     for m in &next.messages {
-                        format::message(m, json);
+                        if printed.insert(m.id.clone()) {
+                            format::message(m, json);
+                        }
                     }
                     cursor = next.cursor;
                 }

@@ -239,3 +239,65 @@ fn histories_written_apart_merge_into_one() {
     assert_eq!(ids(&ha), ids(&hb), "histories differ after the merge");
     assert_eq!(a.topic_status("partition")["missing"].as_u64(), Some(0));
 }
+
+#[test]
+fn read_follow_prints_new_posts_as_they_arrive() {
+    use std::io::{BufRead, Write};
+    use std::process::{Command, Stdio};
+    let a = Node::new("alice");
+    let b = Node::new("bob");
+    let invite = a.create("caring");
+    b.join(&invite);
+    a.post("caring", "first");
+    b.wait_posts("caring", 1, T);
+
+    let mut follower = Command::new(common::BIN)
+        .arg("--data-dir")
+        .arg(&b.dir)
+        .args(["read", "caring", "--json", "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn read --follow");
+    let stdout = follower.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = |what: &str| -> serde_json::Value {
+        let line = rx
+            .recv_timeout(T)
+            .unwrap_or_else(|_| panic!("read --follow printed no {what}"));
+        serde_json::from_str(&line).expect("JSON line")
+    };
+    assert_eq!(next("history")["text"], "first");
+
+    // A multi-line post through stdin, from the other node.
+    let mut post = Command::new(common::BIN)
+        .arg("--data-dir")
+        .arg(&a.dir)
+        .args(["post", "caring", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn post -");
+    post.stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"line one\nline two\n")
+        .expect("write stdin");
+    assert!(post.wait().expect("post").success());
+    let m = next("new post");
+    assert_eq!(m["text"], "line one\nline two");
+    assert_eq!(m["author_name"], "alice");
+    b.post("caring", "own posts show too");
+    assert_eq!(next("own post")["text"], "own posts show too");
+    let _ = follower.kill();
+    let _ = follower.wait();
+}

@@ -83,3 +83,33 @@ fn sigkill_during_posts_never_loses_an_acknowledged_message() {
     println!("{rounds} SIGKILLs, {total} acknowledged posts, none lost");
     assert!(total > 0, "no post was ever acknowledged");
 }
+
+#[test]
+fn a_damaged_store_is_reported_clearly() {
+    let mut node = Node::new("damaged");
+    node.create("circle");
+    node.post("circle", "hello");
+    node.stop();
+    let db = node.dir.join("db");
+    for entry in std::fs::read_dir(&db).expect("db dir").flatten() {
+        if entry.path().is_file() {
+            std::fs::write(entry.path(), vec![0xA5; 8192]).expect("corrupt");
+        }
+    }
+    let out = std::process::Command::new(common::BIN)
+        .arg("--data-dir")
+        .arg(&node.dir)
+        .args(["up", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .output()
+        .expect("run up");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a damaged store opened");
+    assert!(
+        err.contains("may be damaged") && err.contains("left untouched"),
+        "unclear error: {err}"
+    );
+    // Nothing was wiped.
+    assert!(std::fs::read(db.join("conf"))
+        .map(|b| b == vec![0xA5; 8192])
+        .unwrap_or(false));
+}

@@ -511,7 +511,13 @@ impl Node {
         t: &TopicState,
         expires_in: Option<Duration>,
     ) -> Result<String, NodeError> {
-        let addrs = invites::advertised(self.inner.net.listen_addrs().await?);
+        // Right after start the listeners may not have reported yet.
+        let mut addrs = invites::advertised(self.inner.net.listen_addrs().await?);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while addrs.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            addrs = invites::advertised(self.inner.net.listen_addrs().await?);
+        }
         let invite = Invite {
             topic_name: t.name.clone(),
             secret: t.keys.secret().clone(),

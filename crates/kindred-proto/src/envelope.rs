@@ -100,10 +100,8 @@ struct WireInner(ByteBuf, Vec<ByteBuf>, u32, String, u64, ByteBuf);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {
-    #[error("message text is {len} bytes, over the limit of {max}")]
-    BodyTooLong { len: usize, max: usize },
-    #[error("a message may have at most {max} parents, got {len}")]
-    TooManyParents { len: usize, max: usize },
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     #[error("the sealed message would be {len} bytes, over the limit of {max}")]
     TooLarge { len: usize, max: usize },
     #[error("encryption failed")]
@@ -132,10 +130,8 @@ pub enum OpenError {
     BadField(&'static str),
     #[error("message lists the same parent twice")]
     DuplicateParent,
-    #[error("message body is {len} bytes, over the limit of {max} for its kind")]
-    BodyTooLong { len: usize, max: usize },
-    #[error("a message may have at most {max} parents, got {len}")]
-    TooManyParents { len: usize, max: usize },
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     #[error("author signature does not verify")]
     BadSignature,
 }
@@ -189,12 +185,27 @@ fn signing_input(keys: &TopicKeys, nonce: &[u8], unsigned: &ToSign<'_>) -> Vec<u
     input
 }
 
-fn check_content(kind: Kind, body_len: usize, parents: usize) -> Result<(), (usize, usize, bool)> {
+/// A content limit a message breaks.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    #[error("message body is {len} bytes, over the limit of {max} for its kind")]
+    BodyTooLong { len: usize, max: usize },
+    #[error("a message may have at most {max} parents, got {len}")]
+    TooManyParents { len: usize, max: usize },
+}
+
+fn check_limits(kind: Kind, body_len: usize, parents: usize) -> Result<(), LimitError> {
     if parents > MAX_PARENTS {
-        return Err((parents, MAX_PARENTS, true));
+        return Err(LimitError::TooManyParents {
+            len: parents,
+            max: MAX_PARENTS,
+        });
     }
     if body_len > kind.max_body() {
-        return Err((body_len, kind.max_body(), false));
+        return Err(LimitError::BodyTooLong {
+            len: body_len,
+            max: kind.max_body(),
+        });
     }
     Ok(())
 }
@@ -217,15 +228,7 @@ pub fn seal_with_nonce(
     content: &MessageContent,
     nonce: &[u8; NONCE_LEN],
 ) -> Result<(MessageId, Vec<u8>), SealError> {
-    check_content(content.kind, content.body.len(), content.parents.len()).map_err(
-        |(len, max, parents)| {
-            if parents {
-                SealError::TooManyParents { len, max }
-            } else {
-                SealError::BodyTooLong { len, max }
-            }
-        },
-    )?;
+    check_limits(content.kind, content.body.len(), content.parents.len())?;
     let author_bytes = ByteBuf::from(author.public_key().0.to_vec());
     let parents: Vec<ByteBuf> = content
         .parents
@@ -325,13 +328,7 @@ pub fn open(keys: &TopicKeys, envelope: &[u8]) -> Result<OpenedMessage, OpenErro
         .try_into()
         .map_err(|_| OpenError::BadField("signature"))?;
     let kind = Kind::from_code(kind);
-    check_content(kind, body.len(), parents.len()).map_err(|(len, max, is_parents)| {
-        if is_parents {
-            OpenError::TooManyParents { len, max }
-        } else {
-            OpenError::BodyTooLong { len, max }
-        }
-    })?;
+    check_limits(kind, body.len(), parents.len())?;
     let mut parent_ids = Vec::with_capacity(parents.len());
     for p in &parents {
         let id = MessageId::from_slice(p).ok_or(OpenError::BadField("parent"))?;
@@ -428,13 +425,13 @@ mod tests {
         let long = post(&"x".repeat(MAX_TEXT_BYTES + 1));
         assert!(matches!(
             seal(&k, &a, &long),
-            Err(SealError::BodyTooLong { .. })
+            Err(SealError::Limit(LimitError::BodyTooLong { .. }))
         ));
         let mut name = post(&"n".repeat(MAX_NAME_BYTES + 1));
         name.kind = Kind::Profile;
         assert!(matches!(
             seal(&k, &a, &name),
-            Err(SealError::BodyTooLong { .. })
+            Err(SealError::Limit(LimitError::BodyTooLong { .. }))
         ));
         assert!(seal(&k, &a, &post(&"x".repeat(MAX_TEXT_BYTES))).is_ok());
     }

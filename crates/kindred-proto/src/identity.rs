@@ -3,36 +3,19 @@
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use hkdf::Hkdf;
 use sha2::Sha256;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::ids::{PublicKey, TopicId};
 
 /// Info label for deriving a member's signing key in one topic.
 pub const LABEL_PSEUDONYM: &[u8] = b"kindred/v1/pseudonym";
 
-/// The node's ed25519 secret: its libp2p identity and the root of its pseudonyms.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct NodeSecret([u8; 32]);
-
-impl std::fmt::Debug for NodeSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NodeSecret(..)")
-    }
-}
+crate::secret_type!(
+    /// The node's ed25519 secret: its libp2p identity and the root of its pseudonyms.
+    NodeSecret
+);
 
 impl NodeSecret {
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    pub fn generate() -> Result<Self, crate::RandomError> {
-        Ok(Self(crate::random_bytes()?))
-    }
-
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
     /// The node's own ed25519 public key (the one its PeerId encodes).
     pub fn public_key(&self) -> PublicKey {
         PublicKey(SigningKey::from_bytes(&self.0).verifying_key().to_bytes())

@@ -6,6 +6,37 @@
 //! `spec/invite.md` are the normative description; this crate follows them.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+/// A 32-byte secret that is zeroized on drop and never printed.
+macro_rules! secret_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, zeroize::Zeroize, zeroize::ZeroizeOnDrop, PartialEq, Eq)]
+        pub struct $name([u8; 32]);
+
+        impl $name {
+            pub fn from_bytes(bytes: [u8; 32]) -> Self {
+                Self(bytes)
+            }
+
+            /// A fresh secret from the operating system's CSPRNG.
+            pub fn generate() -> Result<Self, crate::RandomError> {
+                Ok(Self(crate::random_bytes()?))
+            }
+
+            pub fn as_bytes(&self) -> &[u8; 32] {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(..)"))
+            }
+        }
+    };
+}
+pub(crate) use secret_type;
+
 pub mod codec;
 pub mod envelope;
 pub mod identity;

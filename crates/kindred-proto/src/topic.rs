@@ -3,7 +3,7 @@
 use hkdf::Hkdf;
 use hmac::{KeyInit, Mac};
 use sha2::Sha256;
-use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::ids::TopicId;
 
@@ -16,29 +16,10 @@ pub const LABEL_SYNC_KEY: &[u8] = b"kindred/v1/sync-key";
 /// Domain label for the per-connection sync tag (an HMAC input prefix).
 pub const LABEL_SYNC_TAG: &[u8] = b"kindred/v1/sync-tag";
 
-/// The random 32 bytes that make a topic: whoever holds them is a member.
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
-pub struct TopicSecret([u8; 32]);
-
-impl TopicSecret {
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
-    pub fn generate() -> Result<Self, crate::RandomError> {
-        Ok(Self(crate::random_bytes()?))
-    }
-
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for TopicSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TopicSecret(..)")
-    }
-}
+crate::secret_type!(
+    /// The random 32 bytes that make a topic: whoever holds them is a member.
+    TopicSecret
+);
 
 /// Everything a member derives from the topic secret.
 #[derive(Clone)]

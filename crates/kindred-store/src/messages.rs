@@ -84,14 +84,29 @@ impl Store {
     /// Opens (or creates) the database in a locked data directory.
     pub fn open(dir: DataDir) -> Result<Store> {
         let path = dir.db_path();
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|e| StoreError::Damaged {
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
+        // sled 0.34 can panic on some damaged files instead of returning an
+        // error; either way the user gets the same clear report.
+        let opened = std::panic::catch_unwind(|| {
+            sled::Config::new()
+                .path(&path)
+                .cache_capacity(CACHE_BYTES)
+                .open()
+        });
+        let db = match opened {
+            Ok(Ok(db)) => db,
+            Ok(Err(e)) => {
+                return Err(StoreError::Damaged {
+                    path,
+                    detail: e.to_string(),
+                })
+            }
+            Err(_) => {
+                return Err(StoreError::Damaged {
+                    path,
+                    detail: "the database engine could not read it".into(),
+                })
+            }
+        };
         let tree = |name: &str| {
             db.open_tree(name).map_err(|e| StoreError::Damaged {
                 path: path.clone(),
