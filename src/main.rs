@@ -131,6 +131,11 @@ fn main() -> std::process::ExitCode {
 }
 
 fn real_main() -> Result<()> {
+    // Everything Kindred writes (keys, database, API token) is private to this user.
+    // SAFETY: umask only changes the process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
     let dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -287,11 +292,6 @@ fn init(dir: &std::path::Path, name: Option<String>) -> Result<()> {
 }
 
 async fn up(dir: PathBuf, listen: Vec<String>, api_port: u16) -> Result<()> {
-    // Everything the node writes (keys, database) is private to this user.
-    // SAFETY: umask only changes the process's file-creation mask.
-    unsafe {
-        libc::umask(0o077);
-    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
