@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
-use sha2::{Digest, Sha256};
 
 use crate::codec::{self, DecodeError};
+use crate::textcode::{Format, TextCodeError};
 use crate::identity::{self, Pseudonym};
 use crate::ids::PublicKey;
 use crate::topic::TopicSecret;
@@ -22,7 +22,6 @@ pub const MAX_ADDRS_PER_PEER: usize = 8;
 pub const MAX_ADDR_CHARS: usize = 256;
 pub const LABEL_INVITE_SIG: &[u8] = b"kindred/v1/invite-sig";
 pub const LABEL_INVITE_CHECKSUM: &[u8] = b"kindred/v1/invite-checksum";
-const CHECKSUM_LEN: usize = 4;
 const MAX_PEER_ID_BYTES: usize = 64;
 
 /// A peer that can be dialled to reach the circle.
@@ -68,18 +67,8 @@ struct WireSigned(ByteBuf, ByteBuf);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InviteError {
-    #[error("invite is {len} characters long, over the limit of {max}")]
-    TooLong { len: usize, max: usize },
-    #[error("not a Kindred invite (it should start with \"{PREFIX}{VERSION}\")")]
-    NotAnInvite,
-    #[error("invite format version '{0}' is not supported by this version of Kindred (it reads version {VERSION})")]
-    UnknownVersion(char),
-    #[error("invite has a character that cannot appear in an invite near position {0}; was it copied completely?")]
-    BadEncoding(usize),
-    #[error("invite is incomplete (cut short?); copy the whole line")]
-    Truncated,
-    #[error("invite checksum does not match: it was mistyped, cut short or altered")]
-    BadChecksum,
+    #[error("not a Kindred invite: {0}")]
+    Text(#[from] TextCodeError),
     #[error("invite content is malformed: {0}")]
     Malformed(String),
     #[error("invite signature does not verify")]
@@ -96,13 +85,13 @@ impl From<DecodeError> for InviteError {
     }
 }
 
-fn checksum(payload: &[u8]) -> [u8; CHECKSUM_LEN] {
-    let mut h = Sha256::new();
-    h.update(LABEL_INVITE_CHECKSUM);
-    h.update(payload);
-    let d = h.finalize();
-    [d[0], d[1], d[2], d[3]]
-}
+/// The text form of invites.
+pub const TEXT: Format = Format {
+    prefix: PREFIX,
+    version: VERSION,
+    checksum_label: LABEL_INVITE_CHECKSUM,
+    max_chars: MAX_INVITE_CHARS,
+};
 
 fn bad(field: &'static str, why: impl Into<String>) -> InviteError {
     InviteError::BadField {
@@ -163,78 +152,15 @@ impl Invite {
         let mut sig_input = LABEL_INVITE_SIG.to_vec();
         sig_input.extend_from_slice(&body);
         let sig = signer.sign(&sig_input);
-        let mut payload = codec::encode(&WireSigned(
-            ByteBuf::from(body),
-            ByteBuf::from(sig.to_vec()),
-        ));
-        payload.extend_from_slice(&checksum(&payload));
-        let text = format!(
-            "{PREFIX}{VERSION}{}",
-            data_encoding::BASE32_NOPAD.encode(&payload).to_lowercase()
-        );
-        if text.len() > MAX_INVITE_CHARS {
-            return Err(InviteError::TooLong {
-                len: text.len(),
-                max: MAX_INVITE_CHARS,
-            });
-        }
-        Ok(text)
+        let payload = codec::encode(&WireSigned(ByteBuf::from(body), ByteBuf::from(sig.to_vec())));
+        Ok(TEXT.encode(&payload)?)
     }
 
     /// Parses and checks an invite. Whitespace anywhere is ignored (invites
     /// get wrapped by mail clients), and so is letter case.
     pub fn parse(text: &str, now: Millis) -> Result<Invite, InviteError> {
-        let raw_len = text.len();
-        if raw_len > MAX_INVITE_CHARS * 2 {
-            return Err(InviteError::TooLong {
-                len: raw_len,
-                max: MAX_INVITE_CHARS,
-            });
-        }
-        let compact: String = text
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>()
-            .to_lowercase();
-        if compact.len() > MAX_INVITE_CHARS {
-            return Err(InviteError::TooLong {
-                len: compact.len(),
-                max: MAX_INVITE_CHARS,
-            });
-        }
-        let rest = compact
-            .strip_prefix(PREFIX)
-            .ok_or(InviteError::NotAnInvite)?;
-        let mut chars = rest.chars();
-        let version = chars.next().ok_or(InviteError::Truncated)?;
-        if version != VERSION {
-            return Err(InviteError::UnknownVersion(version));
-        }
-        let data = chars.as_str().to_uppercase();
-        if let Some(pos) = data
-            .chars()
-            .position(|c| !(c.is_ascii_uppercase() || ('2'..='7').contains(&c)))
-        {
-            return Err(InviteError::BadEncoding(PREFIX.len() + 1 + pos));
-        }
-        let payload = data_encoding::BASE32_NOPAD
-            .decode(data.as_bytes())
-            .map_err(|e| match e.kind {
-                data_encoding::DecodeKind::Symbol => {
-                    InviteError::BadEncoding(PREFIX.len() + 1 + e.position)
-                }
-                data_encoding::DecodeKind::Length => InviteError::Truncated,
-                // Stray bits after the last byte: a typo or a cut, as a checksum would say.
-                _ => InviteError::BadChecksum,
-            })?;
-        if payload.len() <= CHECKSUM_LEN {
-            return Err(InviteError::Truncated);
-        }
-        let (signed, sum) = payload.split_at(payload.len() - CHECKSUM_LEN);
-        if checksum(signed) != sum {
-            return Err(InviteError::BadChecksum);
-        }
-        let WireSigned(body_bytes, sig) = codec::decode("invite", signed, MAX_INVITE_CHARS)?;
+        let signed = TEXT.decode(text)?;
+        let WireSigned(body_bytes, sig) = codec::decode("invite", &signed, MAX_INVITE_CHARS)?;
         let body: WireBody = codec::decode("invite body", &body_bytes, MAX_INVITE_CHARS)?;
         let secret: [u8; 32] = body
             .secret
@@ -320,6 +246,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
+        use TextCodeError::*;
         let (inv, key) = sample();
         let text = inv.encode(&key).unwrap();
         assert_eq!(
@@ -329,53 +256,34 @@ mod tests {
                 now: 2_000
             })
         );
-        assert_eq!(Invite::parse("hello", 0), Err(InviteError::NotAnInvite));
+        assert!(matches!(Invite::parse("hello", 0), Err(InviteError::Text(WrongPrefix(_)))));
         assert_eq!(
             Invite::parse(&text.replacen("kindred1", "kindred2", 1), 0),
-            Err(InviteError::UnknownVersion('2'))
+            Err(InviteError::Text(UnknownVersion { found: '2', supported: '1' }))
         );
-        assert!(matches!(
-            Invite::parse(&format!("{text}!"), 0),
-            Err(InviteError::BadEncoding(_))
-        ));
+        assert!(matches!(Invite::parse(&format!("{text}!"), 0), Err(InviteError::Text(BadEncoding(_)))));
         let mut chars: Vec<char> = text.chars().collect();
         let i = chars.len() / 2;
         chars[i] = if chars[i] == 'a' { 'b' } else { 'a' };
         assert_eq!(
             Invite::parse(&chars.iter().collect::<String>(), 0),
-            Err(InviteError::BadChecksum)
+            Err(InviteError::Text(BadChecksum))
         );
-        assert_eq!(
-            Invite::parse(&text[..text.len() - 10], 0),
-            Err(InviteError::BadChecksum)
-        );
-        assert!(matches!(
-            Invite::parse(&"a".repeat(40_000), 0),
-            Err(InviteError::TooLong { .. })
-        ));
+        assert!(matches!(Invite::parse(&"a".repeat(40_000), 0), Err(InviteError::Text(TooLong { .. }))));
+        assert!(Invite::parse(&text[..text.len() - 10], 0).is_err());
     }
 
     #[test]
     fn forged_signature_is_caught() {
         let (inv, key) = sample();
         let text = inv.encode(&key).unwrap();
-        let payload = data_encoding::BASE32_NOPAD
-            .decode(text[PREFIX.len() + 1..].to_uppercase().as_bytes())
-            .unwrap();
-        let signed = &payload[..payload.len() - CHECKSUM_LEN];
-        let WireSigned(body, _) = codec::decode("test", signed, 1 << 20).unwrap();
+        let signed = TEXT.decode(&text).unwrap();
+        let WireSigned(body, _) = codec::decode("test", &signed, 1 << 20).unwrap();
         let other = Pseudonym::from_seed([4; 32]);
         let mut input = LABEL_INVITE_SIG.to_vec();
         input.extend_from_slice(&body);
-        let mut forged = codec::encode(&WireSigned(
-            body,
-            ByteBuf::from(other.sign(&input).to_vec()),
-        ));
-        forged.extend_from_slice(&checksum(&forged.clone()));
-        let text = format!(
-            "{PREFIX}{VERSION}{}",
-            data_encoding::BASE32_NOPAD.encode(&forged)
-        );
+        let forged = codec::encode(&WireSigned(body, ByteBuf::from(other.sign(&input).to_vec())));
+        let text = TEXT.encode(&forged).unwrap();
         assert_eq!(Invite::parse(&text, 0), Err(InviteError::BadSignature));
     }
 }

@@ -43,6 +43,7 @@ pub mod identity;
 pub mod ids;
 pub mod invite;
 pub mod sync;
+pub mod textcode;
 pub mod topic;
 #[cfg(test)]
 mod vectors;
