@@ -21,6 +21,11 @@ impl NodeSecret {
         PublicKey(SigningKey::from_bytes(&self.0).verifying_key().to_bytes())
     }
 
+    /// Signs with the node identity itself (as its PeerId's key).
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        SigningKey::from_bytes(&self.0).sign(message).to_bytes()
+    }
+
     /// The key this node signs with in one topic. Derived, never stored, and
     /// different per topic, so signatures cannot link one author across topics.
     pub fn pseudonym(&self, topic: &TopicId) -> Pseudonym {

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::codec::{self, DecodeError};
-use crate::textcode::{Format, TextCodeError};
 use crate::identity::{self, Pseudonym};
 use crate::ids::PublicKey;
+use crate::textcode::{Format, TextCodeError};
 use crate::topic::TopicSecret;
 use crate::{Millis, MAX_NAME_BYTES};
 
@@ -152,7 +152,10 @@ impl Invite {
         let mut sig_input = LABEL_INVITE_SIG.to_vec();
         sig_input.extend_from_slice(&body);
         let sig = signer.sign(&sig_input);
-        let payload = codec::encode(&WireSigned(ByteBuf::from(body), ByteBuf::from(sig.to_vec())));
+        let payload = codec::encode(&WireSigned(
+            ByteBuf::from(body),
+            ByteBuf::from(sig.to_vec()),
+        ));
         Ok(TEXT.encode(&payload)?)
     }
 
@@ -256,12 +259,21 @@ mod tests {
                 now: 2_000
             })
         );
-        assert!(matches!(Invite::parse("hello", 0), Err(InviteError::Text(WrongPrefix(_)))));
+        assert!(matches!(
+            Invite::parse("hello", 0),
+            Err(InviteError::Text(WrongPrefix(_)))
+        ));
         assert_eq!(
             Invite::parse(&text.replacen("kindred1", "kindred2", 1), 0),
-            Err(InviteError::Text(UnknownVersion { found: '2', supported: '1' }))
+            Err(InviteError::Text(UnknownVersion {
+                found: '2',
+                supported: '1'
+            }))
         );
-        assert!(matches!(Invite::parse(&format!("{text}!"), 0), Err(InviteError::Text(BadEncoding(_)))));
+        assert!(matches!(
+            Invite::parse(&format!("{text}!"), 0),
+            Err(InviteError::Text(BadEncoding(_)))
+        ));
         let mut chars: Vec<char> = text.chars().collect();
         let i = chars.len() / 2;
         chars[i] = if chars[i] == 'a' { 'b' } else { 'a' };
@@ -269,7 +281,10 @@ mod tests {
             Invite::parse(&chars.iter().collect::<String>(), 0),
             Err(InviteError::Text(BadChecksum))
         );
-        assert!(matches!(Invite::parse(&"a".repeat(40_000), 0), Err(InviteError::Text(TooLong { .. }))));
+        assert!(matches!(
+            Invite::parse(&"a".repeat(40_000), 0),
+            Err(InviteError::Text(TooLong { .. }))
+        ));
         assert!(Invite::parse(&text[..text.len() - 10], 0).is_err());
     }
 
@@ -282,7 +297,10 @@ mod tests {
         let other = Pseudonym::from_seed([4; 32]);
         let mut input = LABEL_INVITE_SIG.to_vec();
         input.extend_from_slice(&body);
-        let forged = codec::encode(&WireSigned(body, ByteBuf::from(other.sign(&input).to_vec())));
+        let forged = codec::encode(&WireSigned(
+            body,
+            ByteBuf::from(other.sign(&input).to_vec()),
+        ));
         let text = TEXT.encode(&forged).unwrap();
         assert_eq!(Invite::parse(&text, 0), Err(InviteError::BadSignature));
     }

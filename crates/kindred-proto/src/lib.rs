@@ -38,10 +38,12 @@ macro_rules! secret_type {
 pub(crate) use secret_type;
 
 pub mod codec;
+pub mod dm;
 pub mod envelope;
 pub mod identity;
 pub mod ids;
 pub mod invite;
+pub mod noise;
 pub mod sync;
 pub mod textcode;
 pub mod topic;

@@ -21,7 +21,9 @@ pub enum TextCodeError {
     WrongPrefix(String),
     #[error("format version '{found}' is not supported by this version of Kindred (it reads version {supported})")]
     UnknownVersion { found: char, supported: char },
-    #[error("it has a character that cannot appear in it near position {0}; was it copied completely?")]
+    #[error(
+        "it has a character that cannot appear in it near position {0}; was it copied completely?"
+    )]
     BadEncoding(usize),
     #[error("it is incomplete (cut short?); copy the whole line")]
     Truncated,
@@ -81,9 +83,9 @@ impl Format {
                 max: self.max_chars,
             });
         }
-        let rest = compact
-            .strip_prefix(self.prefix)
-            .ok_or_else(|| TextCodeError::WrongPrefix(format!("{}{}", self.prefix, self.version)))?;
+        let rest = compact.strip_prefix(self.prefix).ok_or_else(|| {
+            TextCodeError::WrongPrefix(format!("{}{}", self.prefix, self.version))
+        })?;
         let mut chars = rest.chars();
         let version = chars.next().ok_or(TextCodeError::Truncated)?;
         if version != self.version {
@@ -103,7 +105,9 @@ impl Format {
         let payload = data_encoding::BASE32_NOPAD
             .decode(data.as_bytes())
             .map_err(|e| match e.kind {
-                data_encoding::DecodeKind::Symbol => TextCodeError::BadEncoding(offset + e.position),
+                data_encoding::DecodeKind::Symbol => {
+                    TextCodeError::BadEncoding(offset + e.position)
+                }
                 data_encoding::DecodeKind::Length => TextCodeError::Truncated,
                 // Stray bits after the last byte: a typo or a cut, as a checksum would say.
                 _ => TextCodeError::BadChecksum,

@@ -193,3 +193,43 @@ fn sync_messages() {
         }),
     );
 }
+
+#[test]
+fn dm_binding_and_sealed() {
+    use crate::dm::{Contact, DmMessage};
+    use crate::noise::{open_sealed, seal_inner, Binding, StaticKeypair};
+    let alice = NodeSecret::from_bytes([0xa1; 32]);
+    let bob = NodeSecret::from_bytes([0xb0; 32]);
+    let (ka, kb) = (StaticKeypair::derive(&alice), StaticKeypair::derive(&bob));
+    let binding = Binding::create(&alice, &ka.public);
+    let msg = DmMessage::new([0x11; 16], 1_700_000_000_000, "Do you want to talk?".into())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ephemeral = [0xee; 32];
+    let sealed = seal_inner(&ka, &binding, &kb.public, &msg.encode(), Some(&ephemeral))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (from, plain) = open_sealed(&kb, &sealed).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(from, alice.public_key());
+    assert_eq!(plain, msg.encode());
+    let contact = Contact::new(
+        &alice,
+        ka.public,
+        vec!["/ip4/127.0.0.1/tcp/4001".into()],
+        None,
+    );
+    check(
+        "dm.json",
+        json!({
+            "description": "private messages: static key derivation, identity binding, a sealed message, a contact code (spec/dm.md)",
+            "alice_node_secret": h(alice.as_bytes()),
+            "alice_identity": alice.public_key().to_hex(),
+            "alice_static_public": h(&ka.public),
+            "alice_binding_payload": h(&binding.encode()),
+            "bob_node_secret": h(bob.as_bytes()),
+            "bob_static_public": h(&kb.public),
+            "message": { "id": h(&msg.id), "ts": msg.ts, "text": msg.text, "cbor": h(&msg.encode()) },
+            "sealed_ephemeral_secret": h(&ephemeral),
+            "sealed": h(&sealed),
+            "alice_contact_code": contact.encode(&alice).unwrap_or_else(|e| panic!("{e}")),
+        }),
+    );
+}

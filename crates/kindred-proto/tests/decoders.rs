@@ -86,6 +86,8 @@ fn oversized_input_is_refused_before_decoding() {
     let long = "a".repeat(100_000);
     assert!(matches!(
         Invite::parse(&long, 0),
-        Err(kindred_proto::InviteError::Text(kindred_proto::textcode::TextCodeError::TooLong { .. }))
+        Err(kindred_proto::InviteError::Text(
+            kindred_proto::textcode::TextCodeError::TooLong { .. }
+        ))
     ));
 }
