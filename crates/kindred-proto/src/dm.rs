@@ -10,6 +10,9 @@ use crate::noise::{Binding, NoiseError, MAX_ITEM_BYTES};
 use crate::textcode::{Format, TextCodeError};
 use crate::Millis;
 
+/// The group-message kind that carries a member's contact code.
+pub const CONTACT_KIND: u32 = 2;
+
 /// Longest private message text, in bytes of UTF-8.
 pub const MAX_DM_TEXT_BYTES: usize = 256 * 1024;
 pub const DM_ID_LEN: usize = 16;

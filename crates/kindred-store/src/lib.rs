@@ -6,11 +6,15 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod datadir;
+mod dms;
 mod messages;
 mod records;
 
 pub use datadir::{
     load_identity, load_or_create_identity, write_private as datadir_write_private, DataDir,
+};
+pub use dms::{
+    Consent, ConsentAction, ContactRecord, DmRecord, DmState, OutboxRecord, Received, MAX_HELD,
 };
 pub use messages::{Inserted, SyncPage, TopicCounts};
 pub use records::{MessageRecord, TopicRecord};

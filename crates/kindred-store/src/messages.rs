@@ -18,26 +18,41 @@ const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 pub struct Store {
     dir: DataDir,
     db: sled::Db,
-    meta: sled::Tree,
-    topics: sled::Tree,
-    /// topic || id -> MessageRecord, for messages whose parents are all here.
-    msgs: sled::Tree,
-    /// topic || depth (u64 BE) || id -> (): history in display order.
-    order: sled::Tree,
-    /// topic || seq (u64 BE) -> id: the order this node received messages in.
-    arrivals: sled::Tree,
-    /// topic || id -> (): messages no stored message names as a parent.
-    heads: sled::Tree,
-    /// topic || id -> MessageRecord, for messages still missing a parent.
-    pending: sled::Tree,
-    /// topic || missing parent id || child id -> ().
-    waiting: sled::Tree,
-    /// topic || author -> (depth, name): the newest profile of each author.
-    names: sled::Tree,
-    /// peer id bytes -> [multiaddr text]: where peers were last seen.
-    peers: sled::Tree,
+    t: Trees,
     /// Writers are serialised so parent checks and inserts see one state.
     write: Mutex<()>,
+}
+
+/// sled trees; keys are documented per tree.
+pub(crate) struct Trees {
+    pub meta: sled::Tree,
+    pub topics: sled::Tree,
+    /// topic || id -> MessageRecord, for messages whose parents are all here.
+    pub msgs: sled::Tree,
+    /// topic || depth (u64 BE) || id -> (): history in display order.
+    pub order: sled::Tree,
+    /// topic || seq (u64 BE) -> id: the order this node received messages in.
+    pub arrivals: sled::Tree,
+    /// topic || id -> (): messages no stored message names as a parent.
+    pub heads: sled::Tree,
+    /// topic || id -> MessageRecord, for messages still missing a parent.
+    pub pending: sled::Tree,
+    /// topic || missing parent id || child id -> ().
+    pub waiting: sled::Tree,
+    /// topic || author -> (depth, id, name): the newest profile of each author.
+    pub names: sled::Tree,
+    /// topic || author -> (depth, id, contact code): members' published contacts.
+    pub cards: sled::Tree,
+    /// peer id bytes -> [multiaddr text]: where peers were last seen.
+    pub peers: sled::Tree,
+    /// peer id bytes -> ContactRecord.
+    pub contacts: sled::Tree,
+    /// len(peer) || peer || seq (u64 BE) -> DmRecord: conversations.
+    pub dms: sled::Tree,
+    /// len(peer) || peer || message id -> seq: dedup and the replay cache.
+    pub dm_index: sled::Tree,
+    /// seq (u64 BE) -> OutboxRecord: sealed messages waiting, in send order.
+    pub outbox: sled::Tree,
 }
 
 /// What happened to an inserted message.
@@ -69,14 +84,14 @@ fn count_key(topic: &TopicId) -> Vec<u8> {
     k
 }
 
-fn tx_err(e: TransactionError<StoreError>) -> StoreError {
+pub(crate) fn tx_err(e: TransactionError<StoreError>) -> StoreError {
     match e {
         TransactionError::Abort(e) => e,
         TransactionError::Storage(e) => e.into(),
     }
 }
 
-fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+pub(crate) fn abort_tx(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
@@ -113,7 +128,7 @@ impl Store {
                 detail: e.to_string(),
             })
         };
-        let store = Store {
+        let t = Trees {
             meta: tree("meta")?,
             topics: tree("topics")?,
             msgs: tree("msgs")?,
@@ -123,14 +138,25 @@ impl Store {
             pending: tree("pending")?,
             waiting: tree("waiting")?,
             names: tree("names")?,
+            cards: tree("cards")?,
             peers: tree("peers")?,
+            contacts: tree("contacts")?,
+            dms: tree("dms")?,
+            dm_index: tree("dm_index")?,
+            outbox: tree("outbox")?,
+        };
+        let store = Store {
+            t,
             db,
             dir,
             write: Mutex::new(()),
         };
-        match store.meta.get("schema")? {
+        match store.t.meta.get("schema")? {
             None => {
-                store.meta.insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
+                store
+                    .t
+                    .meta
+                    .insert("schema", &SCHEMA_VERSION.to_be_bytes())?;
                 store.db.flush()?;
             }
             Some(v) => {
@@ -166,7 +192,7 @@ impl Store {
 
     pub fn config(&self, name: &str) -> Result<Option<String>> {
         let k = format!("config/{name}");
-        Ok(match self.meta.get(k)? {
+        Ok(match self.t.meta.get(k)? {
             Some(v) => Some(
                 String::from_utf8(v.to_vec()).map_err(|_| StoreError::Corrupt {
                     what: "config value",
@@ -178,7 +204,8 @@ impl Store {
     }
 
     pub fn set_config(&self, name: &str, value: &str) -> Result<()> {
-        self.meta
+        self.t
+            .meta
             .insert(format!("config/{name}"), value.as_bytes())?;
         Ok(())
     }
@@ -186,12 +213,13 @@ impl Store {
     // ---- topics ----
 
     pub fn put_topic(&self, id: &TopicId, record: &TopicRecord) -> Result<()> {
-        self.topics.insert(id.as_bytes(), encode(record))?;
+        self.t.topics.insert(id.as_bytes(), encode(record))?;
         Ok(())
     }
 
     pub fn topic(&self, id: &TopicId) -> Result<Option<TopicRecord>> {
-        self.topics
+        self.t
+            .topics
             .get(id.as_bytes())?
             .map(|v| decode("topic", &v))
             .transpose()
@@ -199,7 +227,7 @@ impl Store {
 
     pub fn topics(&self) -> Result<Vec<(TopicId, TopicRecord)>> {
         let mut out = Vec::new();
-        for item in self.topics.iter() {
+        for item in self.t.topics.iter() {
             let (k, v) = item?;
             let id = TopicId::from_slice(&k).ok_or(StoreError::Corrupt {
                 what: "topic key",
@@ -215,11 +243,12 @@ impl Store {
     /// Whether the message is already stored or waiting for parents.
     pub fn contains(&self, topic: &TopicId, id: &MessageId) -> Result<bool> {
         let k = key(topic, &[id.as_bytes()]);
-        Ok(self.msgs.contains_key(&k)? || self.pending.contains_key(&k)?)
+        Ok(self.t.msgs.contains_key(&k)? || self.t.pending.contains_key(&k)?)
     }
 
     pub fn get(&self, topic: &TopicId, id: &MessageId) -> Result<Option<MessageRecord>> {
-        self.msgs
+        self.t
+            .msgs
             .get(key(topic, &[id.as_bytes()]))?
             .map(|v| decode("message", &v))
             .transpose()
@@ -231,7 +260,7 @@ impl Store {
 
     /// Adds a validated message. Idempotent: the same id twice is stored once.
     pub fn insert(&self, topic: &TopicId, record: MessageRecord) -> Result<Inserted> {
-        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.write_guard();
         let id = record.id();
         if self.contains(topic, &id)? {
             return Ok(Inserted {
@@ -259,6 +288,7 @@ impl Store {
         while let Some(parent) = queue.pop_front() {
             let prefix = key(topic, &[parent.as_bytes()]);
             let children: Vec<MessageId> = self
+                .t
                 .waiting
                 .scan_prefix(&prefix)
                 .keys()
@@ -266,9 +296,10 @@ impl Store {
                 .filter_map(|k| MessageId::from_slice(&k[64..]))
                 .collect();
             for child in children {
-                self.waiting
+                self.t
+                    .waiting
                     .remove(key(topic, &[parent.as_bytes(), child.as_bytes()]))?;
-                let Some(raw) = self.pending.get(key(topic, &[child.as_bytes()]))? else {
+                let Some(raw) = self.t.pending.get(key(topic, &[child.as_bytes()]))? else {
                     continue;
                 };
                 let rec: MessageRecord = decode("pending message", &raw)?;
@@ -300,7 +331,7 @@ impl Store {
     ) -> Result<()> {
         let id = record.id();
         let value = encode(record);
-        (&self.pending, &self.waiting)
+        (&self.t.pending, &self.t.waiting)
             .transaction(|(pending, waiting)| {
                 pending.insert(key(topic, &[id.as_bytes()]), value.as_slice())?;
                 for p in missing {
@@ -324,11 +355,11 @@ impl Store {
             depth = depth.max(d + 1);
         }
         record.depth = depth;
-        let seq = self.db.generate_id()?;
+        let seq = self.next_seq()?;
         let name_key = key(topic, &[&record.author]);
         let profile = if record.kind() == Kind::Profile {
             // The newest profile wins: greatest depth, then greatest id.
-            let newer = match self.names.get(&name_key)? {
+            let newer = match self.t.names.get(&name_key)? {
                 Some(v) => {
                     let (d, other, _): (u64, serde_bytes::ByteBuf, String) = decode("name", &v)?;
                     (d, other.as_slice()) < (depth, id.as_bytes().as_slice())
@@ -345,42 +376,108 @@ impl Store {
         } else {
             None
         };
+        let card = self.newer_card(topic, &record, depth)?;
         let value = encode(&record);
         let msg_key = key(topic, &[id.as_bytes()]);
         let parents = record.parent_ids();
         let ck = count_key(topic);
         (
-            &self.msgs,
-            &self.order,
-            &self.arrivals,
-            &self.heads,
-            &self.pending,
-            &self.names,
-            &self.meta,
+            &self.t.msgs,
+            &self.t.order,
+            &self.t.arrivals,
+            &self.t.heads,
+            &self.t.pending,
+            &self.t.names,
+            &self.t.meta,
+            &self.t.cards,
         )
-            .transaction(|(msgs, order, arrivals, heads, pending, names, meta)| {
-                msgs.insert(msg_key.as_slice(), value.as_slice())?;
-                order.insert(key(topic, &[&depth.to_be_bytes(), id.as_bytes()]), &[])?;
-                arrivals.insert(key(topic, &[&seq.to_be_bytes()]), id.as_bytes())?;
-                for p in &parents {
-                    heads.remove(key(topic, &[p.as_bytes()]))?;
-                }
-                heads.insert(msg_key.as_slice(), &[])?;
-                pending.remove(msg_key.as_slice())?;
-                if let Some(p) = &profile {
-                    names.insert(name_key.as_slice(), p.as_slice())?;
-                }
-                bump(meta, &ck).map_err(abort)?;
-                Ok(())
-            })
+            .transaction(
+                |(msgs, order, arrivals, heads, pending, names, meta, cards)| {
+                    msgs.insert(msg_key.as_slice(), value.as_slice())?;
+                    order.insert(key(topic, &[&depth.to_be_bytes(), id.as_bytes()]), &[])?;
+                    arrivals.insert(key(topic, &[&seq.to_be_bytes()]), id.as_bytes())?;
+                    for p in &parents {
+                        heads.remove(key(topic, &[p.as_bytes()]))?;
+                    }
+                    heads.insert(msg_key.as_slice(), &[])?;
+                    pending.remove(msg_key.as_slice())?;
+                    if let Some(p) = &profile {
+                        names.insert(name_key.as_slice(), p.as_slice())?;
+                    }
+                    if let Some(c) = &card {
+                        cards.insert(name_key.as_slice(), c.as_slice())?;
+                    }
+                    bump(meta, &ck).map_err(abort_tx)?;
+                    Ok(())
+                },
+            )
             .map_err(tx_err)?;
         Ok(record)
+    }
+
+    /// A member's published contact (kind 2), if it is valid, vouches for
+    /// its author as pseudonym, and is newer than the one we have.
+    fn newer_card(
+        &self,
+        topic: &TopicId,
+        record: &MessageRecord,
+        depth: u64,
+    ) -> Result<Option<Vec<u8>>> {
+        if record.kind != kindred_proto::dm::CONTACT_KIND {
+            return Ok(None);
+        }
+        let Ok(contact) = kindred_proto::dm::Contact::parse(&record.body) else {
+            return Ok(None);
+        };
+        if contact.pseudonym != Some(record.author()) {
+            return Ok(None);
+        }
+        let id = record.id();
+        let k = key(topic, &[&record.author]);
+        if let Some(v) = self.t.cards.get(&k)? {
+            let (d, other, _): (u64, serde_bytes::ByteBuf, String) = decode("card", &v)?;
+            if (d, other.as_slice()) >= (depth, id.as_bytes().as_slice()) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(encode(&(
+            depth,
+            serde_bytes::ByteBuf::from(id.0.to_vec()),
+            record.body.clone(),
+        ))))
+    }
+
+    /// Contacts members published in a topic: (author pseudonym, contact code).
+    pub fn cards(&self, topic: &TopicId) -> Result<Vec<(PublicKey, String)>> {
+        let mut out = Vec::new();
+        for item in self.t.cards.scan_prefix(topic.as_bytes()) {
+            let (k, v) = item?;
+            let (_, _, code): (u64, serde_bytes::ByteBuf, String) = decode("card", &v)?;
+            if let Some(author) = PublicKey::from_slice(&k[32..]) {
+                out.push((author, code));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn trees(&self) -> &Trees {
+        &self.t
+    }
+
+    /// A sequence number, increasing across restarts and never 0 (cursors
+    /// use 0 for "before everything").
+    pub(crate) fn next_seq(&self) -> Result<u64> {
+        Ok(self.db.generate_id()? + 1)
+    }
+
+    pub(crate) fn write_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The topic's heads, deepest first.
     pub fn heads(&self, topic: &TopicId) -> Result<Vec<(u64, MessageId)>> {
         let mut out = Vec::new();
-        for k in self.heads.scan_prefix(topic.as_bytes()).keys() {
+        for k in self.t.heads.scan_prefix(topic.as_bytes()).keys() {
             let k = k?;
             if let Some(id) = MessageId::from_slice(&k[32..]) {
                 if let Some(d) = self.depth_of(topic, &id)? {
@@ -396,7 +493,7 @@ impl Store {
     /// history order (depth, then id).
     pub fn latest(&self, topic: &TopicId, kind: Kind, limit: usize) -> Result<Vec<MessageRecord>> {
         let mut out = Vec::new();
-        for k in self.order.scan_prefix(topic.as_bytes()).keys().rev() {
+        for k in self.t.order.scan_prefix(topic.as_bytes()).keys().rev() {
             if out.len() >= limit {
                 break;
             }
@@ -425,7 +522,7 @@ impl Store {
         let start = key(topic, &[&after.saturating_add(1).to_be_bytes()]);
         let end = key(topic, &[&u64::MAX.to_be_bytes()]);
         let mut out = Vec::new();
-        for item in self.arrivals.range(start..=end) {
+        for item in self.t.arrivals.range(start..=end) {
             if out.len() >= limit {
                 break;
             }
@@ -443,6 +540,7 @@ impl Store {
     /// The newest arrival number in a topic (0 when empty).
     pub fn last_arrival(&self, topic: &TopicId) -> Result<u64> {
         Ok(self
+            .t
             .arrivals
             .scan_prefix(topic.as_bytes())
             .keys()
@@ -454,7 +552,8 @@ impl Store {
 
     /// The newest display name an author gave in a topic.
     pub fn author_name(&self, topic: &TopicId, author: &PublicKey) -> Result<Option<String>> {
-        self.names
+        self.t
+            .names
             .get(key(topic, &[author.as_bytes()]))?
             .map(|v| decode::<(u64, serde_bytes::ByteBuf, String)>("name", &v).map(|(_, _, n)| n))
             .transpose()
@@ -464,7 +563,7 @@ impl Store {
     /// the known gaps in its history.
     pub fn missing(&self, topic: &TopicId, limit: usize) -> Result<Vec<MessageId>> {
         let mut out: Vec<MessageId> = Vec::new();
-        for k in self.waiting.scan_prefix(topic.as_bytes()).keys() {
+        for k in self.t.waiting.scan_prefix(topic.as_bytes()).keys() {
             let k = k?;
             let Some(id) = MessageId::from_slice(&k[32..64]) else {
                 continue;
@@ -481,11 +580,12 @@ impl Store {
 
     pub fn counts(&self, topic: &TopicId) -> Result<TopicCounts> {
         let messages = self
+            .t
             .meta
             .get(count_key(topic))?
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
             .unwrap_or(0);
-        let pending = self.pending.scan_prefix(topic.as_bytes()).count() as u64;
+        let pending = self.t.pending.scan_prefix(topic.as_bytes()).count() as u64;
         let missing = if pending > 0 {
             self.missing(topic, 10_000)?.len() as u64
         } else {
@@ -511,7 +611,14 @@ impl Store {
         while out.len() < max && step <= top {
             let depth = top - step;
             let prefix = key(topic, &[&depth.to_be_bytes()]);
-            if let Some(k) = self.order.scan_prefix(&prefix).keys().next().transpose()? {
+            if let Some(k) = self
+                .t
+                .order
+                .scan_prefix(&prefix)
+                .keys()
+                .next()
+                .transpose()?
+            {
                 if let Some(id) = MessageId::from_slice(&k[40..]) {
                     out.push(id);
                 }
@@ -571,13 +678,13 @@ impl Store {
     // ---- address book ----
 
     pub fn remember_peer(&self, peer: &[u8], addrs: &[String]) -> Result<()> {
-        self.peers.insert(peer, encode(&addrs))?;
+        self.t.peers.insert(peer, encode(&addrs))?;
         Ok(())
     }
 
     pub fn known_peers(&self) -> Result<Vec<(Vec<u8>, Vec<String>)>> {
         let mut out = Vec::new();
-        for item in self.peers.iter() {
+        for item in self.t.peers.iter() {
             let (k, v) = item?;
             out.push((k.to_vec(), decode("peer addresses", &v)?));
         }
