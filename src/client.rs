@@ -3,8 +3,10 @@
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Context, Result};
-use kindred_node::api::{InviteReply, JoinReply, MessagesReply};
-use kindred_node::service_views::{MessageView, PeerView, StatusView};
+use kindred_node::api::{ChatReply, InviteReply, JoinReply, MessagesReply};
+use kindred_node::service_views::{
+    ConversationView, DmSent, InboxView, MessageView, PeerView, StatusView,
+};
 use kindred_node::TopicSummary;
 use serde::de::DeserializeOwned;
 
@@ -136,5 +138,49 @@ impl Client {
             .append_pair("after", &after.to_string())
             .append_pair("wait_ms", "25000");
         self.send(self.http.get(url)).await
+    }
+
+    pub async fn dm(&self, peer: &str, text: &str) -> Result<DmSent> {
+        let body = serde_json::json!({ "peer": peer, "text": text });
+        self.send(self.http.post(self.url(&["v1", "dm"])?).json(&body))
+            .await
+    }
+
+    pub async fn inbox(&self) -> Result<InboxView> {
+        self.send(self.http.get(self.url(&["v1", "inbox"])?)).await
+    }
+
+    pub async fn chat(&self, peer: &str, limit: Option<usize>) -> Result<ChatReply> {
+        let mut url = self.url(&["v1", "chat"])?;
+        url.query_pairs_mut().append_pair("peer", peer);
+        if let Some(l) = limit {
+            url.query_pairs_mut().append_pair("limit", &l.to_string());
+        }
+        self.send(self.http.get(url)).await
+    }
+
+    pub async fn chat_follow(&self, peer: &str, after: u64) -> Result<ChatReply> {
+        let mut url = self.url(&["v1", "chat", "follow"])?;
+        url.query_pairs_mut()
+            .append_pair("peer", peer)
+            .append_pair("after", &after.to_string())
+            .append_pair("wait_ms", "25000");
+        self.send(self.http.get(url)).await
+    }
+
+    pub async fn consent(&self, peer: &str, action: &str) -> Result<ConversationView> {
+        let body = serde_json::json!({ "peer": peer, "action": action });
+        self.send(self.http.post(self.url(&["v1", "consent"])?).json(&body))
+            .await
+    }
+
+    pub async fn contact(&self) -> Result<String> {
+        let v: serde_json::Value = self
+            .send(self.http.get(self.url(&["v1", "contact"])?))
+            .await?;
+        v.get("contact")
+            .and_then(|c| c.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("the node's answer has no contact code"))
     }
 }

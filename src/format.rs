@@ -1,6 +1,8 @@
 //! How the CLI prints what the node answers.
 
-use kindred_node::service_views::{MessageView, PeerView, StatusView};
+use kindred_node::service_views::{
+    ConversationView, DmView, InboxView, MessageView, PeerView, StatusView,
+};
 use kindred_node::TopicSummary;
 
 pub fn indent(text: &str) -> String {
@@ -84,8 +86,13 @@ pub fn peers(peers: &[PeerView], json: bool) {
         println!("No peers connected.");
     }
     for p in peers {
+        let handles = if p.handles.is_empty() {
+            "-".to_string()
+        } else {
+            p.handles.join(",")
+        };
         println!(
-            "{}  {}  {}",
+            "{}  {handles}  {}  {}",
             p.peer_id,
             p.addrs.join(" "),
             p.topics.join(", ")
@@ -115,5 +122,57 @@ pub fn status(s: &StatusView, json: bool) {
             t.rejected,
             t.duplicates
         );
+    }
+}
+
+pub fn dm(m: &DmView, json: bool) {
+    if json {
+        return json_line(m);
+    }
+    let who = if m.mine {
+        "you".to_string()
+    } else {
+        short(&m.from)
+    };
+    let state = if m.mine {
+        format!(" ({})", m.state)
+    } else {
+        String::new()
+    };
+    println!("[{} UTC] {who}{state}: {}", time(m.timestamp), m.text);
+}
+
+fn short(peer: &str) -> String {
+    let tail = &peer[peer.len().saturating_sub(8)..];
+    format!("…{tail}")
+}
+
+pub fn conversations(list: &[ConversationView], json: bool, empty: &str) {
+    if json {
+        return list.iter().for_each(json_line);
+    }
+    if list.is_empty() {
+        println!("{empty}");
+    }
+    for c in list {
+        let name = c.name.clone().unwrap_or_default();
+        let handles = c.handles.join(",");
+        let count = if c.consent == "requested" {
+            format!("{} waiting", c.held)
+        } else {
+            format!("{} unread", c.unread)
+        };
+        println!("{}  {name} {handles}  {count}  \"{}\"", c.peer, c.last_text);
+    }
+}
+
+pub fn inbox(inbox: &InboxView, json: bool) {
+    if json {
+        return json_line(inbox);
+    }
+    conversations(&inbox.conversations, false, "No conversations yet.");
+    if !inbox.requests.is_empty() {
+        println!("\nRequests (kindred accept PEER / kindred decline PEER):");
+        conversations(&inbox.requests, false, "");
     }
 }

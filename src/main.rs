@@ -81,6 +81,51 @@ enum Cmd {
         #[arg(long)]
         limit: Option<usize>,
     },
+    /// Write privately to someone. PEER is a ~handle from a circle (see
+    /// `read`, `peers`), a PeerId, or a contact code. TEXT `-` reads stdin.
+    Dm { peer: String, text: String },
+    /// Your conversations, unread counts, and requests waiting for you.
+    Inbox {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One private conversation in order.
+    Chat {
+        peer: String,
+        #[arg(long)]
+        json: bool,
+        /// Keep printing new messages as they arrive.
+        #[arg(long)]
+        follow: bool,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// People who wrote to you first and wait for your answer.
+    Requests {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept someone's request: their messages show, now and later.
+    Accept { peer: String },
+    /// Decline a request: their messages are deleted and never shown.
+    Decline { peer: String },
+    /// Block someone: nothing they send is ever shown.
+    Block { peer: String },
+    /// Undo a block.
+    Unblock { peer: String },
+    /// Print this node's contact code, for people to write to you privately.
+    Contact,
+}
+
+/// What `kindred accept/decline/block/unblock` does.
+fn consent_word(cmd: &Cmd) -> Option<(&'static str, &str)> {
+    match cmd {
+        Cmd::Accept { peer } => Some(("accept", peer)),
+        Cmd::Decline { peer } => Some(("decline", peer)),
+        Cmd::Block { peer } => Some(("block", peer)),
+        Cmd::Unblock { peer } => Some(("unblock", peer)),
+        _ => None,
+    }
 }
 
 #[derive(Subcommand)]
@@ -146,7 +191,62 @@ fn real_main() -> Result<()> {
 }
 
 async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
+    if let Some((action, peer)) = consent_word(&cmd) {
+        let c = Client::connect(&dir)?.consent(peer, action).await?;
+        println!("{}: {}", c.peer, c.consent);
+        return Ok(());
+    }
     match cmd {
+        Cmd::Accept { .. } | Cmd::Decline { .. } | Cmd::Block { .. } | Cmd::Unblock { .. } => {
+            Ok(())
+        }
+        Cmd::Dm { peer, text } => {
+            let text = read_text(text)?;
+            let sent = Client::connect(&dir)?.dm(&peer, &text).await?;
+            if sent.state == "delivered" {
+                println!("Delivered to {}.", sent.peer);
+            } else {
+                println!("Stored and queued for {}: they are not reachable right now; it will be delivered when they are.", sent.peer);
+            }
+            Ok(())
+        }
+        Cmd::Inbox { json } => {
+            let inbox = Client::connect(&dir)?.inbox().await?;
+            format::inbox(&inbox, json);
+            Ok(())
+        }
+        Cmd::Requests { json } => {
+            let inbox = Client::connect(&dir)?.inbox().await?;
+            format::conversations(&inbox.requests, json, "No requests.");
+            Ok(())
+        }
+        Cmd::Chat {
+            peer,
+            json,
+            follow,
+            limit,
+        } => {
+            let client = Client::connect(&dir)?;
+            let first = client.chat(&peer, limit).await?;
+            for m in &first.messages {
+                format::dm(m, json);
+            }
+            if follow {
+                let mut cursor = first.cursor;
+                loop {
+                    let next = client.chat_follow(&peer, cursor).await?;
+                    for m in &next.messages {
+                        format::dm(m, json);
+                    }
+                    cursor = next.cursor;
+                }
+            }
+            Ok(())
+        }
+        Cmd::Contact => {
+            println!("{}", Client::connect(&dir)?.contact().await?);
+            Ok(())
+        }
         Cmd::Init { name } => init(&dir, name),
         Cmd::Up { listen, api_port } => up(dir, listen, api_port).await,
         Cmd::Topic(TopicCmd::Create {
@@ -254,6 +354,18 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// TEXT as given, or standard input for `-`.
+fn read_text(text: String) -> Result<String> {
+    if text != "-" {
+        return Ok(text);
+    }
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("reading the message from stdin")?;
+    Ok(s.trim_end_matches('\n').to_string())
 }
 
 fn init(dir: &std::path::Path, name: Option<String>) -> Result<()> {

@@ -203,6 +203,47 @@ impl Node {
         })
     }
 
+    /// This node's handle in its circles, as `peers --json` shows it on `other`.
+    pub fn handle_seen_by(&self, other: &Node) -> String {
+        let me = self.status()["peer_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        wait_for(
+            &format!("{} to see {}'s handle", other.name, self.name),
+            Duration::from_secs(30),
+            || {
+                other
+                    .ok(&["peers", "--json"])
+                    .lines()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                    .find(|p| p["peer_id"] == me.as_str())
+                    .and_then(|p| p["handles"][0].as_str().map(str::to_string))
+            },
+        )
+    }
+
+    pub fn peer_id(&self) -> String {
+        self.status()["peer_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// `chat PEER --json` as (text, state) pairs.
+    pub fn chat(&self, peer: &str) -> Vec<(String, String)> {
+        self.ok(&["chat", peer, "--json"])
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|m| {
+                (
+                    m["text"].as_str().unwrap_or_default().to_string(),
+                    m["state"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.dir
     }

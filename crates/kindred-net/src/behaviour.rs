@@ -20,6 +20,8 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Raw streams for protocols that run their own framing (private messages).
+    pub streams: libp2p_stream::Behaviour,
 }
 
 /// Gossipsub as Kindred runs it (spec/protocol.md, "Gossipsub settings").
@@ -103,6 +105,7 @@ impl Behaviour {
             identify,
             ping: ping::Behaviour::default(),
             mdns: mdns.into(),
+            streams: libp2p_stream::Behaviour::new(),
         })
     }
 }

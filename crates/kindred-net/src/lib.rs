@@ -13,7 +13,9 @@ mod swarm_task;
 
 pub use behaviour::{gossipsub_config, Behaviour};
 pub use libp2p::gossipsub::MessageAcceptance;
-pub use libp2p::{identity::Keypair, Multiaddr, PeerId};
+pub use libp2p::Stream;
+pub use libp2p::{identity::Keypair, Multiaddr, PeerId, StreamProtocol};
+pub use libp2p_stream::{Control as StreamControl, IncomingStreams, OpenStreamError};
 pub use swarm_task::{
     keypair_from_secret, spawn, Command, Event, NetHandle, PeerInfo, PublishOutcome, SyncResponder,
 };

@@ -25,6 +25,13 @@ pub enum Command {
         peer: PeerId,
         addrs: Vec<Multiaddr>,
     },
+    /// Connect to a peer (with these extra addresses); answers `true` once
+    /// connected, `false` when every dial attempt failed.
+    Connect {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        reply: oneshot::Sender<bool>,
+    },
     Subscribe {
         topic: String,
         reply: oneshot::Sender<Result<(), NetError>>,
@@ -121,15 +128,30 @@ pub struct PeerInfo {
 }
 
 /// A cheap, cloneable way to reach the network task.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NetHandle {
     tx: mpsc::Sender<Command>,
     peer_id: PeerId,
+    streams: libp2p_stream::Control,
+}
+
+impl std::fmt::Debug for NetHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetHandle")
+            .field("peer_id", &self.peer_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NetHandle {
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
+    }
+
+    /// Opens and accepts raw streams. Cheap to clone; each clone opens one
+    /// stream at a time.
+    pub fn streams(&self) -> libp2p_stream::Control {
+        self.streams.clone()
     }
 
     /// Sends a command without waiting for its effect.
@@ -171,6 +193,13 @@ impl NetHandle {
 
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
         self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    /// Connects to a peer if it is not connected; `Ok(false)` when it
+    /// cannot be reached.
+    pub async fn connect(&self, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<bool, NetError> {
+        self.ask(|reply| Command::Connect { peer, addrs, reply })
+            .await
     }
 
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
@@ -218,6 +247,7 @@ pub fn spawn(
                 detail: e.to_string(),
             })?;
     }
+    let streams = swarm.behaviour().streams.new_control();
     let (cmd_tx, cmd_rx) = mpsc::channel(1024);
     // Unbounded so the swarm never blocks on a slow node loop while the node
     // loop waits on a command reply; gossipsub bounds what arrives.
@@ -227,6 +257,7 @@ pub fn spawn(
         commands: cmd_rx,
         events: ev_tx,
         pending_sync: HashMap::new(),
+        pending_connect: HashMap::new(),
         remote_addrs: HashMap::new(),
         listen_addrs: HashSet::new(),
     };
@@ -235,6 +266,7 @@ pub fn spawn(
         NetHandle {
             tx: cmd_tx,
             peer_id,
+            streams,
         },
         ev_rx,
         handle,
@@ -249,6 +281,7 @@ struct SwarmTask {
         HashMap<request_response::OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
     remote_addrs: HashMap<PeerId, Multiaddr>,
     listen_addrs: HashSet<Multiaddr>,
+    pending_connect: HashMap<PeerId, Vec<oneshot::Sender<bool>>>,
 }
 
 impl SwarmTask {
@@ -290,6 +323,29 @@ impl SwarmTask {
                         .build();
                     if let Err(e) = self.swarm.dial(opts) {
                         tracing::debug!(%peer, "dial failed: {e}");
+                    }
+                }
+            }
+            Command::Connect { peer, addrs, reply } => {
+                for a in &addrs {
+                    self.swarm.add_peer_address(peer, a.clone());
+                }
+                if self.swarm.is_connected(&peer) {
+                    let _ = reply.send(true);
+                    return;
+                }
+                let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                    .addresses(addrs)
+                    .extend_addresses_through_behaviour()
+                    .build();
+                match self.swarm.dial(opts) {
+                    // Already dialling counts as under way: wait for its outcome.
+                    Ok(()) | Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {
+                        self.pending_connect.entry(peer).or_default().push(reply);
+                    }
+                    Err(e) => {
+                        tracing::debug!(%peer, "cannot dial: {e}");
+                        let _ = reply.send(false);
                     }
                 }
             }
@@ -394,6 +450,9 @@ impl SwarmTask {
             } => {
                 let addr = endpoint.get_remote_address().clone();
                 self.remote_addrs.insert(peer_id, addr.clone());
+                for reply in self.pending_connect.remove(&peer_id).unwrap_or_default() {
+                    let _ = reply.send(true);
+                }
                 if num_established.get() == 1 {
                     self.emit(Event::PeerConnected {
                         peer: peer_id,
@@ -411,6 +470,13 @@ impl SwarmTask {
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(?peer_id, "outgoing connection failed: {error}");
+                if let Some(p) = peer_id {
+                    if !self.swarm.is_connected(&p) {
+                        for reply in self.pending_connect.remove(&p).unwrap_or_default() {
+                            let _ = reply.send(false);
+                        }
+                    }
+                }
             }
             SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev),
             _ => {}
@@ -487,6 +553,7 @@ impl SwarmTask {
                 }
             }
             BehaviourEvent::Mdns(mdns::Event::Expired(_)) => {}
+            BehaviourEvent::Streams(()) => {}
         }
     }
 }

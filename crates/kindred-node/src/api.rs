@@ -117,6 +117,13 @@ fn router(state: ApiState) -> Router {
         )
         .route("/v1/topics/{topic}/follow", get(follow))
         .route("/v1/join", post(join))
+        .route("/v1/dm", post(send_dm))
+        .route("/v1/inbox", get(inbox))
+        .route("/v1/requests", get(requests))
+        .route("/v1/chat", get(chat))
+        .route("/v1/chat/follow", get(chat_follow))
+        .route("/v1/consent", post(consent))
+        .route("/v1/contact", get(contact))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -283,4 +290,87 @@ async fn follow(
     let wait = Duration::from_millis(q.wait_ms.unwrap_or(25_000)).min(MAX_WAIT);
     let (messages, cursor) = s.node.follow(&topic, q.after, wait).await?;
     Ok(Json(MessagesReply { messages, cursor }))
+}
+
+#[derive(Deserialize)]
+struct DmReq {
+    peer: String,
+    text: String,
+}
+
+async fn send_dm(
+    State(s): State<ApiState>,
+    Json(req): Json<DmReq>,
+) -> ApiResult<crate::service_views::DmSent> {
+    Ok(Json(s.node.send_dm(&req.peer, &req.text).await?))
+}
+
+async fn inbox(State(s): State<ApiState>) -> ApiResult<crate::service_views::InboxView> {
+    Ok(Json(s.node.inbox()?))
+}
+
+async fn requests(
+    State(s): State<ApiState>,
+) -> ApiResult<Vec<crate::service_views::ConversationView>> {
+    Ok(Json(s.node.inbox()?.requests))
+}
+
+#[derive(Deserialize)]
+struct ChatReq {
+    peer: String,
+    limit: Option<usize>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct ChatReply {
+    pub messages: Vec<crate::service_views::DmView>,
+    pub cursor: u64,
+}
+
+async fn chat(State(s): State<ApiState>, Query(q): Query<ChatReq>) -> ApiResult<ChatReply> {
+    let (messages, cursor) = s.node.chat(&q.peer, q.limit.unwrap_or(usize::MAX))?;
+    Ok(Json(ChatReply { messages, cursor }))
+}
+
+#[derive(Deserialize)]
+struct ChatFollowReq {
+    peer: String,
+    after: u64,
+    wait_ms: Option<u64>,
+}
+
+async fn chat_follow(
+    State(s): State<ApiState>,
+    Query(q): Query<ChatFollowReq>,
+) -> ApiResult<ChatReply> {
+    let wait = Duration::from_millis(q.wait_ms.unwrap_or(25_000)).min(MAX_WAIT);
+    let (messages, cursor) = s.node.chat_follow(&q.peer, q.after, wait).await?;
+    Ok(Json(ChatReply { messages, cursor }))
+}
+
+#[derive(Deserialize)]
+struct ConsentReq {
+    peer: String,
+    action: String,
+}
+
+async fn consent(
+    State(s): State<ApiState>,
+    Json(req): Json<ConsentReq>,
+) -> ApiResult<crate::service_views::ConversationView> {
+    use kindred_store::ConsentAction::*;
+    let action = match req.action.as_str() {
+        "accept" => Accept,
+        "decline" => Decline,
+        "block" => Block,
+        "unblock" => Unblock,
+        other => return Err(NodeError::BadInput(format!("unknown action {other:?}")).into()),
+    };
+    Ok(Json(s.node.set_consent(&req.peer, action).await?))
+}
+
+async fn contact(State(s): State<ApiState>) -> ApiResult<serde_json::Value> {
+    Ok(Json(
+        serde_json::json!({ "contact": s.node.contact_code().await? }),
+    ))
 }

@@ -8,20 +8,24 @@
 
 pub mod api;
 pub mod control;
+mod dm;
 mod error;
 mod events;
 mod invites;
+mod peers;
 mod ports;
 mod service;
 mod sync;
 mod topics;
 
 pub use error::NodeError;
+pub use kindred_store::ConsentAction;
 pub use service::{Node, NodeConfig, RunningNode, UiEvent};
 pub use topics::TopicSummary;
 
 /// The JSON shapes the API returns.
 pub mod service_views {
+    pub use crate::dm::{ConversationView, DmSent, DmView, InboxView};
     pub use crate::service::{MessageView, PeerView, StatusView};
 }
 

@@ -96,6 +96,7 @@ pub(crate) struct Inner {
     pub api_addr: Mutex<Option<SocketAddr>>,
     /// The listen addresses as configured (before remembered ports).
     pub listen_patterns: Vec<Multiaddr>,
+    pub dm: crate::dm::DmService,
 }
 
 /// A started node and the tasks that run it.
@@ -147,6 +148,7 @@ impl Node {
         let (net, events, net_task) = kindred_net::spawn(key, net_config)?;
         let (ui, _) = broadcast::channel(256);
         let (updates, _) = broadcast::channel(1024);
+        let dm = crate::dm::DmService::new(&secret);
         let node = Node {
             inner: Arc::new(Inner {
                 store,
@@ -162,6 +164,7 @@ impl Node {
                 members: Mutex::new(HashSet::new()),
                 api_addr: Mutex::new(None),
                 listen_patterns: patterns,
+                dm,
             }),
         };
         for (_, rec) in node.inner.store.topics()? {
@@ -178,6 +181,7 @@ impl Node {
 
         let (shutdown, _) = broadcast::channel(1);
         let mut tasks = vec![
+            node.start_dm()?,
             tokio::spawn(node.clone().event_loop(events)),
             tokio::spawn(
                 node.clone()
@@ -242,6 +246,7 @@ impl Node {
             }
             Event::PeerConnected { peer, .. } => {
                 tracing::info!(%peer, "peer connected");
+                self.on_peer_connected_dm(peer);
                 let _ = self.inner.ui.send(UiEvent::PeerJoined(peer));
             }
             Event::PeerDisconnected { peer } => {
@@ -330,10 +335,15 @@ impl Node {
 
     async fn periodic(self, every: Duration, mut shutdown: broadcast::Receiver<()>) {
         let mut tick = tokio::time::interval(every);
+        let mut dm_tick = tokio::time::interval(Duration::from_secs(2));
         tick.tick().await;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                _ = dm_tick.tick() => {
+                    self.retry_due();
+                    continue;
+                }
                 _ = shutdown.recv() => break,
             }
             for t in self.inner.topics.all() {
@@ -492,6 +502,10 @@ impl Node {
             .subscribe(state.keys.gossip_topic.clone())
             .await?;
         self.publish(&state, Kind::Profile, state.my_name.clone())
+            .await?;
+        // Members can write to us privately by our handle in this circle.
+        let card = self.contact_for(Some(state.me.public_key())).await?;
+        self.publish(&state, Kind::Other(kindred_proto::dm::CONTACT_KIND), card)
             .await?;
         Ok(state)
     }
@@ -754,6 +768,7 @@ impl Node {
         for t in self.inner.topics.all() {
             names.insert(t.keys.gossip_topic.clone(), t.name.clone());
         }
+        let mut handles = self.handles_by_peer();
         Ok(self
             .inner
             .net
@@ -768,6 +783,7 @@ impl Node {
                     .iter()
                     .filter_map(|t| names.get(t).cloned())
                     .collect(),
+                handles: handles.remove(&p.peer).unwrap_or_default(),
             })
             .collect())
     }
@@ -810,6 +826,8 @@ pub struct PeerView {
     pub addrs: Vec<String>,
     /// Names of our topics this peer is subscribed to.
     pub topics: Vec<String>,
+    /// The peer's handles in those circles, for `kindred dm`.
+    pub handles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

@@ -246,6 +246,14 @@ impl Handshake {
         Ok(())
     }
 
+    /// The peer's static key, once the handshake has verified its binding.
+    pub fn remote_static(&self) -> Option<[u8; 32]> {
+        self.remote?;
+        self.state
+            .get_remote_static()
+            .and_then(|k| k.try_into().ok())
+    }
+
     pub fn into_session(self, limits: SessionLimits) -> Result<Session, NoiseError> {
         let remote = self.remote.ok_or(NoiseError::BadBinding("missing"))?;
         Ok(Session {

@@ -43,6 +43,9 @@ pub struct ContactRecord {
     pub held: u64,
     pub last_ts: Millis,
     pub last_text: String,
+    /// The peer's Noise static key as proven in a session (to seal replies).
+    #[serde(default)]
+    pub static_key: Option<ByteBuf>,
 }
 
 /// Where a private message stands.
@@ -177,6 +180,17 @@ impl Store {
             c.name = Some(name.to_string());
         }
         self.trees().contacts.insert(peer, encode(&c))?;
+        Ok(())
+    }
+
+    /// Remembers the static key a peer proved in a session.
+    pub fn learn_static_key(&self, peer: &[u8], key: &[u8; 32]) -> Result<()> {
+        let _g = self.write_guard();
+        let mut c = self.contact(peer)?;
+        if c.static_key.as_ref().map(|k| k.as_slice()) != Some(key.as_slice()) {
+            c.static_key = Some(ByteBuf::from(key.to_vec()));
+            self.trees().contacts.insert(peer, encode(&c))?;
+        }
         Ok(())
     }
 

@@ -1,0 +1,884 @@
+//! Private messages: Noise sessions over `/kindred/dm/1`, sealed messages
+//! in an outbox for peers that are away, and consent (spec/dm.md).
+//!
+//! Each node sends over its own outbound session to a peer and only
+//! answers on inbound ones, so two nodes opening sessions at once need no
+//! tie-break. One task owns each session; nothing else touches its Noise state.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use kindred_net::{Multiaddr, PeerId, StreamProtocol};
+use kindred_proto::dm::{Contact, DmMessage, Item, CONTACT_TEXT, DM_ID_LEN};
+use kindred_proto::noise::{
+    self, Binding, Frame, Handshake, NoiseError, Reassembler, Session, SessionLimits, StaticKeypair,
+};
+use kindred_proto::PublicKey;
+use kindred_store::{ConsentAction, ContactRecord, DmRecord, DmState, OutboxRecord, Received};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
+
+use crate::peers::{handle, identity_of, peer_of};
+use crate::service::Node;
+use crate::{now_ms, NodeError};
+
+/// How long `kindred dm` waits to report "delivered" before saying "waiting".
+const DELIVER_NOW: Duration = Duration::from_secs(3);
+const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A session with nothing in flight closes after this.
+const IDLE: Duration = Duration::from_secs(60);
+/// Inbound sessions served at once; more wait (mini-redis's connection limit).
+const MAX_INBOUND: usize = 64;
+const BACKOFF_FIRST_MS: u64 = 2_000;
+const BACKOFF_MAX_MS: u64 = 5 * 60_000;
+
+pub(crate) struct DmService {
+    pub key: StaticKeypair,
+    pub binding: Binding,
+    sessions: Mutex<HashMap<PeerId, mpsc::Sender<Outgoing>>>,
+    draining: Mutex<HashSet<PeerId>>,
+    /// Fires with the peer whenever one of its conversation's messages changes.
+    pub updates: broadcast::Sender<PeerId>,
+    transfers: AtomicU32,
+    inbound: Arc<Semaphore>,
+}
+
+struct Outgoing {
+    id: Vec<u8>,
+    item: Vec<u8>,
+    reply: oneshot::Sender<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl DmService {
+    pub fn new(secret: &kindred_proto::NodeSecret) -> Self {
+        let key = StaticKeypair::derive(secret);
+        let binding = Binding::create(secret, &key.public);
+        DmService {
+            key,
+            binding,
+            sessions: Mutex::new(HashMap::new()),
+            draining: Mutex::new(HashSet::new()),
+            updates: broadcast::channel(1024).0,
+            transfers: AtomicU32::new(0),
+            inbound: Arc::new(Semaphore::new(MAX_INBOUND)),
+        }
+    }
+}
+
+/// A resolved recipient.
+struct Target {
+    peer: PeerId,
+    static_key: [u8; 32],
+    addrs: Vec<Multiaddr>,
+}
+
+/// One private message as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DmView {
+    pub id: String,
+    /// PeerId of the sender.
+    pub from: String,
+    pub peer: String,
+    pub text: String,
+    pub timestamp: u64,
+    pub received_at: u64,
+    /// queued, sent, delivered, received or request.
+    pub state: String,
+    pub mine: bool,
+}
+
+/// One conversation or request in the inbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConversationView {
+    pub peer: String,
+    /// Handles this peer has in circles you share.
+    pub handles: Vec<String>,
+    pub name: Option<String>,
+    pub unread: u64,
+    pub held: u64,
+    pub last_text: String,
+    pub last_timestamp: u64,
+    /// unknown, requested, accepted, declined or blocked.
+    pub consent: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InboxView {
+    pub conversations: Vec<ConversationView>,
+    pub requests: Vec<ConversationView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DmSent {
+    pub id: String,
+    pub peer: String,
+    /// "delivered" when the recipient acknowledged within a few seconds,
+    /// else "queued" (sealed in the outbox, retried until delivered).
+    pub state: String,
+}
+
+async fn write_msg<W: futures::AsyncWrite + Unpin>(w: &mut W, m: &[u8]) -> std::io::Result<()> {
+    let len = u16::try_from(m.len())
+        .map_err(|_| std::io::Error::other("Noise message over 65535 bytes"))?;
+    w.write_all(&len.to_be_bytes()).await?;
+    w.write_all(m).await?;
+    w.flush().await
+}
+
+/// Reads one length-prefixed Noise message. The u16 length cannot announce
+/// more than Noise's 65535-byte limit, so nothing oversized is buffered.
+async fn read_msg<R: futures::AsyncRead + Unpin>(r: &mut R) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 2];
+    r.read_exact(&mut len).await?;
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    r.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+fn protocol() -> StreamProtocol {
+    StreamProtocol::new(noise::DM_PROTOCOL)
+}
+
+fn err(e: impl std::fmt::Display) -> NodeError {
+    NodeError::BadInput(e.to_string())
+}
+
+/// Runs an XX handshake over a stream, either side.
+async fn handshake<S: futures::AsyncRead + futures::AsyncWrite + Unpin>(
+    stream: &mut S,
+    mut hs: Handshake,
+) -> Result<(Session, Option<[u8; 32]>), NoiseError> {
+    let io = |e: std::io::Error| NoiseError::Snow(format!("stream: {e}"));
+    let run = async {
+        while !hs.is_finished() {
+            if hs.is_my_turn() {
+                let m = hs.write()?;
+                write_msg(stream, &m).await.map_err(io)?;
+            } else {
+                let m = read_msg(stream).await.map_err(io)?;
+                hs.read(&m)?;
+            }
+        }
+        let rs = hs.remote_static();
+        Ok((hs.into_session(SessionLimits::default())?, rs))
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, run)
+        .await
+        .map_err(|_| NoiseError::Snow("handshake timed out".into()))?
+}
+
+impl Node {
+    fn dm(&self) -> &DmService {
+        &self.inner.dm
+    }
+
+    /// Accepts inbound sessions until the node stops.
+    pub(crate) fn start_dm(&self) -> Result<tokio::task::JoinHandle<()>, NodeError> {
+        let mut incoming = self
+            .inner
+            .net
+            .streams()
+            .accept(protocol())
+            .map_err(|_| err("the private-message protocol is already registered"))?;
+        let node = self.clone();
+        Ok(tokio::spawn(async move {
+            while let Some((peer, stream)) = incoming.next().await {
+                let Ok(permit) = node.dm().inbound.clone().acquire_owned().await else {
+                    break;
+                };
+                let n = node.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = n.inbound_session(peer, stream).await {
+                        tracing::debug!(%peer, "inbound private-message session ended: {e}");
+                    }
+                    drop(permit);
+                });
+            }
+        }))
+    }
+
+    async fn inbound_session(
+        &self,
+        peer: PeerId,
+        mut stream: libp2p::Stream,
+    ) -> Result<(), NodeError> {
+        let expected = identity_of(&peer).ok_or_else(|| err("peer has no ed25519 identity"))?;
+        let hs = Handshake::responder(&self.dm().key, &self.dm().binding, expected).map_err(err)?;
+        let (mut session, remote_static) = handshake(&mut stream, hs).await.map_err(err)?;
+        if let Some(k) = remote_static {
+            self.store().learn_static_key(&peer.to_bytes(), &k)?;
+        }
+        let mut parts = Reassembler::default();
+        loop {
+            let m = match tokio::time::timeout(IDLE * 2, read_msg(&mut stream)).await {
+                Ok(Ok(m)) => m,
+                _ => return Ok(()),
+            };
+            let Some(frame) = session.open_frame(&m).map_err(err)? else {
+                continue;
+            };
+            let Frame::Chunk {
+                transfer,
+                index,
+                count,
+                data,
+            } = frame
+            else {
+                continue;
+            };
+            let Some(bytes) = parts.push(transfer, index, count, &data).map_err(err)? else {
+                continue;
+            };
+            let item = Item::decode(&bytes).map_err(err)?;
+            if let Some(id) = self.take_item(&peer, &expected, item).await? {
+                for out in session
+                    .seal_frame(&Frame::Ack {
+                        id: ByteBuf::from(id),
+                    })
+                    .map_err(err)?
+                {
+                    write_msg(&mut stream, &out).await.map_err(err)?;
+                }
+            }
+        }
+    }
+
+    /// Stores one received item; returns the id to acknowledge, if any.
+    async fn take_item(
+        &self,
+        peer: &PeerId,
+        expected: &PublicKey,
+        item: Item,
+    ) -> Result<Option<Vec<u8>>, NodeError> {
+        let msg = match item {
+            Item::Direct(m) => m,
+            Item::Sealed(blob) => {
+                let (from, plain) = noise::open_sealed(&self.dm().key, &blob).map_err(err)?;
+                if from != *expected {
+                    return Err(err(
+                        "a sealed message from someone other than the session's peer",
+                    ));
+                }
+                DmMessage::decode(&plain).map_err(err)?
+            }
+        };
+        let outcome = self.store().dm_incoming(&peer.to_bytes(), &msg, now_ms())?;
+        if outcome == Received::Refused {
+            return Ok(None);
+        }
+        self.store().flush().await?;
+        if matches!(outcome, Received::Shown | Received::Held) {
+            let _ = self.dm().updates.send(*peer);
+        }
+        Ok(Some(msg.id.into_vec()))
+    }
+
+    /// The sender half of a session, owning its Noise state.
+    async fn outbound_session(
+        self,
+        peer: PeerId,
+        mut rx: mpsc::Receiver<Outgoing>,
+    ) -> Result<(), NodeError> {
+        let expected = identity_of(&peer).ok_or_else(|| err("peer has no ed25519 identity"))?;
+        let mut control = self.inner.net.streams();
+        let mut stream = tokio::time::timeout(OPEN_TIMEOUT, control.open_stream(peer, protocol()))
+            .await
+            .map_err(|_| err("could not reach the peer in time"))?
+            .map_err(err)?;
+        let hs = Handshake::initiator(&self.dm().key, &self.dm().binding, expected).map_err(err)?;
+        let (mut session, remote_static) = handshake(&mut stream, hs).await.map_err(err)?;
+        if let Some(k) = remote_static {
+            self.store().learn_static_key(&peer.to_bytes(), &k)?;
+        }
+        let (mut reader, mut writer) = stream.split();
+        // Reading happens in its own task so a half-read message is never
+        // lost to a cancelled select branch.
+        let (in_tx, mut in_rx) = mpsc::channel::<Vec<u8>>(64);
+        let reader_task = tokio::spawn(async move {
+            while let Ok(m) = read_msg(&mut reader).await {
+                if in_tx.send(m).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut waiting: HashMap<Vec<u8>, oneshot::Sender<()>> = HashMap::new();
+        let result = loop {
+            tokio::select! {
+                cmd = rx.recv() => {
+                    let Some(out) = cmd else { break Ok(()) };
+                    let transfer = self.dm().transfers.fetch_add(1, Ordering::Relaxed);
+                    let frames = noise::chunk(transfer, &out.item).map_err(err)?;
+                    let mut sent = Ok(());
+                    for f in &frames {
+                        for m in session.seal_frame(f).map_err(err)? {
+                            if let Err(e) = write_msg(&mut writer, &m).await {
+                                sent = Err(err(e));
+                            }
+                        }
+                    }
+                    sent?;
+                    self.store().dm_set_state(&peer.to_bytes(), &out.id, DmState::Sent)?;
+                    waiting.insert(out.id, out.reply);
+                }
+                m = in_rx.recv() => {
+                    let Some(m) = m else { break Ok(()) };
+                    if let Some(Frame::Ack { id }) = session.open_frame(&m).map_err(err)? {
+                        if let Some(reply) = waiting.remove(id.as_slice()) {
+                            let _ = reply.send(());
+                        }
+                    }
+                }
+                _ = tokio::time::sleep(IDLE), if waiting.is_empty() => break Ok(()),
+            }
+        };
+        reader_task.abort();
+        result
+    }
+
+    /// Hands an item to the peer's outbound session (starting one if
+    /// needed) and waits for its acknowledgement.
+    async fn send_item(&self, peer: PeerId, id: &[u8], item: Vec<u8>) -> Result<(), NodeError> {
+        let (reply, ack) = oneshot::channel();
+        let out = Outgoing {
+            id: id.to_vec(),
+            item,
+            reply,
+        };
+        let tx = {
+            let mut sessions = lock(&self.dm().sessions);
+            match sessions.get(&peer) {
+                Some(tx) if !tx.is_closed() => tx.clone(),
+                _ => {
+                    let (tx, rx) = mpsc::channel(256);
+                    sessions.insert(peer, tx.clone());
+                    let node = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = node.outbound_session(peer, rx).await {
+                            tracing::debug!(%peer, "outbound private-message session ended: {e}");
+                        }
+                    });
+                    tx
+                }
+            }
+        };
+        tx.send(out).await.map_err(|_| err("session closed"))?;
+        tokio::time::timeout(ACK_TIMEOUT, ack)
+            .await
+            .map_err(|_| err("no acknowledgement in time"))?
+            .map_err(|_| err("session closed before the acknowledgement"))
+    }
+
+    fn target(
+        &self,
+        peer: PeerId,
+        contact: &ContactRecord,
+        code: Option<&Contact>,
+    ) -> Result<Target, NodeError> {
+        let parsed;
+        let code = match code {
+            Some(c) => Some(c),
+            None => {
+                parsed = contact.code.as_deref().and_then(|c| Contact::parse(c).ok());
+                parsed.as_ref()
+            }
+        };
+        let static_key = match (code, &contact.static_key) {
+            (Some(c), _) => c.static_key,
+            (None, Some(k)) => k.as_slice().try_into().map_err(|_| err("stored static key is damaged"))?,
+            (None, None) => {
+                return Err(err(format!(
+                    "no way to reach {peer} privately yet: write to them by their ~handle from a circle you share, or ask for their contact code"
+                )))
+            }
+        };
+        let addrs = code
+            .map(|c| c.addrs.iter().filter_map(|a| a.parse().ok()).collect())
+            .unwrap_or_default();
+        Ok(Target {
+            peer,
+            static_key,
+            addrs,
+        })
+    }
+
+    /// Every contact published in our circles: (peer, handle, display name, contact).
+    fn circle_contacts(&self) -> Vec<(PeerId, String, Option<String>, Contact, String)> {
+        let mut out = Vec::new();
+        for t in self.inner.topics.all() {
+            for (author, code) in self.store().cards(&t.id()).unwrap_or_default() {
+                let Ok(c) = Contact::parse(&code) else {
+                    continue;
+                };
+                let Some(peer) = peer_of(&c.identity) else {
+                    continue;
+                };
+                let name = self.store().author_name(&t.id(), &author).ok().flatten();
+                out.push((peer, handle(&author), name, c, code));
+            }
+        }
+        out
+    }
+
+    /// Finds who PEER means: a contact code, a ~handle from a shared circle,
+    /// or a PeerId (or unique prefix) this node has a contact for.
+    fn resolve_peer(&self, query: &str) -> Result<Target, NodeError> {
+        let q = query.trim();
+        if CONTACT_TEXT.looks_like(q) {
+            let c = Contact::parse(q).map_err(err)?;
+            let peer =
+                peer_of(&c.identity).ok_or_else(|| err("contact code has a bad identity"))?;
+            self.store()
+                .learn_contact(&peer.to_bytes(), Some(q), None)?;
+            let rec = self.store().contact(&peer.to_bytes())?;
+            return self.target(peer, &rec, Some(&c));
+        }
+        if let Some(h) = q.strip_prefix('~') {
+            let h = h.to_ascii_lowercase();
+            let found: Vec<_> = self
+                .circle_contacts()
+                .into_iter()
+                .filter(|(_, handle, ..)| handle[1..].starts_with(&h) && !h.is_empty())
+                .collect();
+            let peers: HashSet<PeerId> = found.iter().map(|f| f.0).collect();
+            return match (peers.len(), found.into_iter().next()) {
+                (1, Some((peer, _, name, c, code))) => {
+                    self.store()
+                        .learn_contact(&peer.to_bytes(), Some(&code), name.as_deref())?;
+                    let rec = self.store().contact(&peer.to_bytes())?;
+                    self.target(peer, &rec, Some(&c))
+                }
+                (0, _) => Err(err(format!("no member of your circles has the handle {q}"))),
+                _ => Err(err(format!(
+                    "{q} matches several members; give more of the handle"
+                ))),
+            };
+        }
+        let mut candidates: HashSet<PeerId> = HashSet::new();
+        for (bytes, _) in self.store().contacts()? {
+            if let Ok(p) = PeerId::from_bytes(&bytes) {
+                if p.to_string().starts_with(q) {
+                    candidates.insert(p);
+                }
+            }
+        }
+        for (p, ..) in self.circle_contacts() {
+            if p.to_string().starts_with(q) {
+                candidates.insert(p);
+            }
+        }
+        if let Ok(p) = q.parse::<PeerId>() {
+            candidates = HashSet::from([p]);
+        }
+        let peer = match candidates.len() {
+            1 => candidates
+                .into_iter()
+                .next()
+                .ok_or_else(|| err("unreachable"))?,
+            0 => return Err(err(format!("no known peer matches {q}"))),
+            _ => {
+                return Err(err(format!(
+                    "{q} matches several peers; give more of the id"
+                )))
+            }
+        };
+        let rec = self.store().contact(&peer.to_bytes())?;
+        if rec.code.is_none() {
+            if let Some((_, _, name, _, code)) =
+                self.circle_contacts().into_iter().find(|c| c.0 == peer)
+            {
+                self.store()
+                    .learn_contact(&peer.to_bytes(), Some(&code), name.as_deref())?;
+            }
+        }
+        let rec = self.store().contact(&peer.to_bytes())?;
+        self.target(peer, &rec, None)
+    }
+
+    /// Sends a private message. Returns once it is stored and queued, saying
+    /// whether it was delivered at once.
+    pub async fn send_dm(&self, peer: &str, text: &str) -> Result<DmSent, NodeError> {
+        if text.trim().is_empty() {
+            return Err(err("message text is empty"));
+        }
+        let target = self.resolve_peer(peer)?;
+        if target.peer == self.inner.peer_id {
+            return Err(err("that is this node"));
+        }
+        let pb = target.peer.to_bytes();
+        let now = now_ms();
+        let msg = DmMessage::new(
+            kindred_proto::random_bytes::<DM_ID_LEN>()?,
+            now,
+            text.to_string(),
+        )
+        .map_err(err)?;
+        self.store().dm_outgoing(&pb, &msg, now, DmState::Queued)?;
+        self.store().flush().await?;
+        let _ = self.dm().updates.send(target.peer);
+        let reachable = tokio::time::timeout(
+            DELIVER_NOW,
+            self.inner.net.connect(target.peer, target.addrs.clone()),
+        )
+        .await
+        .unwrap_or(Ok(false))?;
+        let backlog = self
+            .store()
+            .outbox()?
+            .iter()
+            .any(|(_, r)| r.peer.as_slice() == pb.as_slice());
+        if reachable && !backlog {
+            let item = Item::Direct(msg.clone()).encode();
+            if let Ok(Ok(())) =
+                tokio::time::timeout(DELIVER_NOW, self.send_item(target.peer, &msg.id, item)).await
+            {
+                self.delivered(&target.peer, &msg.id).await?;
+                return Ok(DmSent {
+                    id: hex::encode(&msg.id),
+                    peer: target.peer.to_string(),
+                    state: "delivered".into(),
+                });
+            }
+        }
+        // Not reachable now: seal it for the peer and keep it until acknowledged.
+        let sealed = noise::seal(
+            &self.dm().key,
+            &self.dm().binding,
+            &target.static_key,
+            &msg.encode(),
+        )
+        .map_err(err)?;
+        self.store().outbox_put(&OutboxRecord {
+            id: msg.id.clone(),
+            peer: ByteBuf::from(pb.clone()),
+            sealed: ByteBuf::from(sealed),
+            attempts: 0,
+            next_attempt: now,
+        })?;
+        self.store().flush().await?;
+        let mut updates = self.dm().updates.subscribe();
+        if backlog {
+            self.spawn_drain(target.peer, true);
+        }
+        // Behind a backlog, a connected peer may still take it within moments;
+        // an unreachable one will not, so say "queued" at once.
+        if backlog && reachable {
+            let deadline = tokio::time::Instant::now() + DELIVER_NOW;
+            while tokio::time::timeout_at(deadline, updates.recv())
+                .await
+                .is_ok()
+            {
+                if self.message_state(&pb, &msg.id)? == Some(DmState::Delivered) {
+                    return Ok(DmSent {
+                        id: hex::encode(&msg.id),
+                        peer: target.peer.to_string(),
+                        state: "delivered".into(),
+                    });
+                }
+            }
+        }
+        Ok(DmSent {
+            id: hex::encode(&msg.id),
+            peer: target.peer.to_string(),
+            state: "queued".into(),
+        })
+    }
+
+    fn message_state(&self, peer: &[u8], id: &[u8]) -> Result<Option<DmState>, NodeError> {
+        Ok(self
+            .store()
+            .dm_conversation(peer, 0, usize::MAX, false)?
+            .into_iter()
+            .find(|(_, r)| r.id.as_slice() == id)
+            .map(|(_, r)| r.state))
+    }
+
+    async fn delivered(&self, peer: &PeerId, id: &[u8]) -> Result<(), NodeError> {
+        self.store()
+            .dm_set_state(&peer.to_bytes(), id, DmState::Delivered)?;
+        self.store().flush().await?;
+        let _ = self.dm().updates.send(*peer);
+        Ok(())
+    }
+
+    /// Delivers a peer's outbox in order until it is empty or an attempt
+    /// fails (which schedules the next one with backoff). `now_anyway`
+    /// ignores the schedule (the peer just connected).
+    pub(crate) fn spawn_drain(&self, peer: PeerId, now_anyway: bool) {
+        if !lock(&self.dm().draining).insert(peer) {
+            return;
+        }
+        let node = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = node.drain(peer, now_anyway).await {
+                tracing::debug!(%peer, "outbox delivery paused: {e}");
+            }
+            lock(&node.dm().draining).remove(&peer);
+        });
+    }
+
+    async fn drain(&self, peer: PeerId, now_anyway: bool) -> Result<(), NodeError> {
+        let pb = peer.to_bytes();
+        let entries: Vec<(u64, OutboxRecord)> = self
+            .store()
+            .outbox()?
+            .into_iter()
+            .filter(|(_, r)| r.peer.as_slice() == pb.as_slice())
+            .collect();
+        if let Some((_, first)) = entries.first() {
+            if !now_anyway && first.next_attempt > now_ms() {
+                return Ok(());
+            }
+        }
+        let addrs = self
+            .store()
+            .contact(&pb)?
+            .code
+            .and_then(|c| Contact::parse(&c).ok())
+            .map(|c| c.addrs.iter().filter_map(|a| a.parse().ok()).collect())
+            .unwrap_or_default();
+        let reachable = tokio::time::timeout(OPEN_TIMEOUT, self.inner.net.connect(peer, addrs))
+            .await
+            .unwrap_or(Ok(false))?;
+        for (seq, mut rec) in entries {
+            let item = Item::Sealed(rec.sealed.clone()).encode();
+            let sent = match reachable {
+                true => self.send_item(peer, &rec.id, item).await,
+                false => Err(err("not reachable")),
+            };
+            match sent {
+                Ok(()) => {
+                    self.store().outbox_remove(seq)?;
+                    self.delivered(&peer, &rec.id).await?;
+                }
+                Err(e) => {
+                    rec.attempts = rec.attempts.saturating_add(1);
+                    let wait = BACKOFF_FIRST_MS
+                        .saturating_mul(1 << rec.attempts.min(16))
+                        .min(BACKOFF_MAX_MS);
+                    rec.next_attempt = now_ms() + wait;
+                    self.store().outbox_update(seq, &rec)?;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Retries due outbox deliveries; called on a timer.
+    pub(crate) fn retry_due(&self) {
+        let now = now_ms();
+        let Ok(outbox) = self.store().outbox() else {
+            return;
+        };
+        let due: HashSet<PeerId> = outbox
+            .iter()
+            .filter(|(_, r)| r.next_attempt <= now)
+            .filter_map(|(_, r)| PeerId::from_bytes(&r.peer).ok())
+            .collect();
+        for p in due {
+            self.spawn_drain(p, false);
+        }
+    }
+
+    /// A peer connected: deliver whatever waits for it.
+    pub(crate) fn on_peer_connected_dm(&self, peer: PeerId) {
+        let pb = peer.to_bytes();
+        if let Ok(outbox) = self.store().outbox() {
+            if outbox
+                .iter()
+                .any(|(_, r)| r.peer.as_slice() == pb.as_slice())
+            {
+                self.spawn_drain(peer, true);
+            }
+        }
+    }
+
+    fn dm_view(&self, peer: &PeerId, r: &DmRecord) -> DmView {
+        DmView {
+            id: hex::encode(&r.id),
+            from: if r.from_me {
+                self.inner.peer_id.to_string()
+            } else {
+                peer.to_string()
+            },
+            peer: peer.to_string(),
+            text: r.text.clone(),
+            // A sender cannot date a message in the future.
+            timestamp: if r.from_me {
+                r.ts
+            } else {
+                r.ts.min(r.received_at)
+            },
+            received_at: r.received_at,
+            state: r.state.as_str().into(),
+            mine: r.from_me,
+        }
+    }
+
+    /// One conversation, newest `limit` messages in order, and a cursor.
+    pub fn chat(&self, peer: &str, limit: usize) -> Result<(Vec<DmView>, u64), NodeError> {
+        let target = self.resolve_known(peer)?;
+        let pb = target.to_bytes();
+        let msgs = self.store().dm_conversation(&pb, 0, limit, false)?;
+        self.store().dm_mark_read(&pb)?;
+        let cursor = msgs.last().map(|(s, _)| *s).unwrap_or(0);
+        Ok((
+            msgs.iter().map(|(_, r)| self.dm_view(&target, r)).collect(),
+            cursor,
+        ))
+    }
+
+    /// Messages after `cursor` in a conversation, waiting up to `wait`.
+    pub async fn chat_follow(
+        &self,
+        peer: &str,
+        cursor: u64,
+        wait: Duration,
+    ) -> Result<(Vec<DmView>, u64), NodeError> {
+        let target = self.resolve_known(peer)?;
+        let pb = target.to_bytes();
+        let mut updates = self.dm().updates.subscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msgs = self.store().dm_conversation(&pb, cursor, 1000, false)?;
+            if !msgs.is_empty() {
+                self.store().dm_mark_read(&pb)?;
+                let next = msgs.last().map(|(s, _)| *s).unwrap_or(cursor);
+                return Ok((
+                    msgs.iter().map(|(_, r)| self.dm_view(&target, r)).collect(),
+                    next,
+                ));
+            }
+            match tokio::time::timeout_at(deadline, updates.recv()).await {
+                Err(_) | Ok(Err(broadcast::error::RecvError::Closed)) => {
+                    return Ok((vec![], cursor))
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Like `resolve_peer`, but also accepts peers we only know from their
+    /// messages (a request from a stranger has no contact code).
+    fn resolve_known(&self, query: &str) -> Result<PeerId, NodeError> {
+        let q = query.trim();
+        if let Ok(t) = self.resolve_peer(q) {
+            return Ok(t.peer);
+        }
+        let matches: Vec<PeerId> = self
+            .store()
+            .contacts()?
+            .into_iter()
+            .filter_map(|(b, _)| PeerId::from_bytes(&b).ok())
+            .filter(|p| p.to_string().starts_with(q) && !q.is_empty())
+            .collect();
+        match matches.as_slice() {
+            [p] => Ok(*p),
+            [] => Err(err(format!("no known peer matches {q}"))),
+            _ => Err(err(format!(
+                "{q} matches several peers; give more of the id"
+            ))),
+        }
+    }
+
+    pub fn inbox(&self) -> Result<InboxView, NodeError> {
+        let mut handles: HashMap<PeerId, Vec<String>> = HashMap::new();
+        let mut names: HashMap<PeerId, String> = HashMap::new();
+        for (p, h, name, ..) in self.circle_contacts() {
+            handles.entry(p).or_default().push(h);
+            if let Some(n) = name {
+                names.insert(p, n);
+            }
+        }
+        let mut conversations = Vec::new();
+        let mut requests = Vec::new();
+        for (bytes, c) in self.store().contacts()? {
+            let Ok(peer) = PeerId::from_bytes(&bytes) else {
+                continue;
+            };
+            if c.last_ts == 0 && c.held == 0 {
+                continue;
+            }
+            let view = ConversationView {
+                peer: peer.to_string(),
+                handles: handles.remove(&peer).unwrap_or_default(),
+                name: c.name.clone().or_else(|| names.remove(&peer)),
+                unread: c.unread,
+                held: c.held,
+                last_text: c.last_text.clone(),
+                last_timestamp: c.last_ts,
+                consent: format!("{:?}", c.consent).to_lowercase(),
+            };
+            match c.consent {
+                kindred_store::Consent::Requested => requests.push(view),
+                kindred_store::Consent::Accepted => conversations.push(view),
+                _ => {}
+            }
+        }
+        conversations.sort_by_key(|c| std::cmp::Reverse(c.last_timestamp));
+        requests.sort_by_key(|c| std::cmp::Reverse(c.last_timestamp));
+        Ok(InboxView {
+            conversations,
+            requests,
+        })
+    }
+
+    pub async fn set_consent(
+        &self,
+        peer: &str,
+        action: ConsentAction,
+    ) -> Result<ConversationView, NodeError> {
+        let peer = self.resolve_known(peer)?;
+        let c = self.store().set_consent(&peer.to_bytes(), action)?;
+        self.store().flush().await?;
+        let _ = self.dm().updates.send(peer);
+        Ok(ConversationView {
+            peer: peer.to_string(),
+            handles: vec![],
+            name: c.name,
+            unread: c.unread,
+            held: c.held,
+            last_text: c.last_text,
+            last_timestamp: c.last_ts,
+            consent: format!("{:?}", c.consent).to_lowercase(),
+        })
+    }
+
+    /// This node's shareable contact code.
+    pub async fn contact_code(&self) -> Result<String, NodeError> {
+        self.contact_for(None).await
+    }
+
+    /// A contact code; with a pseudonym, the card published in that circle.
+    pub(crate) async fn contact_for(
+        &self,
+        pseudonym: Option<PublicKey>,
+    ) -> Result<String, NodeError> {
+        let addrs = crate::invites::advertised(self.inner.net.listen_addrs().await?)
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        Contact::new(&self.inner.secret, self.dm().key.public, addrs, pseudonym)
+            .encode(&self.inner.secret)
+            .map_err(err)
+    }
+
+    /// Handles each connected peer has in our circles.
+    pub(crate) fn handles_by_peer(&self) -> HashMap<PeerId, Vec<String>> {
+        let mut out: HashMap<PeerId, Vec<String>> = HashMap::new();
+        for (p, h, ..) in self.circle_contacts() {
+            out.entry(p).or_default().push(h);
+        }
+        out
+    }
+}
