@@ -183,7 +183,10 @@ impl Node {
     }
 
     /// Accepts inbound sessions until the node stops.
-    pub(crate) fn start_dm(&self) -> Result<tokio::task::JoinHandle<()>, NodeError> {
+    pub(crate) fn start_dm(
+        &self,
+        mut shutdown: broadcast::Receiver<()>,
+    ) -> Result<tokio::task::JoinHandle<()>, NodeError> {
         let mut incoming = self
             .inner
             .net
@@ -192,7 +195,14 @@ impl Node {
             .map_err(|_| err("the private-message protocol is already registered"))?;
         let node = self.clone();
         Ok(tokio::spawn(async move {
-            while let Some((peer, stream)) = incoming.next().await {
+            loop {
+                let (peer, stream) = tokio::select! {
+                    next = incoming.next() => match next {
+                        Some(s) => s,
+                        None => break,
+                    },
+                    _ = shutdown.recv() => break,
+                };
                 let Ok(permit) = node.dm().inbound.clone().acquire_owned().await else {
                     break;
                 };

@@ -181,7 +181,7 @@ impl Node {
 
         let (shutdown, _) = broadcast::channel(1);
         let mut tasks = vec![
-            node.start_dm()?,
+            node.start_dm(shutdown.subscribe())?,
             tokio::spawn(node.clone().event_loop(events)),
             tokio::spawn(
                 node.clone()
