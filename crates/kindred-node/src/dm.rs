@@ -323,6 +323,9 @@ impl Node {
         });
         let mut waiting: HashMap<Vec<u8>, oneshot::Sender<()>> = HashMap::new();
         let result = loop {
+            // Senders that gave up waiting leave nothing behind, so an
+            // unanswered session still goes idle and closes.
+            waiting.retain(|_, reply| !reply.is_closed());
             tokio::select! {
                 cmd = rx.recv() => {
                     let Some(out) = cmd else { break Ok(()) };
