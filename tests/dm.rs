@@ -297,3 +297,44 @@ fn message_text_never_crosses_the_wire_in_clear() {
         tape.len()
     );
 }
+
+#[test]
+fn chat_follow_prints_new_messages_as_they_arrive() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let (a, b, alice_handle, bob) = pair();
+    let mut follower = Command::new(common::BIN)
+        .arg("--data-dir")
+        .arg(&a.dir)
+        .args(["chat", &bob, "--json", "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn chat --follow");
+    let stdout = follower.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || -> serde_json::Value {
+        serde_json::from_str(&rx.recv_timeout(T).expect("chat --follow printed nothing"))
+            .expect("JSON")
+    };
+    assert_eq!(next()["text"], "hello, it's bob");
+    b.ok(&["dm", &alice_handle, "are you still up?"]);
+    let m = next();
+    assert_eq!(m["text"], "are you still up?");
+    assert_eq!(m["from"], bob.as_str());
+    assert_eq!(m["state"], "received");
+    for field in ["id", "from", "text", "timestamp", "state"] {
+        assert!(!m[field].is_null(), "chat --json lacks {field}");
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+}
