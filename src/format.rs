@@ -70,9 +70,14 @@ pub fn topics(topics: &[TopicSummary], json: bool) {
 fn sync_words(t: &TopicSummary) -> String {
     match t.sync.as_str() {
         "gaps" => format!(
-            "{} message(s) waiting for {} missing earlier one(s)",
-            t.pending, t.missing
+            "GAPS: {} message(s) waiting for {} earlier one(s) never received{}",
+            t.pending,
+            t.missing,
+            t.gap_since
+                .map(|s| format!(" (since {} UTC)", time(s)))
+                .unwrap_or_default()
         ),
+        "catching-up" => format!("catching up ({} messages so far)", t.catching_up),
         "no-peers" => "no member connected".into(),
         _ => "in sync".into(),
     }

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use libp2p::swarm::{behaviour::toggle::Toggle, NetworkBehaviour};
 use libp2p::{
-    gossipsub, identify, identity::Keypair, mdns, ping, request_response, StreamProtocol,
+    connection_limits, gossipsub, identify, identity::Keypair, mdns, ping, request_response,
+    StreamProtocol,
 };
 
 use crate::codec::CappedBytes;
@@ -15,6 +16,8 @@ const MAX_GOSSIP_FRAME: usize = kindred_proto::MAX_ENVELOPE_BYTES + 4 * 1024;
 
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// First, so a flood of dialers is refused before other protocols see it.
+    pub limits: connection_limits::Behaviour,
     pub gossipsub: gossipsub::Behaviour,
     pub sync: request_response::Behaviour<CappedBytes>,
     pub identify: identify::Behaviour,
@@ -99,7 +102,13 @@ impl Behaviour {
         } else {
             None
         };
+        let limits = connection_limits::ConnectionLimits::default()
+            .with_max_pending_incoming(Some(config.limits.pending_incoming))
+            .with_max_established_incoming(Some(config.limits.established_incoming))
+            .with_max_established(Some(config.limits.established))
+            .with_max_established_per_peer(Some(config.limits.per_peer));
         Ok(Behaviour {
+            limits: connection_limits::Behaviour::new(limits),
             gossipsub,
             sync,
             identify,

@@ -35,6 +35,8 @@ pub struct NetConfig {
     pub idle_timeout: Duration,
     /// How long a sync request may take before it fails. Default: 30 s.
     pub request_timeout: Duration,
+    /// Caps on connections, so a flood of dialers cannot exhaust the node.
+    pub limits: Limits,
     /// For a listen address that may be taken (a port remembered from an
     /// earlier run), the address to use instead. Default: none.
     pub fallback: Vec<(Multiaddr, Multiaddr)>,
@@ -56,6 +58,31 @@ impl NetConfig {
             idle_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
             fallback: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Connection caps. Defaults suit a laptop in a handful of circles.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Incoming connections still handshaking. Default 32.
+    pub pending_incoming: u32,
+    /// Established incoming connections. Default 128.
+    pub established_incoming: u32,
+    /// Established connections in all. Default 256.
+    pub established: u32,
+    /// Established connections to one peer. Default 2.
+    pub per_peer: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            pending_incoming: 32,
+            established_incoming: 128,
+            established: 256,
+            per_peer: 2,
         }
     }
 }

@@ -553,7 +553,7 @@ impl SwarmTask {
                 }
             }
             BehaviourEvent::Mdns(mdns::Event::Expired(_)) => {}
-            BehaviourEvent::Streams(()) => {}
+            BehaviourEvent::Streams(()) | BehaviourEvent::Limits(_) => {}
         }
     }
 }

@@ -14,6 +14,7 @@ mod events;
 mod invites;
 mod peers;
 mod ports;
+mod reconnect;
 mod service;
 mod sync;
 mod topics;

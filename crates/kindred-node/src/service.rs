@@ -97,6 +97,9 @@ pub(crate) struct Inner {
     /// The listen addresses as configured (before remembered ports).
     pub listen_patterns: Vec<Multiaddr>,
     pub dm: crate::dm::DmService,
+    pub backoff: crate::reconnect::Backoff,
+    /// Per topic: sync runs in flight and messages they have brought so far.
+    pub progress: Mutex<HashMap<TopicId, (usize, u64)>>,
 }
 
 /// A started node and the tasks that run it.
@@ -165,6 +168,8 @@ impl Node {
                 api_addr: Mutex::new(None),
                 listen_patterns: patterns,
                 dm,
+                backoff: Default::default(),
+                progress: Mutex::new(HashMap::new()),
             }),
         };
         for (_, rec) in node.inner.store.topics()? {
@@ -246,11 +251,13 @@ impl Node {
             }
             Event::PeerConnected { peer, .. } => {
                 tracing::info!(%peer, "peer connected");
+                self.inner.backoff.connected(&peer);
                 self.on_peer_connected_dm(peer);
                 let _ = self.inner.ui.send(UiEvent::PeerJoined(peer));
             }
             Event::PeerDisconnected { peer } => {
                 tracing::info!(%peer, "peer disconnected");
+                self.inner.backoff.disconnected(peer);
                 let _ = self.inner.ui.send(UiEvent::PeerLeft(peer));
             }
             Event::Identified { peer, listen_addrs } => {
@@ -335,13 +342,14 @@ impl Node {
 
     async fn periodic(self, every: Duration, mut shutdown: broadcast::Receiver<()>) {
         let mut tick = tokio::time::interval(every);
-        let mut dm_tick = tokio::time::interval(Duration::from_secs(2));
+        let mut second = tokio::time::interval(Duration::from_secs(1));
         tick.tick().await;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                _ = dm_tick.tick() => {
+                _ = second.tick() => {
                     self.retry_due();
+                    self.reconnect_due().await;
                     continue;
                 }
                 _ = shutdown.recv() => break,
@@ -356,27 +364,6 @@ impl Node {
                     for p in peers {
                         self.spawn_sync(p, t.id());
                     }
-                }
-            }
-            // Reconnect to members we know of but are not connected to.
-            let connected: HashSet<PeerId> = match self.inner.net.peers().await {
-                Ok(p) => p.into_iter().map(|p| p.peer).collect(),
-                Err(_) => break,
-            };
-            if let Ok(known) = self.inner.store.known_peers() {
-                for (peer, addrs) in known {
-                    let Ok(peer) = PeerId::from_bytes(&peer) else {
-                        continue;
-                    };
-                    if connected.contains(&peer) || peer == self.inner.peer_id {
-                        continue;
-                    }
-                    let addrs = addrs.iter().filter_map(|a| a.parse().ok()).collect();
-                    let _ = self
-                        .inner
-                        .net
-                        .send(Command::AddAddresses { peer, addrs })
-                        .await;
                 }
             }
         }
@@ -739,8 +726,14 @@ impl Node {
             .topic_peers(t.keys.gossip_topic.clone())
             .await?
             .len();
+        let (running, fetched) = lock(&self.inner.progress)
+            .get(&t.id())
+            .copied()
+            .unwrap_or((0, 0));
         let sync = if counts.missing > 0 {
             "gaps"
+        } else if running > 0 && fetched > 0 {
+            "catching-up"
         } else if peers == 0 {
             "no-peers"
         } else {
@@ -760,6 +753,8 @@ impl Node {
             rejected: stats.rejected,
             duplicates: stats.duplicates,
             sync: sync.into(),
+            catching_up: if running > 0 { fetched } else { 0 },
+            gap_since: counts.gap_since,
         })
     }
 

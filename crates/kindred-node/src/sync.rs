@@ -27,7 +27,15 @@ impl Node {
         let node = self.clone();
         tokio::spawn(async move {
             loop {
-                match node.sync_with(peer, topic).await {
+                node.progress(topic, |p| p.0 += 1);
+                let result = node.sync_with(peer, topic).await;
+                node.progress(topic, |p| {
+                    p.0 = p.0.saturating_sub(1);
+                    if p.0 == 0 {
+                        p.1 = 0;
+                    }
+                });
+                match result {
                     Ok(n) if n > 0 => tracing::info!(%peer, new = n, "synced history"),
                     Ok(_) => {}
                     Err(e) => tracing::debug!(%peer, "sync failed: {e}"),
@@ -42,6 +50,15 @@ impl Node {
                 }
             }
         });
+    }
+
+    fn progress(&self, topic: TopicId, f: impl FnOnce(&mut (usize, u64))) {
+        let mut map = self
+            .inner
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        f(map.entry(topic).or_default());
     }
 
     async fn ask(&self, peer: PeerId, request: &SyncRequest) -> Result<SyncResponse, NodeError> {
@@ -107,6 +124,7 @@ impl Node {
                 }
             }
             new += progress;
+            self.progress(topic, |p| p.1 += progress as u64);
             if progress == 0 {
                 // The peer has nothing more we lack (or will not give it).
                 break;

@@ -57,8 +57,14 @@ pub struct TopicSummary {
     pub accepted: u64,
     pub rejected: u64,
     pub duplicates: u64,
-    /// "in-sync", "no-peers" or "gaps".
+    /// "in-sync": no known gap and a member is connected; "catching-up":
+    /// a sync is bringing messages; "gaps": messages reference parents never
+    /// received; "no-peers": no member connected, so the node cannot tell.
     pub sync: String,
+    /// Messages the syncs now running have brought so far.
+    pub catching_up: u64,
+    /// Since when (ms) the oldest known gap has been open.
+    pub gap_since: Option<u64>,
 }
 
 #[derive(Default)]

@@ -76,6 +76,9 @@ pub struct TopicCounts {
     pub messages: u64,
     pub pending: u64,
     pub missing: u64,
+    /// When the oldest message still waiting for a parent arrived: how long
+    /// the history has had a known gap.
+    pub gap_since: Option<u64>,
 }
 
 fn count_key(topic: &TopicId) -> Vec<u8> {
@@ -585,7 +588,13 @@ impl Store {
             .get(count_key(topic))?
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
             .unwrap_or(0);
-        let pending = self.t.pending.scan_prefix(topic.as_bytes()).count() as u64;
+        let mut pending = 0;
+        let mut gap_since: Option<u64> = None;
+        for v in self.t.pending.scan_prefix(topic.as_bytes()).values() {
+            let rec: MessageRecord = decode("pending message", &v?)?;
+            pending += 1;
+            gap_since = Some(gap_since.map_or(rec.received_at, |g| g.min(rec.received_at)));
+        }
         let missing = if pending > 0 {
             self.missing(topic, 10_000)?.len() as u64
         } else {
@@ -595,6 +604,7 @@ impl Store {
             messages,
             pending,
             missing,
+            gap_since,
         })
     }
 
