@@ -41,6 +41,10 @@ enum Cmd {
         /// Port for the local control API on 127.0.0.1 (default: any free port).
         #[arg(long, default_value_t = 0)]
         api_port: u16,
+        /// A DHT peer to join through, as MULTIADDR/p2p/PEERID (repeatable;
+        /// remembered for later runs). There is no built-in list.
+        #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+        bootstrap: Vec<String>,
     },
     /// Create a circle or invite people to one.
     #[command(subcommand)]
@@ -248,7 +252,11 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             Ok(())
         }
         Cmd::Init { name } => init(&dir, name),
-        Cmd::Up { listen, api_port } => up(dir, listen, api_port).await,
+        Cmd::Up {
+            listen,
+            api_port,
+            bootstrap,
+        } => up(dir, listen, api_port, bootstrap).await,
         Cmd::Topic(TopicCmd::Create {
             name,
             rules,
@@ -403,7 +411,12 @@ fn init(dir: &std::path::Path, name: Option<String>) -> Result<()> {
     Ok(())
 }
 
-async fn up(dir: PathBuf, listen: Vec<String>, api_port: u16) -> Result<()> {
+async fn up(
+    dir: PathBuf,
+    listen: Vec<String>,
+    api_port: u16,
+    bootstrap: Vec<String>,
+) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -420,6 +433,13 @@ async fn up(dir: PathBuf, listen: Vec<String>, api_port: u16) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let mut config = kindred_node::NodeConfig::new(&dir);
     config.listen = listen;
+    config.bootstrap = bootstrap
+        .iter()
+        .map(|a| {
+            a.parse()
+                .with_context(|| format!("--bootstrap {a} is not a valid multiaddr"))
+        })
+        .collect::<Result<Vec<_>>>()?;
     config.api_port = api_port;
     let running = kindred_node::Node::start(config).await?;
     let node = running.node.clone();

@@ -27,6 +27,8 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
 pub struct Node {
     pub name: String,
     pub dir: PathBuf,
+    /// Extra arguments for every `kindred up` of this node.
+    pub up_args: Vec<String>,
     child: Option<Child>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -34,6 +36,11 @@ pub struct Node {
 impl Node {
     /// A new node with a fresh data directory, started and ready.
     pub fn new(name: &str) -> Node {
+        Self::with_args(name, &[])
+    }
+
+    /// Like [`Node::new`], with extra arguments for `kindred up`.
+    pub fn with_args(name: &str, up_args: &[&str]) -> Node {
         let tmp = tempfile::Builder::new()
             .prefix(&format!("kindred-{name}-"))
             .tempdir()
@@ -41,6 +48,7 @@ impl Node {
         let mut node = Node {
             name: name.into(),
             dir: tmp.path().join("data"),
+            up_args: up_args.iter().map(|s| s.to_string()).collect(),
             child: None,
             _tmp: Some(tmp),
         };
@@ -71,7 +79,13 @@ impl Node {
             .args(["--data-dir"])
             .arg(&self.dir)
             .args(["up", "--listen", "/ip4/127.0.0.1/tcp/0"])
-            .env("RUST_LOG", "kindred_node=debug,kindred_net=debug,warn")
+            .args(&self.up_args)
+            .env(
+                "RUST_LOG",
+                std::env::var("KINDRED_TEST_RUST_LOG")
+                    .unwrap_or_else(|_| "kindred_node=debug,kindred_net=debug,warn".into()),
+            )
+            .env("NO_COLOR", "1")
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .stdin(Stdio::null())
@@ -223,6 +237,27 @@ impl Node {
         )
     }
 
+    /// This node's first listening address with /p2p/<peer id>.
+    pub fn full_addr(&self) -> String {
+        let s = self.status();
+        format!(
+            "{}/p2p/{}",
+            s["listen"][0].as_str().unwrap_or_default(),
+            s["peer_id"].as_str().unwrap_or_default()
+        )
+    }
+
+    /// An invite to `topic` re-signed by this node with the given peers, so
+    /// tests can hand out invites that point somewhere else, or nowhere.
+    pub fn invite_with_peers(&self, invite: &str, peers: Vec<kindred_proto::InvitePeer>) -> String {
+        let mut inv = kindred_proto::Invite::parse(invite, 0).expect("invite");
+        let secret = kindred_store::load_identity(&self.dir).expect("identity");
+        let me = secret.pseudonym(&kindred_proto::TopicKeys::derive(&inv.secret).id);
+        inv.peers = peers;
+        inv.signer = me.public_key();
+        inv.encode(&me).expect("re-sign invite")
+    }
+
     pub fn peer_id(&self) -> String {
         self.status()["peer_id"]
             .as_str()
@@ -252,6 +287,15 @@ impl Node {
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill9();
+        // KINDRED_TEST_LOGS=DIR keeps every node's log for a post-mortem.
+        if let Some(dir) = std::env::var_os("KINDRED_TEST_LOGS") {
+            let dir = PathBuf::from(dir);
+            let _ = std::fs::create_dir_all(&dir);
+            let _ = std::fs::write(
+                dir.join(format!("{}-{}.log", self.name, std::process::id())),
+                self.log(),
+            );
+        }
     }
 }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use libp2p::swarm::{behaviour::toggle::Toggle, NetworkBehaviour};
 use libp2p::{
-    connection_limits, gossipsub, identify, identity::Keypair, mdns, ping, request_response,
+    connection_limits, gossipsub, identify, identity::Keypair, kad, mdns, ping, request_response,
     StreamProtocol,
 };
 
@@ -25,7 +25,13 @@ pub struct Behaviour {
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     /// Raw streams for protocols that run their own framing (private messages).
     pub streams: libp2p_stream::Behaviour,
+    /// Kindred's own DHT (not the IPFS one): members find each other through
+    /// rendezvous records only members can compute.
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
 }
+
+/// The DHT's protocol name, distinct from IPFS's so the two never mix.
+pub const KAD_PROTOCOL: &str = "/kindred/kad/1";
 
 /// Gossipsub as Kindred runs it (spec/protocol.md, "Gossipsub settings").
 pub fn gossipsub_config() -> Result<gossipsub::Config, NetError> {
@@ -107,7 +113,17 @@ impl Behaviour {
             .with_max_established_incoming(Some(config.limits.established_incoming))
             .with_max_established(Some(config.limits.established))
             .with_max_established_per_peer(Some(config.limits.per_peer));
+        let peer_id = key.public().to_peer_id();
+        let mut kad = kad::Behaviour::with_config(
+            peer_id,
+            kad::store::MemoryStore::new(peer_id),
+            kad::Config::new(StreamProtocol::new(KAD_PROTOCOL)),
+        );
+        // Every node serves the DHT, also behind NAT or on loopback where
+        // AutoNAT would never confirm an external address.
+        kad.set_mode(Some(kad::Mode::Server));
         Ok(Behaviour {
+            kad,
             limits: connection_limits::Behaviour::new(limits),
             gossipsub,
             sync,

@@ -3,9 +3,10 @@
 use std::collections::{HashMap, HashSet};
 
 use futures::StreamExt;
+use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{
-    gossipsub, identify, identity::Keypair, mdns, request_response, Multiaddr, PeerId, Swarm,
+    gossipsub, identify, identity::Keypair, kad, mdns, request_response, Multiaddr, PeerId, Swarm,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -35,6 +36,19 @@ pub enum Command {
     Subscribe {
         topic: String,
         reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    /// Join the DHT through these peers (multiaddrs ending in /p2p/ID).
+    Bootstrap {
+        addrs: Vec<Multiaddr>,
+    },
+    /// Announce in the DHT that this node is a provider of `key`.
+    Provide {
+        key: Vec<u8>,
+    },
+    /// Look up providers of `key`, dialling each as it is found.
+    FindProviders {
+        key: Vec<u8>,
+        reply: oneshot::Sender<Vec<PeerId>>,
     },
     Unsubscribe {
         topic: String,
@@ -195,6 +209,11 @@ impl NetHandle {
         self.ask(|reply| Command::Peers { reply }).await
     }
 
+    pub async fn find_providers(&self, key: Vec<u8>) -> Result<Vec<PeerId>, NetError> {
+        self.ask(|reply| Command::FindProviders { key, reply })
+            .await
+    }
+
     /// Connects to a peer if it is not connected; `Ok(false)` when it
     /// cannot be reached.
     pub async fn connect(&self, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<bool, NetError> {
@@ -258,6 +277,7 @@ pub fn spawn(
         events: ev_tx,
         pending_sync: HashMap::new(),
         pending_connect: HashMap::new(),
+        pending_providers: HashMap::new(),
         remote_addrs: HashMap::new(),
         listen_addrs: HashSet::new(),
     };
@@ -282,6 +302,7 @@ struct SwarmTask {
     remote_addrs: HashMap<PeerId, Multiaddr>,
     listen_addrs: HashSet<Multiaddr>,
     pending_connect: HashMap<PeerId, Vec<oneshot::Sender<bool>>>,
+    pending_providers: HashMap<kad::QueryId, (oneshot::Sender<Vec<PeerId>>, HashSet<PeerId>)>,
 }
 
 impl SwarmTask {
@@ -348,6 +369,41 @@ impl SwarmTask {
                         let _ = reply.send(false);
                     }
                 }
+            }
+            Command::Bootstrap { addrs } => {
+                for addr in addrs {
+                    let Some(Protocol::P2p(peer)) = addr.iter().last() else {
+                        tracing::warn!(%addr, "a bootstrap address needs /p2p/<peer id> at the end");
+                        continue;
+                    };
+                    let bare: Multiaddr = addr
+                        .iter()
+                        .filter(|p| !matches!(p, Protocol::P2p(_)))
+                        .collect();
+                    self.swarm.behaviour_mut().kad.add_address(&peer, bare);
+                    if let Err(e) = self.swarm.dial(addr.clone()) {
+                        tracing::debug!(%addr, "bootstrap dial failed: {e}");
+                    }
+                }
+                let _ = self.swarm.behaviour_mut().kad.bootstrap();
+            }
+            Command::Provide { key } => {
+                if let Err(e) = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .start_providing(kad::RecordKey::new(&key))
+                {
+                    tracing::warn!("cannot announce in the DHT: {e}");
+                }
+            }
+            Command::FindProviders { key, reply } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(kad::RecordKey::new(&key));
+                self.pending_providers.insert(id, (reply, HashSet::new()));
             }
             Command::Subscribe { topic, reply } => {
                 let t = gossipsub::IdentTopic::new(topic);
@@ -535,8 +591,18 @@ impl SwarmTask {
             }
             BehaviourEvent::Sync(_) => {}
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                let dht = info
+                    .protocols
+                    .iter()
+                    .any(|p| p.as_ref() == crate::behaviour::KAD_PROTOCOL);
                 for a in &info.listen_addrs {
                     self.swarm.add_peer_address(peer_id, a.clone());
+                    if dht {
+                        self.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&peer_id, a.clone());
+                    }
                 }
                 self.emit(Event::Identified {
                     peer: peer_id,
@@ -553,6 +619,37 @@ impl SwarmTask {
                 }
             }
             BehaviourEvent::Mdns(mdns::Event::Expired(_)) => {}
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id, result, step, ..
+            }) => {
+                let last = step.last;
+                match result {
+                    kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
+                        providers,
+                        ..
+                    })) => {
+                        let me = *self.swarm.local_peer_id();
+                        for p in providers {
+                            // Dial now: kad knows the provider's addresses only
+                            // while this query is alive.
+                            if p != me && !self.swarm.is_connected(&p) {
+                                let _ = self.swarm.dial(p);
+                            }
+                            if let Some((_, found)) = self.pending_providers.get_mut(&id) {
+                                found.insert(p);
+                            }
+                        }
+                    }
+                    kad::QueryResult::GetProviders(_) => {}
+                    _ => return,
+                }
+                if last {
+                    if let Some((reply, found)) = self.pending_providers.remove(&id) {
+                        let _ = reply.send(found.into_iter().collect());
+                    }
+                }
+            }
+            BehaviourEvent::Kad(_) => {}
             BehaviourEvent::Streams(()) | BehaviourEvent::Limits(_) => {}
         }
     }

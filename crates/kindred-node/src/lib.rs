@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod control;
+mod discovery;
 mod dm;
 mod error;
 mod events;

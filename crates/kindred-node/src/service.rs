@@ -34,6 +34,10 @@ pub struct NodeConfig {
     pub mdns: Option<bool>,
     /// How often to compare heads with every connected member. Default 15 s.
     pub sync_interval: Duration,
+    /// DHT peers to join through (multiaddrs ending in /p2p/ID), added to
+    /// the ones remembered from earlier runs. Default: none; there is no
+    /// built-in list.
+    pub bootstrap: Vec<Multiaddr>,
 }
 
 impl NodeConfig {
@@ -44,6 +48,7 @@ impl NodeConfig {
             api_port: 0,
             mdns: None,
             sync_interval: Duration::from_secs(15),
+            bootstrap: vec![],
         }
     }
 }
@@ -183,6 +188,7 @@ impl Node {
                 .await?;
         }
         node.dial_known_peers().await?;
+        node.bootstrap(&config.bootstrap).await?;
 
         let (shutdown, _) = broadcast::channel(1);
         let mut tasks = vec![
@@ -343,10 +349,23 @@ impl Node {
     async fn periodic(self, every: Duration, mut shutdown: broadcast::Receiver<()>) {
         let mut tick = tokio::time::interval(every);
         let mut second = tokio::time::interval(Duration::from_secs(1));
+        let mut look = tokio::time::interval(crate::discovery::LOOK_EVERY);
+        let mut announce = tokio::time::interval(crate::discovery::ANNOUNCE_EVERY);
         tick.tick().await;
+        // Give bootstrap connections a moment before the first lookups.
+        look.reset_after(Duration::from_millis(500));
+        announce.reset_after(Duration::from_millis(500));
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                _ = announce.tick() => {
+                    self.discover(true, true).await;
+                    continue;
+                }
+                _ = look.tick() => {
+                    self.discover(false, false).await;
+                    continue;
+                }
                 _ = second.tick() => {
                     self.retry_due();
                     self.reconnect_due().await;
@@ -494,6 +513,18 @@ impl Node {
         let card = self.contact_for(Some(state.me.public_key())).await?;
         self.publish(&state, Kind::Other(kindred_proto::dm::CONTACT_KIND), card)
             .await?;
+        // Peers connected before we joined announced the topic while we did
+        // not know it; no new announcement will come, so sync with them now.
+        for p in self
+            .inner
+            .net
+            .topic_peers(state.keys.gossip_topic.clone())
+            .await?
+        {
+            lock(&self.inner.members).insert(p);
+            self.spawn_sync(p, state.id());
+        }
+        self.discover(true, true).await;
         Ok(state)
     }
 

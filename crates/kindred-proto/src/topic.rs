@@ -15,6 +15,11 @@ pub const LABEL_MESSAGE_KEY: &[u8] = b"kindred/v1/message-key";
 pub const LABEL_SYNC_KEY: &[u8] = b"kindred/v1/sync-key";
 /// Domain label for the per-connection sync tag (an HMAC input prefix).
 pub const LABEL_SYNC_TAG: &[u8] = b"kindred/v1/sync-tag";
+pub const LABEL_RENDEZVOUS_KEY: &[u8] = b"kindred/v1/rendezvous-key";
+/// Domain label for DHT rendezvous records (an HMAC input prefix).
+pub const LABEL_RENDEZVOUS: &[u8] = b"kindred/v1/rendezvous";
+/// Rendezvous records rotate once per UTC day.
+pub const RENDEZVOUS_PERIOD_MS: u64 = 86_400_000;
 
 crate::secret_type!(
     /// The random 32 bytes that make a topic: whoever holds them is a member.
@@ -30,6 +35,7 @@ pub struct TopicKeys {
     pub gossip_topic: String,
     message_key: Zeroizing<[u8; 32]>,
     sync_key: Zeroizing<[u8; 32]>,
+    rendezvous_key: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for TopicKeys {
@@ -58,6 +64,7 @@ impl TopicKeys {
             gossip_topic: format!("kindred/1/{}", hex::encode(*gossip)),
             message_key: expand(&hk, LABEL_MESSAGE_KEY),
             sync_key: expand(&hk, LABEL_SYNC_KEY),
+            rendezvous_key: expand(&hk, LABEL_RENDEZVOUS_KEY),
         }
     }
 
@@ -67,6 +74,20 @@ impl TopicKeys {
 
     pub(crate) fn message_key(&self) -> &[u8; 32] {
         &self.message_key
+    }
+
+    /// The DHT key under which members announce themselves during one
+    /// period (see [`RENDEZVOUS_PERIOD_MS`]). Only members can compute it,
+    /// and keys of different periods cannot be linked to each other.
+    pub fn rendezvous(&self, period: u64) -> [u8; 32] {
+        let mut mac =
+            match <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(self.rendezvous_key.as_ref()) {
+                Ok(m) => m,
+                Err(_) => unreachable!("HMAC takes keys of any length"),
+            };
+        mac.update(LABEL_RENDEZVOUS);
+        mac.update(&period.to_be_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// The tag a requester puts in a sync request to name this topic to one

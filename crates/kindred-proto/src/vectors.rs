@@ -49,6 +49,10 @@ fn key_schedule() {
             "topic_id": k.id.to_hex(),
             "gossip_topic": k.gossip_topic,
             "message_key": h(k.message_key()),
+            "rendezvous": {
+                "period": 20_000u64,
+                "key": h(&k.rendezvous(20_000)),
+            },
             "sync_tag": {
                 "requester_peer_id": h(&requester),
                 "responder_peer_id": h(&responder),
