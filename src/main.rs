@@ -45,6 +45,10 @@ enum Cmd {
         /// remembered for later runs). There is no built-in list.
         #[arg(long = "bootstrap", value_name = "MULTIADDR")]
         bootstrap: Vec<String>,
+        /// Never use local-network discovery (mDNS), even when listening
+        /// beyond loopback.
+        #[arg(long)]
+        no_mdns: bool,
     },
     /// Create a circle or invite people to one.
     #[command(subcommand)]
@@ -256,7 +260,16 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             listen,
             api_port,
             bootstrap,
-        } => up(dir, listen, api_port, bootstrap).await,
+            no_mdns,
+        } => {
+            let opts = UpOpts {
+                listen,
+                api_port,
+                bootstrap,
+                no_mdns,
+            };
+            up(dir, opts).await
+        }
         Cmd::Topic(TopicCmd::Create {
             name,
             rules,
@@ -411,12 +424,21 @@ fn init(dir: &std::path::Path, name: Option<String>) -> Result<()> {
     Ok(())
 }
 
-async fn up(
-    dir: PathBuf,
+/// What `kindred up` was asked for.
+struct UpOpts {
     listen: Vec<String>,
     api_port: u16,
     bootstrap: Vec<String>,
-) -> Result<()> {
+    no_mdns: bool,
+}
+
+async fn up(dir: PathBuf, opts: UpOpts) -> Result<()> {
+    let UpOpts {
+        listen,
+        api_port,
+        bootstrap,
+        no_mdns,
+    } = opts;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -433,6 +455,9 @@ async fn up(
         .collect::<Result<Vec<_>>>()?;
     let mut config = kindred_node::NodeConfig::new(&dir);
     config.listen = listen;
+    if no_mdns {
+        config.mdns = Some(false);
+    }
     config.bootstrap = bootstrap
         .iter()
         .map(|a| {

@@ -2,6 +2,8 @@
 //! 127.0.0.1 and drives them through the CLI, as a person would.
 #![allow(dead_code)]
 
+pub mod lab;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -29,6 +31,10 @@ pub struct Node {
     pub dir: PathBuf,
     /// Extra arguments for every `kindred up` of this node.
     pub up_args: Vec<String>,
+    /// Where `kindred up` listens.
+    pub listen: String,
+    /// A command every `kindred` run is wrapped in (e.g. `ip netns exec NS`).
+    pub wrapper: Vec<String>,
     child: Option<Child>,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -41,25 +47,46 @@ impl Node {
 
     /// Like [`Node::new`], with extra arguments for `kindred up`.
     pub fn with_args(name: &str, up_args: &[&str]) -> Node {
+        let mut node = Self::unstarted(name, up_args);
+        node.init_and_start();
+        node
+    }
+
+    /// A node on a lab host: it listens on the host's address, without mDNS.
+    pub fn on_host(name: &str, host: &lab::Host, up_args: &[&str]) -> Node {
+        let mut node = Self::unstarted(name, up_args);
+        node.listen = format!("/ip4/{}/tcp/0", host.ip);
+        node.wrapper = vec!["ip".into(), "netns".into(), "exec".into(), host.ns.clone()];
+        node.up_args.push("--no-mdns".into());
+        node.init_and_start();
+        node
+    }
+
+    fn unstarted(name: &str, up_args: &[&str]) -> Node {
         let tmp = tempfile::Builder::new()
             .prefix(&format!("kindred-{name}-"))
             .tempdir()
             .expect("temp dir");
-        let mut node = Node {
+        Node {
             name: name.into(),
             dir: tmp.path().join("data"),
             up_args: up_args.iter().map(|s| s.to_string()).collect(),
+            listen: "/ip4/127.0.0.1/tcp/0".into(),
+            wrapper: Vec::new(),
             child: None,
             _tmp: Some(tmp),
-        };
-        let out = node.cli(&["init", "--name", name]);
+        }
+    }
+
+    fn init_and_start(&mut self) {
+        let name = self.name.clone();
+        let out = self.cli(&["init", "--name", &name]);
         assert!(
             out.status.success(),
             "init failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        node.start();
-        node
+        self.start();
     }
 
     pub fn start(&mut self) {
@@ -75,10 +102,11 @@ impl Node {
                     .join(format!("{}.log", self.name)),
             )
             .expect("log file");
-        let child = Command::new(BIN)
+        let child = self
+            .command()
             .args(["--data-dir"])
             .arg(&self.dir)
-            .args(["up", "--listen", "/ip4/127.0.0.1/tcp/0"])
+            .args(["up", "--listen", &self.listen])
             .args(&self.up_args)
             .env(
                 "RUST_LOG",
@@ -145,8 +173,20 @@ impl Node {
         }
     }
 
+    /// `kindred`, inside this node's wrapper if it has one.
+    pub fn command(&self) -> Command {
+        match self.wrapper.split_first() {
+            None => Command::new(BIN),
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(BIN);
+                c
+            }
+        }
+    }
+
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        self.command()
             .arg("--data-dir")
             .arg(&self.dir)
             .args(args)

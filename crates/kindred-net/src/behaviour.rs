@@ -128,7 +128,13 @@ impl Behaviour {
             gossipsub,
             sync,
             identify,
-            ping: ping::Behaviour::default(),
+            // Dead links (a laptop asleep, Wi-Fi gone, a silent partition)
+            // are noticed within ~15 s; the swarm task closes them.
+            ping: ping::Behaviour::new(
+                ping::Config::new()
+                    .with_interval(Duration::from_secs(5))
+                    .with_timeout(Duration::from_secs(10)),
+            ),
             mdns: mdns.into(),
             streams: libp2p_stream::Behaviour::new(),
         })

@@ -609,6 +609,16 @@ impl SwarmTask {
                     listen_addrs: info.listen_addrs,
                 });
             }
+            BehaviourEvent::Ping(libp2p::ping::Event {
+                peer,
+                connection,
+                result: Err(e),
+            }) => {
+                // libp2p keeps a connection whose pings fail; we do not, so
+                // reconnection (and an honest "no member connected") follows.
+                tracing::info!(%peer, "closing a connection that stopped answering pings: {e}");
+                self.swarm.close_connection(connection);
+            }
             BehaviourEvent::Identify(_) | BehaviourEvent::Ping(_) => {}
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, addr) in found {

@@ -1,0 +1,167 @@
+//! A small lab of hosts as Linux network namespaces: one "internet" namespace
+//! holding a bridge, and hosts attached to it by veth pairs. Everything lives
+//! in namespaces this harness creates (nothing is added to the machine's own
+//! namespace) and is deleted when the lab is dropped.
+//!
+//! Addresses are from 198.18.0.0/24 (the benchmarking range) and exist only
+//! inside the lab.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static LABS: AtomicU32 = AtomicU32::new(0);
+
+pub struct Lab {
+    prefix: String,
+    inet: String,
+    hosts: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct Host {
+    pub ns: String,
+    pub ip: String,
+    /// The host's port on the lab bridge (in the internet namespace).
+    port: String,
+}
+
+fn run(args: &[&str]) -> Result<(), String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+impl Lab {
+    /// A new lab, or `None` (with the reason printed) where namespaces
+    /// cannot be made: not root, or no `ip`/`iptables`.
+    pub fn new() -> Option<Lab> {
+        if unsafe { libc::geteuid() } != 0 {
+            println!("SKIPPED: the network-namespace suite needs root");
+            return None;
+        }
+        for tool in ["ip", "iptables"] {
+            if Command::new(tool).arg("-V").output().is_err()
+                && Command::new(tool).arg("--version").output().is_err()
+            {
+                println!(
+                    "SKIPPED: the network-namespace suite needs `{tool}` (iproute2, iptables)"
+                );
+                return None;
+            }
+        }
+        let n = LABS.fetch_add(1, Ordering::Relaxed);
+        let prefix = format!("kd{}x{n}", std::process::id() % 100_000);
+        let inet = format!("{prefix}-inet");
+        let lab = Lab {
+            prefix,
+            inet: inet.clone(),
+            hosts: Vec::new(),
+        };
+        let setup = || -> Result<(), String> {
+            run(&["ip", "netns", "add", &inet])?;
+            run(&[
+                "ip", "netns", "exec", &inet, "ip", "link", "set", "lo", "up",
+            ])?;
+            run(&[
+                "ip", "netns", "exec", &inet, "ip", "link", "add", "br0", "type", "bridge",
+            ])?;
+            run(&[
+                "ip", "netns", "exec", &inet, "ip", "link", "set", "br0", "up",
+            ])
+        };
+        if let Err(e) = setup() {
+            println!("SKIPPED: cannot create network namespaces here ({e})");
+            return None;
+        }
+        Some(lab)
+    }
+
+    /// Adds a host on the lab's bridge.
+    pub fn host(&mut self, name: &str) -> Host {
+        let idx = self.hosts.len() + 1;
+        let ns = format!("{}-{name}", self.prefix);
+        let port = format!("h{idx}");
+        let ip = format!("198.18.0.{idx}");
+        let cidr = format!("{ip}/24");
+        let steps: Vec<Vec<&str>> = vec![
+            vec!["ip", "netns", "add", &ns],
+            vec![
+                "ip", "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port,
+                "netns", &self.inet,
+            ],
+            vec![
+                "ip", "netns", "exec", &self.inet, "ip", "link", "set", &port, "master", "br0",
+            ],
+            vec![
+                "ip", "netns", "exec", &self.inet, "ip", "link", "set", &port, "up",
+            ],
+            vec![
+                "ip", "netns", "exec", &ns, "ip", "addr", "add", &cidr, "dev", "eth0",
+            ],
+            vec![
+                "ip", "netns", "exec", &ns, "ip", "link", "set", "eth0", "up",
+            ],
+            vec!["ip", "netns", "exec", &ns, "ip", "link", "set", "lo", "up"],
+        ];
+        for s in steps {
+            run(&s).unwrap_or_else(|e| panic!("lab setup failed: {e}"));
+        }
+        self.hosts.push(ns.clone());
+        Host { ns, ip, port }
+    }
+
+    /// Drops all traffic between `host` and each of `others` (both ways),
+    /// as a broken link would.
+    pub fn partition(&self, host: &Host, others: &[&Host]) {
+        for o in others {
+            for (chain, flag) in [("INPUT", "-s"), ("OUTPUT", "-d")] {
+                run(&[
+                    "ip", "netns", "exec", &host.ns, "iptables", "-A", chain, flag, &o.ip, "-j",
+                    "DROP",
+                ])
+                .unwrap_or_else(|e| panic!("partition failed: {e}"));
+            }
+        }
+    }
+
+    /// Lets all of `host`'s traffic through again.
+    pub fn heal(&self, host: &Host) {
+        for chain in ["INPUT", "OUTPUT"] {
+            run(&["ip", "netns", "exec", &host.ns, "iptables", "-F", chain])
+                .unwrap_or_else(|e| panic!("heal failed: {e}"));
+        }
+    }
+
+    /// Takes the host's link down or up at the bridge.
+    pub fn link(&self, host: &Host, up: bool) {
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.inet,
+            "ip",
+            "link",
+            "set",
+            &host.port,
+            if up { "up" } else { "down" },
+        ])
+        .unwrap_or_else(|e| panic!("link change failed: {e}"));
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in self.hosts.iter().chain(std::iter::once(&self.inet)) {
+            let _ = run(&["ip", "netns", "del", ns]);
+        }
+    }
+}
