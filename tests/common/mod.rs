@@ -62,6 +62,14 @@ impl Node {
         node
     }
 
+    /// A node whose data directory is `dir` (which the caller owns).
+    pub fn at_dir(name: &str, dir: &Path) -> Node {
+        let mut node = Self::unstarted(name, &[]);
+        node.dir = dir.to_path_buf();
+        node.init_and_start();
+        node
+    }
+
     fn unstarted(name: &str, up_args: &[&str]) -> Node {
         let tmp = tempfile::Builder::new()
             .prefix(&format!("kindred-{name}-"))

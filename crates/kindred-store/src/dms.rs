@@ -202,6 +202,7 @@ impl Store {
         now: Millis,
         state: DmState,
     ) -> Result<u64> {
+        self.ensure_space()?;
         let _g = self.write_guard();
         let seq = self.next_seq()?;
         let t = self.trees();
@@ -261,6 +262,7 @@ impl Store {
     /// Takes in a message from `peer`, applying the replay cache and consent
     /// in one atomic step.
     pub fn dm_incoming(&self, peer: &[u8], msg: &DmMessage, now: Millis) -> Result<Received> {
+        self.ensure_space()?;
         let _g = self.write_guard();
         let t = self.trees();
         let seq = self.next_seq()?;

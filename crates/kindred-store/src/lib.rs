@@ -44,6 +44,14 @@ pub enum StoreError {
     },
     #[error("disk or database error: {0}")]
     Db(String),
+    #[error("the disk holding {path} is full ({free} bytes free; Kindred keeps {reserve} in reserve): free some space. Everything stored so far is safe and still readable")]
+    DiskFull {
+        path: PathBuf,
+        free: u64,
+        reserve: u64,
+    },
+    #[error("the disk did not finish a write within {0} s; nothing was acknowledged. If the disk filled up, free space and restart the node")]
+    FlushStalled(u64),
     #[error("stored record {what} is corrupt: {detail}")]
     Corrupt { what: &'static str, detail: String },
 }

@@ -13,6 +13,24 @@ use crate::{Result, StoreError, SCHEMA_VERSION};
 
 /// sled's page cache defaults to 1 GiB; an idle node should not look like that.
 const CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// New writes are refused while the disk has less free space than this:
+/// sled 0.34 stops completing flushes after it once hits ENOSPC, so it must
+/// never get there.
+pub const DISK_RESERVE: u64 = 32 * 1024 * 1024;
+/// Longest a flush may take before the write is reported as failed.
+pub const FLUSH_TIMEOUT_SECS: u64 = 15;
+
+/// Free bytes on the filesystem holding `path`, if the OS says.
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
+}
 
 /// Open database plus the lock on its data directory.
 pub struct Store {
@@ -182,8 +200,29 @@ impl Store {
 
     /// Makes everything written so far durable. Call before acknowledging.
     pub async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await?;
-        Ok(())
+        let secs = FLUSH_TIMEOUT_SECS;
+        match tokio::time::timeout(std::time::Duration::from_secs(secs), self.db.flush_async())
+            .await
+        {
+            Ok(r) => {
+                r?;
+                Ok(())
+            }
+            Err(_) => Err(StoreError::FlushStalled(secs)),
+        }
+    }
+
+    /// Refuses to write while the disk is nearly full (see [`DISK_RESERVE`]).
+    pub fn ensure_space(&self) -> Result<()> {
+        let path = self.dir.path();
+        match free_bytes(path) {
+            Some(free) if free < DISK_RESERVE => Err(StoreError::DiskFull {
+                path: path.to_path_buf(),
+                free,
+                reserve: DISK_RESERVE,
+            }),
+            _ => Ok(()),
+        }
     }
 
     pub fn flush_blocking(&self) -> Result<()> {
@@ -263,6 +302,7 @@ impl Store {
 
     /// Adds a validated message. Idempotent: the same id twice is stored once.
     pub fn insert(&self, topic: &TopicId, record: MessageRecord) -> Result<Inserted> {
+        self.ensure_space()?;
         let _guard = self.write_guard();
         let id = record.id();
         if self.contains(topic, &id)? {
