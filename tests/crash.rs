@@ -36,7 +36,32 @@ fn sigkill_during_posts_never_loses_an_acknowledged_message() {
     println!("crash test seed {seed}, {rounds} rounds (KINDRED_CRASH_SEED / KINDRED_CRASH_ROUNDS to change)");
     let mut rng = Lcg(seed);
     let mut node = Node::new("crashy");
-    node.create("circle");
+    let invite = node.create("circle");
+    // Another member posts throughout, so the crashing node is also
+    // receiving (gossip and sync) when it dies.
+    let other = Node::new("steady");
+    other.join(&invite);
+    let theirs: Arc<Mutex<Vec<String>>> = Arc::default();
+    let done = Arc::new(AtomicBool::new(false));
+    let talker = {
+        let (dir, theirs, done) = (other.dir.clone(), theirs.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !done.load(Ordering::Relaxed) {
+                let text = format!("steady {i}");
+                let out = std::process::Command::new(common::BIN)
+                    .arg("--data-dir")
+                    .arg(&dir)
+                    .args(["post", "circle", &text])
+                    .output();
+                if matches!(out, Ok(o) if o.status.success()) {
+                    theirs.lock().unwrap_or_else(|p| p.into_inner()).push(text);
+                }
+                i += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     for round in 0..rounds {
         let stop = Arc::new(AtomicBool::new(false));
@@ -79,8 +104,22 @@ fn sigkill_during_posts_never_loses_an_acknowledged_message() {
             );
         }
     }
+    done.store(true, Ordering::Relaxed);
+    talker.join().expect("talker thread");
+    let theirs = theirs.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    common::wait_for(
+        "the crashed node to have every post the other member made",
+        Duration::from_secs(60),
+        || {
+            let have: HashSet<String> = node.texts("circle").into_iter().collect();
+            theirs.iter().all(|t| have.contains(t)).then_some(())
+        },
+    );
     let total = acked.lock().unwrap_or_else(|p| p.into_inner()).len();
-    println!("{rounds} SIGKILLs, {total} acknowledged posts, none lost");
+    println!(
+        "{rounds} SIGKILLs, {total} acknowledged posts, none lost; all {} posts received from the other member are there",
+        theirs.len()
+    );
     assert!(total > 0, "no post was ever acknowledged");
 }
 
