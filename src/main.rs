@@ -236,20 +236,23 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
         } => {
             let client = Client::connect(&dir)?;
             let first = client.chat(&peer, limit).await?;
-            for m in &first.messages {
-                format::dm(m, json);
-            }
-            if follow {
-                let mut cursor = first.cursor;
-                loop {
-                    let next = client.chat_follow(&peer, cursor).await?;
-                    for m in &next.messages {
-                        format::dm(m, json);
-                    }
-                    cursor = next.cursor;
-                }
-            }
-            Ok(())
+            let (items, cursor) = (first.messages, first.cursor);
+            let (client, peer) = (&client, &peer);
+            let next = |c| async move {
+                client
+                    .chat_follow(peer, c)
+                    .await
+                    .map(|r| (r.messages, r.cursor))
+            };
+            show(
+                items,
+                cursor,
+                follow,
+                |m| m.id.clone(),
+                |m| format::dm(m, json),
+                next,
+            )
+            .await
         }
         Cmd::Contact => {
             println!("{}", Client::connect(&dir)?.contact().await?);
@@ -353,27 +356,54 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
         } => {
             let client = Client::connect(&dir)?;
             let first = client.messages(&topic, limit).await?;
-            for m in &first.messages {
-                format::message(m, json);
-            }
-            if follow {
-                // A post that lands between reading history and taking the
-                // cursor would otherwise print twice.
-                let mut printed: std::collections::HashSet<String> =
-                    first.messages.iter().map(|m| m.id.clone()).collect();
-                let mut cursor = first.cursor;
-                loop {
-                    let next = client.follow(&topic, cursor).await?;
-                    for m in &next.messages {
-                        if printed.insert(m.id.clone()) {
-                            format::message(m, json);
-                        }
-                    }
-                    cursor = next.cursor;
-                }
-            }
-            Ok(())
+            let (items, cursor) = (first.messages, first.cursor);
+            let (client, topic) = (&client, &topic);
+            let next = |c| async move {
+                client
+                    .follow(topic, c)
+                    .await
+                    .map(|r| (r.messages, r.cursor))
+            };
+            show(
+                items,
+                cursor,
+                follow,
+                |m| m.id.clone(),
+                |m| format::message(m, json),
+                next,
+            )
+            .await
         }
+    }
+}
+
+/// Prints a first page; with `follow`, keeps printing what arrives after
+/// `cursor`, each item once (an item that lands between reading the page
+/// and taking the cursor would otherwise print twice).
+async fn show<T, Fut>(
+    first: Vec<T>,
+    mut cursor: u64,
+    follow: bool,
+    id: impl Fn(&T) -> String,
+    print: impl Fn(&T),
+    next: impl Fn(u64) -> Fut,
+) -> Result<()>
+where
+    Fut: std::future::Future<Output = Result<(Vec<T>, u64)>>,
+{
+    first.iter().for_each(&print);
+    if !follow {
+        return Ok(());
+    }
+    let mut printed: std::collections::HashSet<String> = first.iter().map(&id).collect();
+    loop {
+        let (items, c) = next(cursor).await?;
+        for item in &items {
+            if printed.insert(id(item)) {
+                print(item);
+            }
+        }
+        cursor = c;
     }
 }
 

@@ -242,7 +242,7 @@ fn histories_written_apart_merge_into_one() {
 
 #[test]
 fn read_follow_prints_new_posts_as_they_arrive() {
-    use std::io::{BufRead, Write};
+    use std::io::Write;
     use std::process::{Command, Stdio};
     let a = Node::new("alice");
     let b = Node::new("bob");
@@ -251,25 +251,7 @@ fn read_follow_prints_new_posts_as_they_arrive() {
     a.post("caring", "first");
     b.wait_posts("caring", 1, T);
 
-    let mut follower = Command::new(common::BIN)
-        .arg("--data-dir")
-        .arg(&b.dir)
-        .args(["read", "caring", "--json", "--follow"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn read --follow");
-    let stdout = follower.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut follower, rx) = common::spawn_lines(&b, &["read", "caring", "--json", "--follow"]);
     let next = |what: &str| -> serde_json::Value {
         let line = rx
             .recv_timeout(T)

@@ -9,19 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::Node;
-
-/// A small deterministic generator, so a failing run can be replayed by seed.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % below
-    }
-}
+use common::{poster, Lcg, Node};
 
 #[test]
 fn sigkill_during_posts_never_loses_an_acknowledged_message() {
@@ -43,47 +31,26 @@ fn sigkill_during_posts_never_loses_an_acknowledged_message() {
     other.join(&invite);
     let theirs: Arc<Mutex<Vec<String>>> = Arc::default();
     let done = Arc::new(AtomicBool::new(false));
-    let talker = {
-        let (dir, theirs, done) = (other.dir.clone(), theirs.clone(), done.clone());
-        std::thread::spawn(move || {
-            let mut i = 0;
-            while !done.load(Ordering::Relaxed) {
-                let text = format!("steady {i}");
-                let out = std::process::Command::new(common::BIN)
-                    .arg("--data-dir")
-                    .arg(&dir)
-                    .args(["post", "circle", &text])
-                    .output();
-                if matches!(out, Ok(o) if o.status.success()) {
-                    theirs.lock().unwrap_or_else(|p| p.into_inner()).push(text);
-                }
-                i += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
+    let talker = poster(
+        other.dir.clone(),
+        "steady".into(),
+        done.clone(),
+        theirs.clone(),
+        Duration::from_millis(20),
+    );
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     for round in 0..rounds {
         let stop = Arc::new(AtomicBool::new(false));
-        let writer = {
-            let (stop, acked) = (stop.clone(), acked.clone());
-            let dir = node.dir.clone();
-            std::thread::spawn(move || {
-                let mut i = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    let text = format!("round {round} post {i}");
-                    let out = std::process::Command::new(common::BIN)
-                        .arg("--data-dir")
-                        .arg(&dir)
-                        .args(["post", "circle", &text])
-                        .output();
-                    if matches!(out, Ok(o) if o.status.success()) {
-                        acked.lock().unwrap_or_else(|p| p.into_inner()).push(text);
-                    }
-                    i += 1;
-                }
-            })
-        };
+        // The post running at the kill may or may not be acknowledged;
+        // the prefix keeps every round's texts distinct.
+        let prefix = format!("round {round} post");
+        let writer = poster(
+            node.dir.clone(),
+            prefix,
+            stop.clone(),
+            acked.clone(),
+            Duration::ZERO,
+        );
         std::thread::sleep(Duration::from_millis(50 + rng.next(400)));
         node.kill9();
         stop.store(true, Ordering::Relaxed);

@@ -300,28 +300,8 @@ fn message_text_never_crosses_the_wire_in_clear() {
 
 #[test]
 fn chat_follow_prints_new_messages_as_they_arrive() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
     let (a, b, alice_handle, bob) = pair();
-    let mut follower = Command::new(common::BIN)
-        .arg("--data-dir")
-        .arg(&a.dir)
-        .args(["chat", &bob, "--json", "--follow"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn chat --follow");
-    let stdout = follower.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut follower, rx) = common::spawn_lines(&a, &["chat", &bob, "--json", "--follow"]);
     let next = || -> serde_json::Value {
         serde_json::from_str(&rx.recv_timeout(T).expect("chat --follow printed nothing"))
             .expect("JSON")

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::lab::Lab;
-use common::{wait_for, Node};
+use common::{wait_for, Lcg, Node};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(90);
@@ -166,18 +166,6 @@ fn a_host_whose_link_drops_reconnects_and_catches_up() {
         "link down/up: dead link noticed after {noticed:?}; caught up {:?} after the link returned",
         start.elapsed()
     );
-}
-
-/// A small deterministic generator, so a failing run can be replayed by seed.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % below
-    }
 }
 
 /// Scenario 3: ten members come and go at random (stopped or SIGKILLed,

@@ -347,6 +347,76 @@ impl Drop for Node {
     }
 }
 
+/// A small deterministic generator, so a failing run can be replayed by seed.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+/// Runs `kindred ARGS` on a node in the background and hands its stdout
+/// over line by line (for `--follow` commands).
+pub fn spawn_lines(
+    node: &Node,
+    args: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = node
+        .command()
+        .arg("--data-dir")
+        .arg(&node.dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn kindred");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Posts to `topic` on the node at `dir` until `stop` is set, recording the
+/// posts the node acknowledged (each as `PREFIX N`).
+pub fn poster(
+    dir: PathBuf,
+    prefix: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pause: Duration,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut i = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let text = format!("{prefix} {i}");
+            let out = Command::new(BIN)
+                .arg("--data-dir")
+                .arg(&dir)
+                .args(["post", "circle", &text])
+                .output();
+            if matches!(out, Ok(o) if o.status.success()) {
+                acked.lock().unwrap_or_else(|p| p.into_inner()).push(text);
+            }
+            i += 1;
+            std::thread::sleep(pause);
+        }
+    })
+}
+
 pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
