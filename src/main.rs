@@ -49,6 +49,11 @@ enum Cmd {
         /// beyond loopback.
         #[arg(long)]
         no_mdns: bool,
+        /// Relay for members who cannot be reached directly (behind home
+        /// routers). Limits: 128 reservations, 64 relayed connections of at
+        /// most 10 min and 16 MiB each.
+        #[arg(long)]
+        relay: bool,
     },
     /// Create a circle or invite people to one.
     #[command(subcommand)]
@@ -264,12 +269,14 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             api_port,
             bootstrap,
             no_mdns,
+            relay,
         } => {
             let opts = UpOpts {
                 listen,
                 api_port,
                 bootstrap,
                 no_mdns,
+                relay,
             };
             up(dir, opts).await
         }
@@ -460,6 +467,7 @@ struct UpOpts {
     api_port: u16,
     bootstrap: Vec<String>,
     no_mdns: bool,
+    relay: bool,
 }
 
 async fn up(dir: PathBuf, opts: UpOpts) -> Result<()> {
@@ -468,6 +476,7 @@ async fn up(dir: PathBuf, opts: UpOpts) -> Result<()> {
         api_port,
         bootstrap,
         no_mdns,
+        relay,
     } = opts;
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -488,6 +497,7 @@ async fn up(dir: PathBuf, opts: UpOpts) -> Result<()> {
     if no_mdns {
         config.mdns = Some(false);
     }
+    config.relay = relay;
     config.bootstrap = bootstrap
         .iter()
         .map(|a| {
@@ -507,6 +517,10 @@ async fn up(dir: PathBuf, opts: UpOpts) -> Result<()> {
         use kindred_node::UiEvent;
         while let Ok(ev) = events.recv().await {
             match ev {
+                // Relayed addresses already end in our /p2p/<id>.
+                UiEvent::Listening(a) if a.to_string().ends_with(&peer_id.to_string()) => {
+                    println!("listening on {a}")
+                }
                 UiEvent::Listening(a) => println!("listening on {a}/p2p/{peer_id}"),
                 UiEvent::PeerJoined(p) => println!("peer connected: {p}"),
                 UiEvent::PeerLeft(p) => println!("peer disconnected: {p}"),

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use libp2p::swarm::{behaviour::toggle::Toggle, NetworkBehaviour};
 use libp2p::{
-    connection_limits, gossipsub, identify, identity::Keypair, kad, mdns, ping, request_response,
-    StreamProtocol,
+    connection_limits, dcutr, gossipsub, identify, identity::Keypair, kad, mdns, ping, relay,
+    request_response, StreamProtocol,
 };
 
 use crate::codec::CappedBytes;
@@ -28,6 +28,44 @@ pub struct Behaviour {
     /// Kindred's own DHT (not the IPFS one): members find each other through
     /// rendezvous records only members can compute.
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    /// Reaching and being reached through relays (circuit relay v2).
+    pub relay_client: relay::client::Behaviour,
+    /// Serving as a relay for others, when asked to (`kindred up --relay`).
+    pub relay_server: Toggle<relay::Behaviour>,
+    /// Upgrading relayed connections to direct ones by hole punching.
+    pub dcutr: dcutr::Behaviour,
+}
+
+/// What a node serving as a relay allows. Defaults suit a home machine or a
+/// small server lending a hand to a few circles.
+#[derive(Clone, Copy, Debug)]
+pub struct RelayLimits {
+    /// Peers holding a reservation at once. Default 128.
+    pub reservations: usize,
+    /// Reservations one peer may hold. Default 4.
+    pub reservations_per_peer: usize,
+    /// Relayed connections at once. Default 64.
+    pub circuits: usize,
+    /// Relayed connections per peer. Default 8.
+    pub circuits_per_peer: usize,
+    /// How long one relayed connection may last. Default 10 min (libp2p: 2).
+    pub circuit_duration: Duration,
+    /// Bytes one relayed connection may carry. Default 16 MiB (libp2p: 128 KiB,
+    /// too little for a circle's history sync).
+    pub circuit_bytes: u64,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        RelayLimits {
+            reservations: 128,
+            reservations_per_peer: 4,
+            circuits: 64,
+            circuits_per_peer: 8,
+            circuit_duration: Duration::from_secs(10 * 60),
+            circuit_bytes: 16 * 1024 * 1024,
+        }
+    }
 }
 
 /// The DHT's protocol name, distinct from IPFS's so the two never mix.
@@ -77,7 +115,11 @@ pub fn topic_score() -> gossipsub::TopicScoreParams {
 }
 
 impl Behaviour {
-    pub fn new(key: &Keypair, config: &NetConfig) -> Result<Self, NetError> {
+    pub fn new(
+        key: &Keypair,
+        config: &NetConfig,
+        relay_client: relay::client::Behaviour,
+    ) -> Result<Self, NetError> {
         let mut gossipsub = gossipsub::Behaviour::new(
             gossipsub::MessageAuthenticity::Anonymous,
             gossipsub_config()?,
@@ -122,7 +164,30 @@ impl Behaviour {
         // Every node serves the DHT, also behind NAT or on loopback where
         // AutoNAT would never confirm an external address.
         kad.set_mode(Some(kad::Mode::Server));
+        let relay_server = config.relay.map(|l| {
+            let mut server = relay::Behaviour::new(
+                peer_id,
+                relay::Config {
+                    max_reservations: l.reservations,
+                    max_reservations_per_peer: l.reservations_per_peer,
+                    max_circuits: l.circuits,
+                    max_circuits_per_peer: l.circuits_per_peer,
+                    max_circuit_duration: l.circuit_duration,
+                    max_circuit_bytes: l.circuit_bytes,
+                    // libp2p's per-peer and per-IP rate limits stay.
+                    ..Default::default()
+                },
+            );
+            // libp2p offers relaying only once AutoNAT has confirmed an
+            // external address; `--relay` is the operator saying the node is
+            // reachable, so offer it from the start.
+            server.set_status(Some(relay::Status::Enable));
+            server
+        });
         Ok(Behaviour {
+            relay_client,
+            relay_server: relay_server.into(),
+            dcutr: dcutr::Behaviour::new(peer_id),
             kad,
             limits: connection_limits::Behaviour::new(limits),
             gossipsub,

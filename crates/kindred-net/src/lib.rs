@@ -11,7 +11,7 @@ mod behaviour;
 mod codec;
 mod swarm_task;
 
-pub use behaviour::{gossipsub_config, Behaviour};
+pub use behaviour::{gossipsub_config, Behaviour, RelayLimits};
 pub use libp2p::gossipsub::MessageAcceptance;
 pub use libp2p::Stream;
 pub use libp2p::{identity::Keypair, Multiaddr, PeerId, StreamProtocol};
@@ -37,6 +37,8 @@ pub struct NetConfig {
     pub request_timeout: Duration,
     /// Caps on connections, so a flood of dialers cannot exhaust the node.
     pub limits: Limits,
+    /// Serve as a relay for others, with these limits. Default: off.
+    pub relay: Option<RelayLimits>,
     /// For a listen address that may be taken (a port remembered from an
     /// earlier run), the address to use instead. Default: none.
     pub fallback: Vec<(Multiaddr, Multiaddr)>,
@@ -59,6 +61,7 @@ impl NetConfig {
             request_timeout: Duration::from_secs(30),
             fallback: Vec::new(),
             limits: Limits::default(),
+            relay: None,
         }
     }
 }

@@ -244,7 +244,6 @@ pub fn spawn(
     NetError,
 > {
     let peer_id = key.public().to_peer_id();
-    let behaviour = Behaviour::new(&key, &config)?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -254,7 +253,12 @@ pub fn spawn(
         )
         .map_err(|e| NetError::Config(e.to_string()))?
         .with_quic()
-        .with_behaviour(|_| behaviour)
+        .with_relay_client(libp2p::noise::Config::new, libp2p::yamux::Config::default)
+        .map_err(|e| NetError::Config(e.to_string()))?
+        .with_behaviour(|key, relay_client| {
+            Behaviour::new(key, &config, relay_client)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+        })
         .map_err(|e| NetError::Config(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .build();
@@ -493,6 +497,11 @@ impl SwarmTask {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
                 self.listen_addrs.insert(address.clone());
+                // A relay's listen addresses are what it tells reserving
+                // peers to advertise.
+                if self.swarm.behaviour().relay_server.is_enabled() {
+                    self.swarm.add_external_address(address.clone());
+                }
                 self.emit(Event::Listening { addr: address });
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
@@ -660,6 +669,19 @@ impl SwarmTask {
                 }
             }
             BehaviourEvent::Kad(_) => {}
+            BehaviourEvent::Dcutr(libp2p::dcutr::Event {
+                remote_peer_id,
+                result,
+            }) => match result {
+                Ok(_) => {
+                    tracing::info!(peer = %remote_peer_id, "hole punching made the connection direct")
+                }
+                Err(e) => {
+                    tracing::info!(peer = %remote_peer_id, "hole punching failed; staying relayed: {e}")
+                }
+            },
+            BehaviourEvent::RelayClient(e) => tracing::debug!("relay client: {e:?}"),
+            BehaviourEvent::RelayServer(e) => tracing::debug!("relay: {e:?}"),
             BehaviourEvent::Streams(()) | BehaviourEvent::Limits(_) => {}
         }
     }

@@ -45,8 +45,12 @@ pub fn peers_of(peers: &[InvitePeer]) -> Vec<(PeerId, Vec<Multiaddr>)> {
         .collect()
 }
 
+/// The address without a trailing `/p2p/<target>`; a relay's `/p2p/<relay>`
+/// before `/p2p-circuit` stays.
 fn without_p2p(addr: &Multiaddr) -> Multiaddr {
-    addr.iter()
-        .filter(|p| !matches!(p, Protocol::P2p(_)))
-        .collect()
+    let mut a = addr.clone();
+    if matches!(a.iter().last(), Some(Protocol::P2p(_))) {
+        a.pop();
+    }
+    a
 }

@@ -34,6 +34,9 @@ pub struct NodeConfig {
     pub mdns: Option<bool>,
     /// How often to compare heads with every connected member. Default 15 s.
     pub sync_interval: Duration,
+    /// Serve as a relay for nodes that cannot be reached directly, with
+    /// kindred-net's default limits. Default: off.
+    pub relay: bool,
     /// DHT peers to join through (multiaddrs ending in /p2p/ID), added to
     /// the ones remembered from earlier runs. Default: none; there is no
     /// built-in list.
@@ -49,6 +52,7 @@ impl NodeConfig {
             mdns: None,
             sync_interval: Duration::from_secs(15),
             bootstrap: vec![],
+            relay: false,
         }
     }
 }
@@ -152,6 +156,9 @@ impl Node {
         net_config.fallback = fallback;
         if let Some(m) = config.mdns {
             net_config.mdns = m;
+        }
+        if config.relay {
+            net_config.relay = Some(kindred_net::RelayLimits::default());
         }
         let (net, events, net_task) = kindred_net::spawn(key, net_config)?;
         let (ui, _) = broadcast::channel(256);
