@@ -247,3 +247,66 @@ fn churn_every_member_up_at_the_end_has_every_post() {
         start.elapsed()
     );
 }
+
+/// Scenario 1: two members behind separate NATs and one public relay. They
+/// join one circle and exchange posts and private messages, first through
+/// the relay; the test reports whether hole punching made it direct.
+#[test]
+fn members_behind_separate_nats_talk_through_a_relay() {
+    let Some(mut lab) = Lab::new() else { return };
+    let hr = lab.host("relay");
+    let relay = Node::on_host("relay", &hr, &["--relay"]);
+    let via = format!("{}/p2p-circuit", relay.full_addr());
+    let (ha, hb) = (lab.host_behind_nat("a"), lab.host_behind_nat("b"));
+    // QUIC too: hole punching through NAT works far more often over UDP.
+    let (qa, qb) = (
+        format!("/ip4/{}/udp/0/quic-v1", ha.ip),
+        format!("/ip4/{}/udp/0/quic-v1", hb.ip),
+    );
+    let a = Node::on_host("alice", &ha, &["--listen", &via, "--listen", &qa]);
+    let b = Node::on_host("bob", &hb, &["--listen", &via, "--listen", &qb]);
+    wait_for("alice's reservation", T, || {
+        a.status()["listen"]
+            .as_array()?
+            .iter()
+            .any(|l| l.as_str().is_some_and(|l| l.contains("p2p-circuit")))
+            .then_some(())
+    });
+    let invite = a.create("behind routers");
+    a.post("behind routers", "hello from behind a NAT");
+    let start = Instant::now();
+    b.join(&invite);
+    b.wait_posts("behind routers", 1, T);
+    println!(
+        "NAT: bob joined through the relay and synced in {:?}",
+        start.elapsed()
+    );
+    b.post("behind routers", "hello back");
+    a.wait_posts("behind routers", 2, T);
+    let alice = a.handle_seen_by(&b);
+    assert!(b
+        .ok(&["dm", &alice, "privately, across two NATs"])
+        .contains("Delivered"));
+    a.ok(&["accept", &b.peer_id()]);
+    assert_eq!(a.chat(&b.peer_id())[0].0, "privately, across two NATs");
+    // Give hole punching a moment, then report how bob reaches alice.
+    let direct = (0..20).any(|_| {
+        let peers = b.ok(&["peers", "--json"]);
+        let d = peers
+            .lines()
+            .filter(|l| l.contains(&a.peer_id()))
+            .any(|l| !l.contains("p2p-circuit"));
+        if !d {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        d
+    });
+    println!(
+        "NAT: bob's connection to alice is {}",
+        if direct {
+            "direct: hole punching succeeded"
+        } else {
+            "relayed: hole punching did not succeed"
+        }
+    );
+}

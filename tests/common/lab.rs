@@ -119,6 +119,73 @@ impl Lab {
         Host { ns, ip, port }
     }
 
+    /// Adds a host behind its own home router: the router sits on the lab
+    /// bridge with a public address and masquerades (NAT) for the host,
+    /// which has a private 10.N.0.2 address and no way in from outside.
+    pub fn host_behind_nat(&mut self, name: &str) -> Host {
+        let router = self.host(&format!("{name}r"));
+        let n = self.hosts.len();
+        let ns = format!("{}-{name}", self.prefix);
+        let (lan_r, lan_h) = (format!("10.{n}.0.1"), format!("10.{n}.0.2"));
+        let (cidr_r, cidr_h) = (format!("{lan_r}/24"), format!("{lan_h}/24"));
+        let steps: Vec<Vec<&str>> = vec![
+            vec!["ip", "netns", "add", &ns],
+            vec![
+                "ip", "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", "lan0",
+                "netns", &router.ns,
+            ],
+            vec![
+                "ip", "netns", "exec", &router.ns, "ip", "addr", "add", &cidr_r, "dev", "lan0",
+            ],
+            vec![
+                "ip", "netns", "exec", &router.ns, "ip", "link", "set", "lan0", "up",
+            ],
+            vec![
+                "ip",
+                "netns",
+                "exec",
+                &router.ns,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
+            vec![
+                "ip",
+                "netns",
+                "exec",
+                &router.ns,
+                "iptables",
+                "-t",
+                "nat",
+                "-A",
+                "POSTROUTING",
+                "-o",
+                "eth0",
+                "-j",
+                "MASQUERADE",
+            ],
+            vec![
+                "ip", "netns", "exec", &ns, "ip", "addr", "add", &cidr_h, "dev", "eth0",
+            ],
+            vec![
+                "ip", "netns", "exec", &ns, "ip", "link", "set", "eth0", "up",
+            ],
+            vec!["ip", "netns", "exec", &ns, "ip", "link", "set", "lo", "up"],
+            vec![
+                "ip", "netns", "exec", &ns, "ip", "route", "add", "default", "via", &lan_r,
+            ],
+        ];
+        for s in steps {
+            run(&s).unwrap_or_else(|e| panic!("lab setup failed: {e}"));
+        }
+        self.hosts.push(ns.clone());
+        Host {
+            ns,
+            ip: lan_h,
+            port: router.port,
+        }
+    }
+
     /// Drops all traffic between `host` and each of `others` (both ways),
     /// as a broken link would.
     pub fn partition(&self, host: &Host, others: &[&Host]) {
