@@ -256,15 +256,17 @@ fn members_behind_separate_nats_talk_through_a_relay() {
     let Some(mut lab) = Lab::new() else { return };
     let hr = lab.host("relay");
     let relay = Node::on_host("relay", &hr, &["--relay"]);
-    let via = format!("{}/p2p-circuit", relay.full_addr());
     let (ha, hb) = (lab.host_behind_nat("a"), lab.host_behind_nat("b"));
     // QUIC too: hole punching through NAT works far more often over UDP.
     let (qa, qb) = (
         format!("/ip4/{}/udp/0/quic-v1", ha.ip),
         format!("/ip4/{}/udp/0/quic-v1", hb.ip),
     );
-    let a = Node::on_host("alice", &ha, &["--listen", &via, "--listen", &qa]);
-    let b = Node::on_host("bob", &hb, &["--listen", &via, "--listen", &qb]);
+    // Each knows the relay only as a DHT bootstrap peer; finding itself
+    // unreachable from outside, it reserves a slot there by itself.
+    let boot = relay.full_addr();
+    let a = Node::on_host("alice", &ha, &["--bootstrap", &boot, "--listen", &qa]);
+    let b = Node::on_host("bob", &hb, &["--bootstrap", &boot, "--listen", &qb]);
     wait_for("alice's reservation", T, || {
         a.status()["listen"]
             .as_array()?

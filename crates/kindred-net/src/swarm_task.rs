@@ -282,6 +282,18 @@ pub fn spawn(
         pending_sync: HashMap::new(),
         pending_connect: HashMap::new(),
         pending_providers: HashMap::new(),
+        // Relays named with `--listen .../p2p/RELAY/p2p-circuit` already hold a slot.
+        reserved_on: config
+            .listen
+            .iter()
+            .filter(|a| a.iter().any(|p| matches!(p, Protocol::P2pCircuit)))
+            .filter_map(|a| {
+                a.iter().find_map(|p| match p {
+                    Protocol::P2p(id) => Some(id),
+                    _ => None,
+                })
+            })
+            .collect(),
         remote_addrs: HashMap::new(),
         listen_addrs: HashSet::new(),
     };
@@ -307,6 +319,30 @@ struct SwarmTask {
     listen_addrs: HashSet<Multiaddr>,
     pending_connect: HashMap<PeerId, Vec<oneshot::Sender<bool>>>,
     pending_providers: HashMap<kad::QueryId, (oneshot::Sender<Vec<PeerId>>, HashSet<PeerId>)>,
+    /// Relays we asked for a slot (at most [`MAX_RELAYS`]).
+    reserved_on: HashSet<PeerId>,
+}
+
+/// Relays a node behind NAT reserves slots on.
+const MAX_RELAYS: usize = 2;
+
+/// Whether an address can be reached from the internet at large, as far as
+/// its IP says (private, CGNAT, link-local and loopback ranges cannot).
+fn is_public(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => {
+            let o = ip.octets();
+            !(ip.is_private()
+                || ip.is_loopback()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || (o[0] == 100 && (64..128).contains(&o[1])))
+        }
+        Protocol::Ip6(ip) => {
+            !(ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xfe00) == 0xfc00)
+        }
+        _ => false,
+    }) && !addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
 }
 
 impl SwarmTask {
@@ -548,6 +584,54 @@ impl SwarmTask {
         }
     }
 
+    /// A node that cannot be reached from outside (no public listen
+    /// address) reserves a slot on relays it meets, so members can reach it
+    /// through them; the relayed address then shows among its listen
+    /// addresses, and so in its invites and contact cards.
+    fn maybe_reserve(&mut self, relay: PeerId, info: &identify::Info) {
+        let offers_relay = info
+            .protocols
+            .iter()
+            .any(|p| p.as_ref() == libp2p::relay::HOP_PROTOCOL_NAME.as_ref());
+        if !offers_relay
+            || self.reserved_on.len() >= MAX_RELAYS
+            || self.reserved_on.contains(&relay)
+        {
+            return;
+        }
+        if self.listen_addrs.iter().any(is_public) {
+            return;
+        }
+        // Where the relay listens (not the ephemeral port it may have dialled
+        // us from): a public address if it has one.
+        let candidates: Vec<&Multiaddr> = info
+            .listen_addrs
+            .iter()
+            .filter(|a| !a.iter().any(|p| matches!(p, Protocol::P2pCircuit)))
+            .collect();
+        let Some(addr) = candidates
+            .iter()
+            .find(|a| is_public(a))
+            .or_else(|| candidates.first())
+            .map(|a| (*a).clone())
+        else {
+            return;
+        };
+        let circuit = addr
+            .iter()
+            .filter(|p| !matches!(p, Protocol::P2p(_)))
+            .collect::<Multiaddr>()
+            .with(Protocol::P2p(relay))
+            .with(Protocol::P2pCircuit);
+        match self.swarm.listen_on(circuit.clone()) {
+            Ok(_) => {
+                tracing::info!(%relay, "not reachable from outside: reserving a slot on a relay");
+                self.reserved_on.insert(relay);
+            }
+            Err(e) => tracing::debug!(%circuit, "cannot reserve on relay: {e}"),
+        }
+    }
+
     fn on_behaviour_event(&mut self, event: BehaviourEvent) {
         match event {
             BehaviourEvent::Gossipsub(gossipsub::Event::Message {
@@ -600,6 +684,7 @@ impl SwarmTask {
             }
             BehaviourEvent::Sync(_) => {}
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                self.maybe_reserve(peer_id, &info);
                 let dht = info
                     .protocols
                     .iter()
