@@ -127,6 +127,26 @@ pub struct DmSent {
     pub state: String,
 }
 
+/// How the API shows one contact's conversation; `fallback_name` is used
+/// when the contact record has none (a name seen in a shared circle).
+fn conversation_view(
+    peer: &PeerId,
+    c: &ContactRecord,
+    handles: Vec<String>,
+    fallback_name: Option<String>,
+) -> ConversationView {
+    ConversationView {
+        peer: peer.to_string(),
+        handles,
+        name: c.name.clone().or(fallback_name),
+        unread: c.unread,
+        held: c.held,
+        last_text: c.last_text.clone(),
+        last_timestamp: c.last_ts,
+        consent: format!("{:?}", c.consent).to_lowercase(),
+    }
+}
+
 async fn write_msg<W: futures::AsyncWrite + Unpin>(w: &mut W, m: &[u8]) -> std::io::Result<()> {
     let len = u16::try_from(m.len())
         .map_err(|_| std::io::Error::other("Noise message over 65535 bytes"))?;
@@ -822,16 +842,9 @@ impl Node {
             if c.last_ts == 0 && c.held == 0 {
                 continue;
             }
-            let view = ConversationView {
-                peer: peer.to_string(),
-                handles: handles.remove(&peer).unwrap_or_default(),
-                name: c.name.clone().or_else(|| names.remove(&peer)),
-                unread: c.unread,
-                held: c.held,
-                last_text: c.last_text.clone(),
-                last_timestamp: c.last_ts,
-                consent: format!("{:?}", c.consent).to_lowercase(),
-            };
+            let name = names.remove(&peer);
+            let view =
+                conversation_view(&peer, &c, handles.remove(&peer).unwrap_or_default(), name);
             match c.consent {
                 kindred_store::Consent::Requested => requests.push(view),
                 kindred_store::Consent::Accepted => conversations.push(view),
@@ -855,16 +868,7 @@ impl Node {
         let c = self.store().set_consent(&peer.to_bytes(), action)?;
         self.store().flush().await?;
         let _ = self.dm().updates.send(peer);
-        Ok(ConversationView {
-            peer: peer.to_string(),
-            handles: vec![],
-            name: c.name,
-            unread: c.unread,
-            held: c.held,
-            last_text: c.last_text,
-            last_timestamp: c.last_ts,
-            consent: format!("{:?}", c.consent).to_lowercase(),
-        })
+        Ok(conversation_view(&peer, &c, vec![], None))
     }
 
     /// This node's shareable contact code.

@@ -194,7 +194,9 @@ impl Node {
                 .subscribe(state.keys.gossip_topic.clone())
                 .await?;
         }
-        node.dial_known_peers().await?;
+        // Members met before: dial them now (the same backoff-tracked path
+        // that keeps redialling them later).
+        node.reconnect_due().await;
         node.bootstrap(&config.bootstrap).await?;
 
         let (shutdown, _) = broadcast::channel(1);
@@ -229,22 +231,6 @@ impl Node {
 
     pub(crate) fn store(&self) -> &Store {
         &self.inner.store
-    }
-
-    async fn dial_known_peers(&self) -> Result<(), NodeError> {
-        for (peer, addrs) in self.inner.store.known_peers()? {
-            let Ok(peer) = PeerId::from_bytes(&peer) else {
-                continue;
-            };
-            let addrs: Vec<Multiaddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
-            if peer != self.inner.peer_id && !addrs.is_empty() {
-                self.inner
-                    .net
-                    .send(Command::AddAddresses { peer, addrs })
-                    .await?;
-            }
-        }
-        Ok(())
     }
 
     async fn event_loop(self, mut events: tokio::sync::mpsc::UnboundedReceiver<Event>) {
