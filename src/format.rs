@@ -115,6 +115,16 @@ pub fn status(s: &StatusView, json: bool) {
     for a in &s.listen {
         println!("listening {a}");
     }
+    let relayed = s.listen.iter().any(|a| a.contains("/p2p-circuit"));
+    let reach = match (s.reachability.as_str(), relayed) {
+        ("public", _) => "public: peers can dial this node directly",
+        ("private", true) => "behind NAT or a firewall: reachable through a relay",
+        ("private", false) => {
+            "behind NAT or a firewall, no relay yet: only members on this network can reach you"
+        }
+        _ => "not known yet (no peer has tried to dial back)",
+    };
+    println!("reach     {reach}");
     println!("peers     {}", s.peers);
     for t in &s.topics {
         println!(

@@ -255,7 +255,11 @@ fn churn_every_member_up_at_the_end_has_every_post() {
 fn members_behind_separate_nats_talk_through_a_relay() {
     let Some(mut lab) = Lab::new() else { return };
     let hr = lab.host("relay");
-    let relay = Node::on_host("relay", &hr, &["--relay"]);
+    // The relay listens on QUIC too, and members reach it over QUIC: the
+    // address the relay observes for them is then the very UDP mapping
+    // their NAT made for their QUIC socket, which is what hole punching needs.
+    let rq = format!("/ip4/{}/udp/0/quic-v1", hr.ip);
+    let relay = Node::on_host("relay", &hr, &["--relay", "--listen", &rq]);
     let (ha, hb) = (lab.host_behind_nat("a"), lab.host_behind_nat("b"));
     // QUIC too: hole punching through NAT works far more often over UDP.
     let (qa, qb) = (
@@ -264,7 +268,7 @@ fn members_behind_separate_nats_talk_through_a_relay() {
     );
     // Each knows the relay only as a DHT bootstrap peer; finding itself
     // unreachable from outside, it reserves a slot there by itself.
-    let boot = relay.full_addr();
+    let boot = relay.quic_addr();
     let a = Node::on_host("alice", &ha, &["--bootstrap", &boot, "--listen", &qa]);
     let b = Node::on_host("bob", &hb, &["--bootstrap", &boot, "--listen", &qb]);
     wait_for("alice's reservation", T, || {
@@ -291,24 +295,61 @@ fn members_behind_separate_nats_talk_through_a_relay() {
         .contains("Delivered"));
     a.ok(&["accept", &b.peer_id()]);
     assert_eq!(a.chat(&b.peer_id())[0].0, "privately, across two NATs");
-    // Give hole punching a moment, then report how bob reaches alice.
-    let direct = (0..20).any(|_| {
-        let peers = b.ok(&["peers", "--json"]);
-        let d = peers
+    // Bob could reach alice only through the relay at first (her own
+    // addresses are private); hole punching then makes it direct. The lab's
+    // routers behave like home routers (port-preserving NAT, unsolicited
+    // packets dropped), through which QUIC hole punching works.
+    let direct = wait_for("a direct connection after hole punching", T, || {
+        b.ok(&["peers", "--json"])
             .lines()
-            .filter(|l| l.contains(&a.peer_id()))
-            .any(|l| !l.contains("p2p-circuit"));
-        if !d {
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        d
+            .find(|l| l.contains(&a.peer_id()) && !l.contains("p2p-circuit"))
+            .map(str::to_string)
+    });
+    println!("NAT: hole punching succeeded; bob reaches alice directly: {direct}");
+    a.post("behind routers", "now without the relay");
+    b.wait_posts("behind routers", 3, T);
+}
+
+/// AutoNAT: a host with a public address behind a firewall cannot tell from
+/// its addresses that nobody can reach it. Peers dialling it back tell it;
+/// it then reserves a relay slot, and a member reaches it through the relay.
+/// A host without the firewall is found reachable and reserves nothing.
+#[test]
+fn a_firewalled_host_learns_it_is_unreachable_and_uses_a_relay() {
+    let Some(mut lab) = Lab::new() else { return };
+    let hr = lab.host("relay");
+    let relay = Node::on_host("relay", &hr, &["--relay"]);
+    let boot = relay.full_addr();
+    let (hc, hd) = (lab.host("carol"), lab.host("dave"));
+    lab.firewall(&hc);
+    let carol = Node::on_host("carol", &hc, &["--bootstrap", &boot]);
+    let dave = Node::on_host("dave", &hd, &["--bootstrap", &boot]);
+    let start = Instant::now();
+    wait_for("carol to find herself unreachable and reserve", T, || {
+        let s = carol.status();
+        let relayed = s["listen"]
+            .as_array()?
+            .iter()
+            .any(|l| l.as_str().is_some_and(|l| l.contains("p2p-circuit")));
+        (s["reachability"] == "private" && relayed).then_some(())
     });
     println!(
-        "NAT: bob's connection to alice is {}",
-        if direct {
-            "direct: hole punching succeeded"
-        } else {
-            "relayed: hole punching did not succeed"
-        }
+        "AutoNAT: carol behind a firewall found out and reserved a relay slot in {:?}",
+        start.elapsed()
     );
+    wait_for("dave to be confirmed reachable", T, || {
+        (dave.status()["reachability"] == "public").then_some(())
+    });
+    let s = dave.status();
+    assert!(
+        !s["listen"].to_string().contains("p2p-circuit"),
+        "a reachable host reserves no relay slot: {s}"
+    );
+    // Dave cannot dial carol's own address; the invite's relayed one works.
+    let invite = carol.create("firewalled");
+    carol.post("firewalled", "from behind a firewall");
+    dave.join(&invite);
+    dave.wait_posts("firewalled", 1, T);
+    dave.post("firewalled", "through the relay");
+    carol.wait_posts("firewalled", 2, T);
 }

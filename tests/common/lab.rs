@@ -178,12 +178,24 @@ impl Lab {
         for s in steps {
             run(&s).unwrap_or_else(|e| panic!("lab setup failed: {e}"));
         }
+        // Like a home router's firewall: unsolicited packets from outside are
+        // dropped, to the router and to the host. Dropped packets leave no
+        // connection-tracking entry, so a hole-punching packet that arrives
+        // before our own outgoing one does not make the NAT pick another
+        // port for it (which a plain MASQUERADE does).
+        drop_unsolicited(&router.ns, &["INPUT", "FORWARD"]);
         self.hosts.push(ns.clone());
         Host {
             ns,
             ip: lan_h,
             port: router.port,
         }
+    }
+
+    /// Puts a firewall in front of a host with a public address: nothing
+    /// from outside gets in unless the host started the exchange.
+    pub fn firewall(&self, host: &Host) {
+        drop_unsolicited(&host.ns, &["INPUT"]);
     }
 
     /// Drops all traffic between `host` and each of `others` (both ways),
@@ -230,5 +242,29 @@ impl Drop for Lab {
         for ns in self.hosts.iter().chain(std::iter::once(&self.inet)) {
             let _ = run(&["ip", "netns", "del", ns]);
         }
+    }
+}
+
+/// Drops packets arriving on `eth0` of `ns` that no outgoing one asked for.
+fn drop_unsolicited(ns: &str, chains: &[&str]) {
+    for chain in chains {
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "iptables",
+            "-A",
+            chain,
+            "-i",
+            "eth0",
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "NEW,INVALID",
+            "-j",
+            "DROP",
+        ])
+        .unwrap_or_else(|e| panic!("firewall setup failed: {e}"));
     }
 }

@@ -295,6 +295,19 @@ impl Node {
         )
     }
 
+    /// The node's QUIC listen address with its peer id (it must listen on one).
+    pub fn quic_addr(&self) -> String {
+        let s = self.status();
+        let quic = s["listen"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str())
+            .find(|a| a.contains("/quic-v1") && !a.contains("p2p-circuit"))
+            .unwrap_or_else(|| panic!("{} has no QUIC listen address", self.name));
+        format!("{quic}/p2p/{}", s["peer_id"].as_str().unwrap_or_default())
+    }
+
     /// An invite to `topic` re-signed by this node with the given peers, so
     /// tests can hand out invites that point somewhere else, or nowhere.
     pub fn invite_with_peers(&self, invite: &str, peers: Vec<kindred_proto::InvitePeer>) -> String {

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use libp2p::swarm::{behaviour::toggle::Toggle, NetworkBehaviour};
 use libp2p::{
-    connection_limits, dcutr, gossipsub, identify, identity::Keypair, kad, mdns, ping, relay,
-    request_response, StreamProtocol,
+    autonat, connection_limits, dcutr, gossipsub, identify, identity::Keypair, kad, mdns, ping,
+    relay, request_response, StreamProtocol,
 };
 
 use crate::codec::CappedBytes;
@@ -34,6 +34,9 @@ pub struct Behaviour {
     pub relay_server: Toggle<relay::Behaviour>,
     /// Upgrading relayed connections to direct ones by hole punching.
     pub dcutr: dcutr::Behaviour,
+    /// Asking peers to dial us back, to learn whether we can be reached
+    /// from outside (and answering their asks).
+    pub autonat: autonat::Behaviour,
 }
 
 /// What a node serving as a relay allows. Defaults suit a home machine or a
@@ -65,6 +68,26 @@ impl Default for RelayLimits {
             circuit_duration: Duration::from_secs(10 * 60),
             circuit_bytes: 16 * 1024 * 1024,
         }
+    }
+}
+
+/// AutoNAT as Kindred runs it: a first probe soon after start and retries
+/// every 20 s until peers agree, instead of libp2p's 15 s and 90 s, so a
+/// laptop behind a firewall finds out (and reserves a relay slot) quickly.
+///
+/// `only_global_ips` is off: the verdict on an address is ours to make
+/// ([`crate::is_public`]), so a peer on the same LAN confirming a private
+/// address does not count as reachable from outside, while test networks in
+/// reserved ranges still work.
+pub fn autonat_config() -> autonat::Config {
+    autonat::Config {
+        boot_delay: Duration::from_secs(2),
+        retry_interval: Duration::from_secs(20),
+        refresh_interval: Duration::from_secs(15 * 60),
+        throttle_server_period: Duration::from_secs(30),
+        timeout: Duration::from_secs(20),
+        only_global_ips: false,
+        ..Default::default()
     }
 }
 
@@ -140,8 +163,12 @@ impl Behaviour {
             )],
             request_response::Config::default().with_request_timeout(config.request_timeout),
         );
-        let identify =
-            identify::Behaviour::new(identify::Config::new("/kindred/1".into(), key.public()));
+        // Peers hear of new listen addresses (a relay slot just reserved), so
+        // their DHT routing tables carry the relayed path to a node behind NAT.
+        let identify = identify::Behaviour::new(
+            identify::Config::new("/kindred/1".into(), key.public())
+                .with_push_listen_addr_updates(true),
+        );
         let mdns = if config.mdns {
             Some(
                 mdns::tokio::Behaviour::new(mdns::Config::default(), key.public().to_peer_id())
@@ -188,6 +215,7 @@ impl Behaviour {
             relay_client,
             relay_server: relay_server.into(),
             dcutr: dcutr::Behaviour::new(peer_id),
+            autonat: autonat::Behaviour::new(peer_id, autonat_config()),
             kad,
             limits: connection_limits::Behaviour::new(limits),
             gossipsub,

@@ -11,7 +11,7 @@ mod behaviour;
 mod codec;
 mod swarm_task;
 
-pub use behaviour::{gossipsub_config, Behaviour, RelayLimits};
+pub use behaviour::{autonat_config, gossipsub_config, Behaviour, RelayLimits};
 pub use libp2p::gossipsub::MessageAcceptance;
 pub use libp2p::Stream;
 pub use libp2p::{identity::Keypair, Multiaddr, PeerId, StreamProtocol};
@@ -75,7 +75,8 @@ pub struct Limits {
     pub established_incoming: u32,
     /// Established connections in all. Default 256.
     pub established: u32,
-    /// Established connections to one peer. Default 2.
+    /// Established connections to one peer. Default 3: two when both dial
+    /// at once, and one while AutoNAT dials the peer back.
     pub per_peer: u32,
 }
 
@@ -85,7 +86,7 @@ impl Default for Limits {
             pending_incoming: 32,
             established_incoming: 128,
             established: 256,
-            per_peer: 2,
+            per_peer: 3,
         }
     }
 }
@@ -106,6 +107,49 @@ pub fn is_loopback(addr: &Multiaddr) -> bool {
         Protocol::Ip6(ip) => ip.is_loopback(),
         _ => false,
     })
+}
+
+/// Whether an address can be reached from the internet at large, as far as
+/// its IP says (private, CGNAT, link-local and loopback ranges cannot).
+pub fn is_public(addr: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => {
+            let o = ip.octets();
+            !(ip.is_private()
+                || ip.is_loopback()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || (o[0] == 100 && (64..128).contains(&o[1])))
+        }
+        Protocol::Ip6(ip) => {
+            !(ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xfe00) == 0xfc00)
+        }
+        _ => false,
+    }) && !addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+/// Whether others can reach this node directly, from outside its network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reachability {
+    /// AutoNAT confirmed an address that is public.
+    Public,
+    /// Behind NAT or a firewall: reachable through relays only (or from the
+    /// same LAN).
+    Private,
+    /// Not known yet: the node has a public-looking address that no peer
+    /// has tried to dial back.
+    Unknown,
+}
+
+impl Reachability {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Reachability::Public => "public",
+            Reachability::Private => "private",
+            Reachability::Unknown => "unknown",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

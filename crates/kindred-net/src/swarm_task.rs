@@ -1,6 +1,7 @@
 //! The task that owns the `Swarm`, and the handle others use to reach it.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
@@ -78,6 +79,9 @@ pub enum Command {
     },
     ListenAddrs {
         reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    Reachability {
+        reply: oneshot::Sender<crate::Reachability>,
     },
     TopicPeers {
         topic: String,
@@ -225,6 +229,10 @@ impl NetHandle {
         self.ask(|reply| Command::ListenAddrs { reply }).await
     }
 
+    pub async fn reachability(&self) -> Result<crate::Reachability, NetError> {
+        self.ask(|reply| Command::Reachability { reply }).await
+    }
+
     pub async fn topic_peers(&self, topic: String) -> Result<Vec<PeerId>, NetError> {
         self.ask(|reply| Command::TopicPeers { topic, reply }).await
     }
@@ -246,13 +254,21 @@ pub fn spawn(
     let peer_id = key.public().to_peer_id();
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default().nodelay(true),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .map_err(|e| NetError::Config(e.to_string()))?
         .with_quic()
+        .with_other_transport(|key| {
+            use libp2p::core::{upgrade::Version, Transport};
+            // As libp2p's own TCP setup, plus a deadline: without one, a dial
+            // to a firewall that drops packets hangs for the OS's two minutes
+            // of SYN retries, holding up reconnection and AutoNAT's answer.
+            Ok(
+                libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default().nodelay(true))
+                    .upgrade(Version::V1Lazy)
+                    .authenticate(libp2p::noise::Config::new(key)?)
+                    .multiplex(libp2p::yamux::Config::default())
+                    .timeout(TCP_DIAL_TIMEOUT),
+            )
+        })
+        .map_err(|e| NetError::Config(e.to_string()))?
         .with_relay_client(libp2p::noise::Config::new, libp2p::yamux::Config::default)
         .map_err(|e| NetError::Config(e.to_string()))?
         .with_behaviour(|key, relay_client| {
@@ -296,6 +312,8 @@ pub fn spawn(
             .collect(),
         remote_addrs: HashMap::new(),
         listen_addrs: HashSet::new(),
+        relays: HashMap::new(),
+        dial_backs: HashMap::new(),
     };
     let handle = tokio::spawn(task.run());
     Ok((
@@ -321,28 +339,28 @@ struct SwarmTask {
     pending_providers: HashMap<kad::QueryId, (oneshot::Sender<Vec<PeerId>>, HashSet<PeerId>)>,
     /// Relays we asked for a slot (at most [`MAX_RELAYS`]).
     reserved_on: HashSet<PeerId>,
+    /// Relays we have met and where they listen, for when AutoNAT later
+    /// finds us unreachable.
+    relays: HashMap<PeerId, Multiaddr>,
+    /// Peers AutoNAT is about to dial back for, and then the connection it
+    /// opened, closed once it has served.
+    dial_backs: HashMap<PeerId, Option<libp2p::swarm::ConnectionId>>,
 }
+
+/// How long a TCP dial may take, handshakes included.
+const TCP_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Relays a node behind NAT reserves slots on.
 const MAX_RELAYS: usize = 2;
 
-/// Whether an address can be reached from the internet at large, as far as
-/// its IP says (private, CGNAT, link-local and loopback ranges cannot).
-fn is_public(addr: &Multiaddr) -> bool {
-    addr.iter().any(|p| match p {
-        Protocol::Ip4(ip) => {
-            let o = ip.octets();
-            !(ip.is_private()
-                || ip.is_loopback()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || (o[0] == 100 && (64..128).contains(&o[1])))
-        }
-        Protocol::Ip6(ip) => {
-            !(ip.is_loopback() || ip.is_unspecified() || (ip.segments()[0] & 0xfe00) == 0xfc00)
-        }
-        _ => false,
-    }) && !addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+fn without_p2p(addr: &Multiaddr) -> Multiaddr {
+    addr.iter()
+        .filter(|p| !matches!(p, Protocol::P2p(_)))
+        .collect()
+}
+
+fn is_quic(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::QuicV1))
 }
 
 impl SwarmTask {
@@ -395,12 +413,16 @@ impl SwarmTask {
                     let _ = reply.send(true);
                     return;
                 }
+                tracing::debug!(%peer, ?addrs, "connecting");
+                // Even while another dial is under way: that one may have
+                // only the addresses the DHT knew (a member's private ones,
+                // timing out), and these may hold the relayed path that works.
                 let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                    .condition(libp2p::swarm::dial_opts::PeerCondition::Disconnected)
                     .addresses(addrs)
                     .extend_addresses_through_behaviour()
                     .build();
                 match self.swarm.dial(opts) {
-                    // Already dialling counts as under way: wait for its outcome.
                     Ok(()) | Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {
                         self.pending_connect.entry(peer).or_default().push(reply);
                     }
@@ -516,6 +538,9 @@ impl SwarmTask {
             Command::ListenAddrs { reply } => {
                 let _ = reply.send(self.listen_addrs.iter().cloned().collect());
             }
+            Command::Reachability { reply } => {
+                let _ = reply.send(self.reachability());
+            }
             Command::TopicPeers { topic, reply } => {
                 let hash = gossipsub::IdentTopic::new(topic).hash();
                 let peers = gs
@@ -547,9 +572,15 @@ impl SwarmTask {
                 peer_id,
                 endpoint,
                 num_established,
+                connection_id,
                 ..
             } => {
                 let addr = endpoint.get_remote_address().clone();
+                if endpoint.is_dialer() {
+                    if let Some(pending @ None) = self.dial_backs.get_mut(&peer_id) {
+                        *pending = Some(connection_id);
+                    }
+                }
                 self.remote_addrs.insert(peer_id, addr.clone());
                 for reply in self.pending_connect.remove(&peer_id).unwrap_or_default() {
                     let _ = reply.send(true);
@@ -584,43 +615,70 @@ impl SwarmTask {
         }
     }
 
-    /// A node that cannot be reached from outside (no public listen
-    /// address) reserves a slot on relays it meets, so members can reach it
-    /// through them; the relayed address then shows among its listen
-    /// addresses, and so in its invites and contact cards.
-    fn maybe_reserve(&mut self, relay: PeerId, info: &identify::Info) {
+    /// Whether we can be reached from outside: AutoNAT's verdict where it
+    /// has one (an address it confirmed counts only if it is public), else
+    /// what our own addresses say.
+    fn reachability(&self) -> crate::Reachability {
+        use libp2p::autonat::NatStatus;
+        match self.swarm.behaviour().autonat.nat_status() {
+            NatStatus::Public(a) if crate::is_public(&a) => crate::Reachability::Public,
+            NatStatus::Public(_) | NatStatus::Private => crate::Reachability::Private,
+            NatStatus::Unknown if self.listen_addrs.iter().any(crate::is_public) => {
+                crate::Reachability::Unknown
+            }
+            NatStatus::Unknown => crate::Reachability::Private,
+        }
+    }
+
+    /// Notes a relay we met (identify lists the hop protocol) and where it
+    /// listens: a public address if it has one, not the ephemeral port it
+    /// may have dialled us from.
+    fn note_relay(&mut self, relay: PeerId, info: &identify::Info) {
         let offers_relay = info
             .protocols
             .iter()
             .any(|p| p.as_ref() == libp2p::relay::HOP_PROTOCOL_NAME.as_ref());
-        if !offers_relay
-            || self.reserved_on.len() >= MAX_RELAYS
-            || self.reserved_on.contains(&relay)
-        {
+        if !offers_relay {
             return;
         }
-        if self.listen_addrs.iter().any(is_public) {
-            return;
-        }
-        // Where the relay listens (not the ephemeral port it may have dialled
-        // us from): a public address if it has one.
         let candidates: Vec<&Multiaddr> = info
             .listen_addrs
             .iter()
             .filter(|a| !a.iter().any(|p| matches!(p, Protocol::P2pCircuit)))
             .collect();
-        let Some(addr) = candidates
+        // Prefer the transport we already reach it over (QUIC gives hole
+        // punching an observed UDP mapping to work with).
+        let via = self.remote_addrs.get(&relay).map(is_quic);
+        let pick = candidates
             .iter()
-            .find(|a| is_public(a))
-            .or_else(|| candidates.first())
-            .map(|a| (*a).clone())
-        else {
+            .filter(|a| crate::is_public(a))
+            .find(|a| Some(is_quic(a)) == via)
+            .or_else(|| candidates.iter().find(|a| crate::is_public(a)))
+            .or_else(|| candidates.iter().find(|a| Some(is_quic(a)) == via))
+            .or_else(|| candidates.first());
+        if let Some(addr) = pick {
+            self.relays.insert(relay, (*addr).clone());
+            self.maybe_reserve(relay);
+        }
+    }
+
+    /// A node that cannot be reached from outside reserves a slot on relays
+    /// it meets (at most [`MAX_RELAYS`]), so members can reach it through
+    /// them; the relayed address then shows among its listen addresses, and
+    /// so in its invites and contact cards.
+    fn maybe_reserve(&mut self, relay: PeerId) {
+        // A relay's operator has said it is reachable.
+        if self.swarm.behaviour().relay_server.is_enabled()
+            || self.reserved_on.len() >= MAX_RELAYS
+            || self.reserved_on.contains(&relay)
+            || self.reachability() != crate::Reachability::Private
+        {
+            return;
+        }
+        let Some(addr) = self.relays.get(&relay) else {
             return;
         };
-        let circuit = addr
-            .iter()
-            .filter(|p| !matches!(p, Protocol::P2p(_)))
-            .collect::<Multiaddr>()
+        let circuit = without_p2p(addr)
             .with(Protocol::P2p(relay))
             .with(Protocol::P2pCircuit);
         match self.swarm.listen_on(circuit.clone()) {
@@ -684,7 +742,7 @@ impl SwarmTask {
             }
             BehaviourEvent::Sync(_) => {}
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                self.maybe_reserve(peer_id, &info);
+                self.note_relay(peer_id, &info);
                 let dht = info
                     .protocols
                     .iter()
@@ -765,6 +823,38 @@ impl SwarmTask {
                     tracing::info!(peer = %remote_peer_id, "hole punching failed; staying relayed: {e}")
                 }
             },
+            BehaviourEvent::Autonat(libp2p::autonat::Event::StatusChanged { new, .. }) => {
+                let now = self.reachability();
+                tracing::info!(
+                    ?new,
+                    reachability = now.as_str(),
+                    "reachability from outside"
+                );
+                if now == crate::Reachability::Private {
+                    let relays: Vec<PeerId> = self.relays.keys().copied().collect();
+                    for r in relays {
+                        self.maybe_reserve(r);
+                    }
+                }
+            }
+            BehaviourEvent::Autonat(libp2p::autonat::Event::InboundProbe(probe)) => {
+                use libp2p::autonat::InboundProbeEvent;
+                match probe {
+                    InboundProbeEvent::Request { peer, .. } => {
+                        self.dial_backs.insert(peer, None);
+                    }
+                    InboundProbeEvent::Response { peer, .. }
+                    | InboundProbeEvent::Error { peer, .. } => {
+                        // The dial-back has proved its point; kept open, it
+                        // would count against the per-peer limit and make the
+                        // next one fail.
+                        if let Some(Some(c)) = self.dial_backs.remove(&peer) {
+                            self.swarm.close_connection(c);
+                        }
+                    }
+                }
+            }
+            BehaviourEvent::Autonat(_) => {}
             BehaviourEvent::RelayClient(e) => tracing::debug!("relay client: {e:?}"),
             BehaviourEvent::RelayServer(e) => tracing::debug!("relay: {e:?}"),
             BehaviourEvent::Streams(()) | BehaviourEvent::Limits(_) => {}

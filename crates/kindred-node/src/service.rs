@@ -823,6 +823,7 @@ impl Node {
             data_dir: self.inner.store.data_dir().display().to_string(),
             listen,
             api,
+            reachability: self.inner.net.reachability().await?.as_str().to_string(),
             peers: self.inner.net.peers().await?.len(),
             topics: self.topics().await?,
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -855,6 +856,8 @@ pub struct StatusView {
     pub data_dir: String,
     pub listen: Vec<String>,
     pub api: Option<String>,
+    /// `public`, `private` (behind NAT or a firewall) or `unknown`.
+    pub reachability: String,
     pub peers: usize,
     pub topics: Vec<TopicSummary>,
     pub version: String,
