@@ -10,12 +10,16 @@
 mod behaviour;
 mod codec;
 mod swarm_task;
+mod wire;
 
-pub use behaviour::{autonat_config, gossipsub_config, Behaviour, RelayLimits};
+pub use behaviour::{
+    autonat_config, gossipsub_config, peer_score, topic_score, Behaviour, RelayLimits,
+};
 pub use libp2p::gossipsub::MessageAcceptance;
 pub use libp2p::Stream;
 pub use libp2p::{identity::Keypair, Multiaddr, PeerId, StreamProtocol};
 pub use libp2p_stream::{Control as StreamControl, IncomingStreams, OpenStreamError};
+pub use wire::{tcp_bytes, tcp_transport, TCP_DIAL_TIMEOUT};
 pub use swarm_task::{
     keypair_from_secret, spawn, Command, Event, NetHandle, PeerInfo, PublishOutcome, SyncResponder,
 };

@@ -1,7 +1,6 @@
 //! The task that owns the `Swarm`, and the handle others use to reach it.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::multiaddr::Protocol;
@@ -114,6 +113,8 @@ pub enum Event {
         id: gossipsub::MessageId,
         topic: String,
         data: Vec<u8>,
+        /// When the network task handed it over (for ingest timings).
+        received: std::time::Instant,
     },
     PeerSubscribed {
         peer: PeerId,
@@ -255,19 +256,7 @@ pub fn spawn(
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_quic()
-        .with_other_transport(|key| {
-            use libp2p::core::{upgrade::Version, Transport};
-            // As libp2p's own TCP setup, plus a deadline: without one, a dial
-            // to a firewall that drops packets hangs for the OS's two minutes
-            // of SYN retries, holding up reconnection and AutoNAT's answer.
-            Ok(
-                libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default().nodelay(true))
-                    .upgrade(Version::V1Lazy)
-                    .authenticate(libp2p::noise::Config::new(key)?)
-                    .multiplex(libp2p::yamux::Config::default())
-                    .timeout(TCP_DIAL_TIMEOUT),
-            )
-        })
+        .with_other_transport(crate::wire::tcp_transport)
         .map_err(|e| NetError::Config(e.to_string()))?
         .with_relay_client(libp2p::noise::Config::new, libp2p::yamux::Config::default)
         .map_err(|e| NetError::Config(e.to_string()))?
@@ -346,9 +335,6 @@ struct SwarmTask {
     /// opened, closed once it has served.
     dial_backs: HashMap<PeerId, Option<libp2p::swarm::ConnectionId>>,
 }
-
-/// How long a TCP dial may take, handshakes included.
-const TCP_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Relays a node behind NAT reserves slots on.
 const MAX_RELAYS: usize = 2;
@@ -701,6 +687,7 @@ impl SwarmTask {
                 id: message_id,
                 topic: message.topic.into_string(),
                 data: message.data,
+                received: std::time::Instant::now(),
             }),
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic, .. }) => self
                 .emit(Event::PeerSubscribed {
@@ -764,7 +751,7 @@ impl SwarmTask {
             BehaviourEvent::Ping(libp2p::ping::Event {
                 peer,
                 connection,
-                result: Err(e),
+                result: Err(e @ (libp2p::ping::Failure::Timeout | libp2p::ping::Failure::Other { .. })),
             }) => {
                 // libp2p keeps a connection whose pings fail; we do not, so
                 // reconnection (and an honest "no member connected") follows.

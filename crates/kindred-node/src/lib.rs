@@ -22,7 +22,7 @@ mod topics;
 
 pub use error::NodeError;
 pub use kindred_store::ConsentAction;
-pub use service::{Node, NodeConfig, RunningNode, UiEvent};
+pub use service::{Node, NodeConfig, RunningNode, Stored, UiEvent};
 pub use topics::TopicSummary;
 
 /// The JSON shapes the API returns.

@@ -96,6 +96,8 @@ pub(crate) struct Inner {
     pub ui: broadcast::Sender<UiEvent>,
     /// Fires whenever messages are placed into a topic's history.
     pub updates: broadcast::Sender<TopicId>,
+    /// Each message from the network as it is stored, with timings.
+    pub stored: broadcast::Sender<Stored>,
     /// Sync runs in flight, and whether another was asked for meanwhile.
     pub syncing: Mutex<HashMap<(PeerId, TopicId), bool>>,
     /// Addresses peers told us they listen on.
@@ -110,6 +112,22 @@ pub(crate) struct Inner {
     /// Per topic: sync runs in flight and messages they have brought so far.
     pub progress: Mutex<HashMap<TopicId, (usize, u64)>>,
 }
+
+/// One message from the network placed in a circle's history. Benchmarks
+/// and tools subscribe ([`Node::stored_events`]) to time the path from
+/// arrival to disk; nobody pays for it when nobody listens.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub topic: TopicId,
+    pub id: kindred_proto::MessageId,
+    /// When the network task handed the message over (gossip), or when the
+    /// sync page holding it was received.
+    pub arrived: std::time::Instant,
+    pub stored: std::time::Instant,
+}
+
+/// How many [`Stored`] events a slow listener may fall behind by.
+const STORED_EVENTS: usize = 16 * 1024;
 
 /// A started node and the tasks that run it.
 pub struct RunningNode {
@@ -163,6 +181,7 @@ impl Node {
         let (net, events, net_task) = kindred_net::spawn(key, net_config)?;
         let (ui, _) = broadcast::channel(256);
         let (updates, _) = broadcast::channel(1024);
+        let (stored, _) = broadcast::channel(STORED_EVENTS);
         let dm = crate::dm::DmService::new(&secret);
         let node = Node {
             inner: Arc::new(Inner {
@@ -174,6 +193,7 @@ impl Node {
                 stats: Stats::default(),
                 ui,
                 updates,
+                stored,
                 syncing: Mutex::new(HashMap::new()),
                 identified: Mutex::new(HashMap::new()),
                 members: Mutex::new(HashSet::new()),
@@ -223,6 +243,11 @@ impl Node {
 
     pub fn peer_id(&self) -> PeerId {
         self.inner.peer_id
+    }
+
+    /// Messages from the network as they are stored (see [`Stored`]).
+    pub fn stored_events(&self) -> broadcast::Receiver<Stored> {
+        self.inner.stored.subscribe()
     }
 
     pub fn ui_events(&self) -> broadcast::Receiver<UiEvent> {
@@ -281,10 +306,11 @@ impl Node {
                 id,
                 topic,
                 data,
+                received,
             } => {
                 let acceptance = match self.inner.topics.by_gossip_topic(&topic) {
                     None => MessageAcceptance::Ignore,
-                    Some(t) => match self.accept_envelope(&t, &data, Some(source)) {
+                    Some(t) => match self.accept_envelope(&t, &data, Some(source), received) {
                         Ok(true) => MessageAcceptance::Accept,
                         Ok(false) => MessageAcceptance::Ignore,
                         Err(Rejected::Invalid(e)) => {
@@ -388,6 +414,7 @@ impl Node {
         topic: &TopicState,
         envelope: &[u8],
         from: Option<PeerId>,
+        arrived: std::time::Instant,
     ) -> Result<bool, Rejected> {
         let tid = topic.id();
         let stats = &self.inner.stats;
@@ -420,6 +447,14 @@ impl Node {
         stats.bump(&tid, |s| s.accepted += 1);
         if !inserted.stored.is_empty() {
             let _ = self.inner.updates.send(tid);
+        }
+        if self.inner.stored.receiver_count() > 0 {
+            let _ = self.inner.stored.send(Stored {
+                topic: tid,
+                id: msg.id,
+                arrived,
+                stored: std::time::Instant::now(),
+            });
         }
         if let (false, Some(peer)) = (inserted.missing.is_empty(), from) {
             self.spawn_sync(peer, tid);
@@ -646,11 +681,14 @@ impl Node {
             .map_err(|e| NodeError::BadInput(format!("own message failed to verify: {e}")))?;
         let record = MessageRecord::from_opened(&opened, &envelope, now_ms());
         let inserted = self.inner.store.insert(&tid, record)?;
-        self.inner.store.flush().await?;
         let _ = self.inner.updates.send(tid);
         let stored = inserted.stored.into_iter().next().ok_or_else(|| {
             NodeError::BadInput("own message could not be placed in history".into())
         })?;
+        // Out to the circle first, then to disk: the caller's answer still
+        // waits for the flush (an acknowledged post is durable), but the
+        // members need not wait for our fsync. Should we crash in between,
+        // the members have it and sync gives it back.
         match self
             .inner
             .net
@@ -663,6 +701,7 @@ impl Node {
             }
             Err(e) => tracing::warn!("publish failed, the message will travel by sync: {e}"),
         }
+        self.inner.store.flush().await?;
         Ok(stored)
     }
 

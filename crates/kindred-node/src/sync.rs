@@ -111,8 +111,9 @@ impl Node {
                 _ => break,
             };
             let mut progress = 0;
+            let arrived = std::time::Instant::now();
             for env in envelopes.iter().take(sync::MAX_PAGE_MESSAGES) {
-                match self.accept_envelope(&t, env, None) {
+                match self.accept_envelope(&t, env, None, arrived) {
                     Ok(true) => progress += 1,
                     Ok(false) => {}
                     Err(Rejected::Invalid(e)) => {

@@ -1,8 +1,7 @@
-//! Private-message crypto on this machine: Noise XX handshakes per second,
-//! session throughput, and the raw AEAD underneath, so the ratio shows what
-//! the session adds (framing, CBOR, rekey checks). Prints a Markdown table.
-//!
-//! Run: `cargo bench -p kindred-proto --bench dm`
+//! dm: private-message crypto on this machine: Noise XX handshakes per
+//! second, session throughput, and the raw AEAD underneath, so the ratio
+//! shows what the session adds (framing, CBOR, rekey checks).
+#![allow(clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
@@ -59,7 +58,7 @@ fn rate(mut f: impl FnMut()) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-fn main() {
+pub fn run() -> String {
     let (a, b) = (peer(1), peer(2));
     let hs = rate(|| {
         std::hint::black_box(handshake(&a, &b));
@@ -100,21 +99,22 @@ fn main() {
         rows.push((size, session, raw));
     }
 
-    println!("| measure | value |");
-    println!("|---|---|");
-    println!("| Noise XX handshakes (both sides, with identity binding) | {hs:.0} /s |");
+    let mut s = String::from("### dm\n\n| measure | value |\n|---|---|\n");
+    s += &format!("| Noise XX handshakes (both sides, with identity binding) | {hs:.0} /s |\n");
     for (size, session, raw) in rows {
         let mb = |b: f64| b / 1e6;
-        println!(
-            "| session seal+open, {} KiB messages | {:.0} MB/s |",
+        s += &format!(
+            "| session seal+open, {} KiB messages | {:.0} MB/s |\n",
             size / 1024,
             mb(session)
         );
-        println!(
-            "| raw ChaCha20-Poly1305 encrypt+decrypt, {} KiB | {:.0} MB/s (session = {:.0}% of raw) |",
+        s += &format!(
+            "| raw ChaCha20-Poly1305 encrypt+decrypt, {} KiB | {:.0} MB/s (session = {:.0}% of raw) |\n",
             size / 1024,
             mb(raw),
             100.0 * session / raw
         );
     }
+
+    s
 }

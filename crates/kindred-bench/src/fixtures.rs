@@ -1,0 +1,89 @@
+//! Valid circle messages made outside any node, to fill stores and feed
+//! nodes quickly.
+
+use anyhow::Result;
+use kindred_proto::envelope::seal;
+use kindred_proto::{Kind, MessageContent, MessageId, Pseudonym, TopicKeys};
+use kindred_store::MessageRecord;
+use serde_bytes::ByteBuf;
+
+/// `n` posts by `author`, each replying to the one before (a linear
+/// conversation), the first to `first_parent` if given. Returns records
+/// ready for the store (depths as the store would compute them).
+pub fn chain(
+    keys: &TopicKeys,
+    author: &Pseudonym,
+    n: usize,
+    first_parent: Option<(MessageId, u64)>,
+    text_len: usize,
+) -> Result<Vec<MessageRecord>> {
+    let mut out = Vec::with_capacity(n);
+    let mut prev = first_parent;
+    let now = now_ms();
+    for k in 0..n {
+        let content = MessageContent {
+            kind: Kind::Post,
+            body: body(k, text_len),
+            parents: prev.iter().map(|(id, _)| *id).collect(),
+            timestamp: now - (n - k) as u64,
+        };
+        let (id, envelope) = seal(keys, author, &content)?;
+        let depth = prev.map(|(_, d)| d + 1).unwrap_or(0);
+        out.push(MessageRecord {
+            id: ByteBuf::from(id.0.to_vec()),
+            author: ByteBuf::from(author.public_key().0.to_vec()),
+            kind: Kind::Post.code(),
+            body: content.body,
+            parents: content
+                .parents
+                .iter()
+                .map(|p| ByteBuf::from(p.0.to_vec()))
+                .collect(),
+            timestamp: content.timestamp,
+            received_at: now,
+            depth,
+            envelope: ByteBuf::from(envelope),
+        });
+        prev = Some((id, depth));
+    }
+    Ok(out)
+}
+
+/// `n` independent posts (no parents): envelopes only.
+pub fn loose(keys: &TopicKeys, author: &Pseudonym, n: usize, text_len: usize) -> Result<Vec<Vec<u8>>> {
+    let now = now_ms();
+    (0..n)
+        .map(|k| {
+            let content = MessageContent {
+                kind: Kind::Post,
+                body: body(k, text_len),
+                parents: vec![],
+                timestamp: now,
+            };
+            Ok(seal(keys, author, &content)?.1)
+        })
+        .collect()
+}
+
+fn body(k: usize, len: usize) -> String {
+    let mut s = format!("{k:08} ");
+    while s.len() < len {
+        s.push_str("Some days are heavier than others. ");
+    }
+    s.truncate(len);
+    s
+}
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The topic keys and this node's pseudonym in a circle, from its invite.
+pub fn keys_of(invite: &str) -> Result<TopicKeys> {
+    Ok(TopicKeys::derive(
+        &kindred_proto::Invite::parse(invite, now_ms())?.secret,
+    ))
+}
