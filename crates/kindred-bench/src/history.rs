@@ -31,7 +31,7 @@ pub fn run(circles: usize, per_circle: usize, keep: Option<&Path>) -> Result<Str
         None => tmp.path().join("node"),
     };
     let total = circles * per_circle;
-    let build = if dir.join("store").exists() {
+    let build = if dir.join("db").exists() {
         eprintln!("history: reusing {}", dir.display());
         f64::NAN
     } else {
@@ -50,12 +50,13 @@ pub fn run(circles: usize, per_circle: usize, keep: Option<&Path>) -> Result<Str
         rt.block_on(async {
             let n = start(&empty_dir).await?;
             n.node.create_topic("empty", "", None, None).await?;
+            n.node.post("empty", "the only message").await?;
             n.shutdown().await?;
             anyhow::Ok(())
         })?;
         worker(&empty_dir)?
     };
-    let mut t = Table::new(&["measure", &format!("{total} messages"), "empty store"]);
+    let mut t = Table::new(&["measure", &format!("{total} messages"), "1 message"]);
     t.row(vec![
         "store open (ms)".into(),
         num(full.store_open),
@@ -184,7 +185,7 @@ pub fn worker_main(dir: PathBuf) -> Result<()> {
         let (first, _) = n.node.messages(&topic, 100)?;
         let first_read = stats::ms(t.elapsed());
         if first.is_empty() {
-            bail!("the circle is empty");
+            bail!("the circle {topic} has no posts");
         }
         let mut reads = Vec::new();
         for _ in 0..50 {

@@ -31,6 +31,10 @@ pub fn run(count: usize) -> Result<String> {
         "`envelope::open` alone (CBOR + AEAD + verify), one core".into(),
         format!("{} msgs/s", num(open_rate)),
     ]);
+    t.row(vec![
+        "`Store::insert` alone (one transaction per message)".into(),
+        format!("{} msgs/s", num(store_rate()?)),
+    ]);
     t.row(vec!["arrival → stored p50".into(), format!("{} ms", num(p50))]);
     t.row(vec!["arrival → stored p99".into(), format!("{} ms", num(p99))]);
     Ok(format!("### ingest\n\n{}", t.render()))
@@ -164,4 +168,19 @@ fn crypto_ceiling(env_len: usize) -> Result<(f64, f64)> {
     }
     let open_rate = envs.len() as f64 / start.elapsed().as_secs_f64();
     Ok((ceiling, open_rate))
+}
+
+/// Messages per second the store takes one by one (each insert its own
+/// multi-tree transaction), without any crypto.
+fn store_rate() -> Result<f64> {
+    let tmp = tempfile::tempdir()?;
+    let store = kindred_store::Store::open(kindred_store::DataDir::lock(&tmp.path().join("s"))?)?;
+    let keys = kindred_proto::TopicKeys::derive(&kindred_proto::TopicSecret::from_bytes([4; 32]));
+    let author = kindred_proto::Pseudonym::from_seed([9; 32]);
+    let records = crate::fixtures::chain(&keys, &author, 4000, None, 300)?;
+    let start = Instant::now();
+    for r in records {
+        store.insert(&keys.id, r)?;
+    }
+    Ok(4000.0 / start.elapsed().as_secs_f64())
 }

@@ -146,6 +146,7 @@ fn main() -> Result<()> {
                 size: 512,
                 rate: 20.0,
                 seed: 7,
+                settle: 10,
             };
             section(mesh::run(&p, &[30, 60], &cli.out)?);
             section(ingest::run(5000)?);

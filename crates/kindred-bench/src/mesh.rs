@@ -37,6 +37,10 @@ pub struct MeshParams {
     pub rate: f64,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Seconds the mesh runs after warm-up before anything is measured, so
+    /// start-up work (DHT bootstrap, joins, first syncs) is over.
+    #[arg(long, default_value_t = 10)]
+    pub settle: u64,
 }
 
 /// What one stack's run measured.
@@ -56,6 +60,16 @@ pub struct MeshRun {
     /// Connections between members, by index (i < j).
     pub edges: Vec<(usize, usize)>,
     pub setup_seconds: f64,
+    /// CPU seconds per second of the whole mesh sitting idle (3 s, after
+    /// warm-up): the cost of keeping connections and protocols alive.
+    pub idle_cpu: f64,
+}
+
+/// CPU used per second while nothing is published.
+async fn idle_cpu() -> f64 {
+    let (c0, t0) = (stats::cpu_seconds(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    (stats::cpu_seconds() - c0) / t0.elapsed().as_secs_f64()
 }
 
 /// Runs both stacks at each size and prints the comparison.
@@ -138,6 +152,12 @@ fn table(p: &MeshParams, k: &MeshRun, b: &MeshRun) -> String {
         ratio(k.peak_rss_mib, b.peak_rss_mib),
     ]);
     t.row(vec![
+        "CPU seconds per second, whole mesh idle".into(),
+        num(k.idle_cpu),
+        num(b.idle_cpu),
+        ratio(k.idle_cpu, b.idle_cpu),
+    ]);
+    t.row(vec![
         "CPU seconds, measured phase".into(),
         num(k.cpu_seconds),
         num(b.cpu_seconds),
@@ -163,6 +183,7 @@ fn worker(stack: &str, p: &MeshParams, edges: Option<&Path>) -> Result<MeshRun> 
         .args(["--size", &p.size.to_string()])
         .args(["--rate", &p.rate.to_string()])
         .args(["--seed", &p.seed.to_string()])
+        .args(["--settle", &p.settle.to_string()])
         .stderr(std::process::Stdio::inherit());
     if let Some(e) = edges {
         cmd.arg("--edges").arg(e);
@@ -341,8 +362,11 @@ async fn kindred(p: &MeshParams) -> Result<MeshRun> {
         w.delivered, w.expected
     );
     let setup_seconds = setup.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(p.settle)).await;
+    let idle = idle_cpu().await;
     let mut run = measure(p, &deliveries, publish).await?;
     run.setup_seconds = setup_seconds;
+    run.idle_cpu = idle;
     // The connections Kindred made, for the bare run.
     let index: HashMap<PeerId, usize> = nodes
         .iter()
@@ -462,8 +486,11 @@ async fn bare(p: &MeshParams, edges: &[(usize, usize)]) -> Result<MeshRun> {
     let w = measure(&warm, &deliveries, warm_publish).await?;
     eprintln!("  bare warm-up: {}/{} delivered", w.delivered, w.expected);
     let setup_seconds = setup.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(p.settle)).await;
+    let idle = idle_cpu().await;
     let mut run = measure(p, &deliveries, publish).await?;
     run.setup_seconds = setup_seconds;
+    run.idle_cpu = idle;
     run.edges = edges.to_vec();
     Ok(run)
 }

@@ -7,6 +7,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
+mod batch;
 pub mod control;
 mod discovery;
 mod dm;

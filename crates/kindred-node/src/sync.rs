@@ -112,8 +112,21 @@ impl Node {
             };
             let mut progress = 0;
             let arrived = std::time::Instant::now();
-            for env in envelopes.iter().take(sync::MAX_PAGE_MESSAGES) {
-                match self.accept_envelope(&t, env, None, arrived) {
+            let page: Vec<(&kindred_proto::TopicKeys, &[u8])> = envelopes
+                .iter()
+                .take(sync::MAX_PAGE_MESSAGES)
+                .map(|e| (&t.keys, e.as_slice()))
+                .collect();
+            let opened = crate::batch::open_all(&page);
+            for ((_, env), msg) in page.iter().zip(opened) {
+                let stored = match msg {
+                    Ok(m) => self.store_opened(&t, &m, env, None, arrived),
+                    Err(e) => {
+                        self.inner.stats.bump(&topic, |s| s.rejected += 1);
+                        Err(Rejected::Invalid(e))
+                    }
+                };
+                match stored {
                     Ok(true) => progress += 1,
                     Ok(false) => {}
                     Err(Rejected::Invalid(e)) => {
