@@ -481,7 +481,9 @@ async fn up(dir: PathBuf, opts: UpOpts) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                // kad warns that it cannot bootstrap whenever a node knows
+                // no other yet: normal for a first node, not worth a warning.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libp2p_kad=error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -512,16 +514,28 @@ async fn up(dir: PathBuf, opts: UpOpts) -> Result<()> {
     println!("Kindred node {}", node.peer_id());
     println!("data dir {}", dir.display());
     println!("control API on http://{}", running.api_addr);
-    let peer_id = node.peer_id();
+    let peer_id = node.peer_id().to_string();
+    // Listeners may have come up before we subscribed: print those the node
+    // has now, then new ones as they come, each once.
+    let mut shown = std::collections::HashSet::new();
+    let mut show = move |a: String| {
+        if shown.insert(a.clone()) {
+            // Relayed addresses already end in our /p2p/<id>.
+            if a.ends_with(&peer_id) {
+                println!("listening on {a}");
+            } else {
+                println!("listening on {a}/p2p/{peer_id}");
+            }
+        }
+    };
+    for a in node.status().await?.listen {
+        show(a);
+    }
     let printer = tokio::spawn(async move {
         use kindred_node::UiEvent;
         while let Ok(ev) = events.recv().await {
             match ev {
-                // Relayed addresses already end in our /p2p/<id>.
-                UiEvent::Listening(a) if a.to_string().ends_with(&peer_id.to_string()) => {
-                    println!("listening on {a}")
-                }
-                UiEvent::Listening(a) => println!("listening on {a}/p2p/{peer_id}"),
+                UiEvent::Listening(a) => show(a.to_string()),
                 UiEvent::PeerJoined(p) => println!("peer connected: {p}"),
                 UiEvent::PeerLeft(p) => println!("peer disconnected: {p}"),
             }

@@ -127,6 +127,10 @@ pub struct Stored {
     pub stored: std::time::Instant,
 }
 
+/// How long a message's missing parents may take to arrive by gossip
+/// before the sender is asked for them.
+const PARENT_GRACE: Duration = Duration::from_millis(500);
+
 /// Members each periodic sync round compares history with, per circle.
 const SYNC_FANOUT: usize = 3;
 
@@ -561,7 +565,22 @@ impl Node {
             });
         }
         if let (false, Some(peer)) = (inserted.missing.is_empty(), from) {
-            self.spawn_sync(peer, tid);
+            // In a busy circle a reply often overtakes its parent on another
+            // path through the mesh; the parent is usually a few
+            // milliseconds behind. Ask the sender only if it is still missing
+            // after a grace period, instead of a sync for every overtake.
+            let node = self.clone();
+            let missing = inserted.missing;
+            tokio::spawn(async move {
+                tokio::time::sleep(PARENT_GRACE).await;
+                let store = &node.inner.store;
+                if missing
+                    .iter()
+                    .any(|m| !store.contains(&tid, m).unwrap_or(true))
+                {
+                    node.spawn_sync(peer, tid);
+                }
+            });
         }
         Ok(true)
     }
