@@ -77,10 +77,7 @@ async fn once(k: usize) -> Result<(f64, f64, Vec<(f64, f64)>)> {
         let me = secret.pseudonym(&keys.id);
         let store = kindred_store::Store::open(kindred_store::DataDir::lock(&da)?)?;
         let head = store.heads(&keys.id)?.into_iter().next();
-        let first = match head {
-            Some((depth, id)) => Some((id, depth)),
-            None => None,
-        };
+        let first = head.map(|(depth, id)| (id, depth));
         for r in crate::fixtures::chain(&keys, &me, k, first, 200)? {
             store.insert(&keys.id, r)?;
         }

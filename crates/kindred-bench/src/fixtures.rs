@@ -50,7 +50,12 @@ pub fn chain(
 }
 
 /// `n` independent posts (no parents): envelopes only.
-pub fn loose(keys: &TopicKeys, author: &Pseudonym, n: usize, text_len: usize) -> Result<Vec<Vec<u8>>> {
+pub fn loose(
+    keys: &TopicKeys,
+    author: &Pseudonym,
+    n: usize,
+    text_len: usize,
+) -> Result<Vec<Vec<u8>>> {
     let now = now_ms();
     (0..n)
         .map(|k| {

@@ -126,7 +126,11 @@ async fn fill(dir: &Path, circles: usize, per_circle: usize) -> Result<()> {
                 for inv in part {
                     let keys = crate::fixtures::keys_of(inv)?;
                     let me = secret.pseudonym(&keys.id);
-                    let first = store.heads(&keys.id)?.into_iter().next().map(|(d, id)| (id, d));
+                    let first = store
+                        .heads(&keys.id)?
+                        .into_iter()
+                        .next()
+                        .map(|(d, id)| (id, d));
                     for r in crate::fixtures::chain(&keys, &me, per_circle, first, 200)? {
                         store.insert(&keys.id, r)?;
                     }
@@ -139,7 +143,8 @@ async fn fill(dir: &Path, circles: usize, per_circle: usize) -> Result<()> {
             }));
         }
         for h in handles {
-            h.join().map_err(|_| anyhow::anyhow!("a writer panicked"))??;
+            h.join()
+                .map_err(|_| anyhow::anyhow!("a writer panicked"))??;
         }
         Ok(())
     })?;
@@ -152,7 +157,11 @@ fn dir_size(dir: &Path) -> Result<u64> {
     for e in std::fs::read_dir(dir)? {
         let e = e?;
         let m = e.metadata()?;
-        total += if m.is_dir() { dir_size(&e.path())? } else { m.len() };
+        total += if m.is_dir() {
+            dir_size(&e.path())?
+        } else {
+            m.len()
+        };
     }
     Ok(total)
 }
@@ -166,13 +175,15 @@ fn worker(dir: &Path) -> Result<Opened> {
     if !out.status.success() {
         bail!("history worker failed ({})", out.status);
     }
-    Ok(serde_json::from_slice(&out.stdout).context("history worker output")?)
+    serde_json::from_slice(&out.stdout).context("history worker output")
 }
 
 /// In a fresh process: open the store, then a node on it, read, idle.
 pub fn worker_main(dir: PathBuf) -> Result<()> {
     let t = Instant::now();
-    drop(kindred_store::Store::open(kindred_store::DataDir::lock(&dir)?)?);
+    drop(kindred_store::Store::open(kindred_store::DataDir::lock(
+        &dir,
+    )?)?);
     let store_open = stats::ms(t.elapsed());
     let rt = tokio::runtime::Runtime::new()?;
     let opened = rt.block_on(async {

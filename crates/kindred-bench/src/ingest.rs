@@ -35,8 +35,14 @@ pub fn run(count: usize) -> Result<String> {
         "`Store::insert` alone (one transaction per message)".into(),
         format!("{} msgs/s", num(store_rate()?)),
     ]);
-    t.row(vec!["arrival → stored p50".into(), format!("{} ms", num(p50))]);
-    t.row(vec!["arrival → stored p99".into(), format!("{} ms", num(p99))]);
+    t.row(vec![
+        "arrival → stored p50".into(),
+        format!("{} ms", num(p50)),
+    ]);
+    t.row(vec![
+        "arrival → stored p99".into(),
+        format!("{} ms", num(p99)),
+    ]);
     Ok(format!("### ingest\n\n{}", t.render()))
 }
 
@@ -95,8 +101,8 @@ async fn through_node(count: usize) -> Result<(f64, f64, f64, usize)> {
                 if !matches!(e, gossipsub::PublishError::AllQueuesFull(_)) {
                     break;
                 }
-                let _ = tokio::time::timeout(Duration::from_millis(1), feeder.select_next_some())
-                    .await;
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(1), feeder.select_next_some()).await;
             }
         }
         tokio::select! {
@@ -145,7 +151,13 @@ fn crypto_ceiling(env_len: usize) -> Result<(f64, f64)> {
             let pt = vec![i as u8; env_len.saturating_sub(40)];
             let sig = sk.sign(&pt[..pt.len().min(400)]);
             let ct = cipher
-                .encrypt(&nonce, Payload { msg: &pt, aad: b"ad" })
+                .encrypt(
+                    &nonce,
+                    Payload {
+                        msg: &pt,
+                        aad: b"ad",
+                    },
+                )
                 .map_err(|_| anyhow::anyhow!("encrypt"));
             ct.map(|ct| (nonce, ct, sig))
         })
@@ -153,7 +165,13 @@ fn crypto_ceiling(env_len: usize) -> Result<(f64, f64)> {
     let start = Instant::now();
     for (nonce, ct, sig) in &items {
         let pt = cipher
-            .decrypt(nonce, Payload { msg: ct, aad: b"ad" })
+            .decrypt(
+                nonce,
+                Payload {
+                    msg: ct,
+                    aad: b"ad",
+                },
+            )
             .map_err(|_| anyhow::anyhow!("decrypt"))?;
         vk.verify(&pt[..pt.len().min(400)], sig)?;
     }

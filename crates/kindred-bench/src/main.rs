@@ -122,6 +122,12 @@ fn machine() -> String {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match cli.scenario {
         Scenario::MeshWorker {
             stack,

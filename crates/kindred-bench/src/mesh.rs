@@ -192,7 +192,7 @@ fn worker(stack: &str, p: &MeshParams, edges: Option<&Path>) -> Result<MeshRun> 
     if !out.status.success() {
         bail!("the {stack} mesh worker failed ({})", out.status);
     }
-    Ok(serde_json::from_slice(&out.stdout).context("reading the mesh worker's result")?)
+    serde_json::from_slice(&out.stdout).context("reading the mesh worker's result")
 }
 
 /// The worker's entry point: runs one stack, prints its [`MeshRun`] as JSON.
@@ -226,7 +226,10 @@ where
 {
     let mut rng = Lcg(p.seed ^ 0x9e37);
     let (cpu0, bytes0) = (stats::cpu_seconds(), kindred_net::tcp_bytes().0);
-    deliveries.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clear();
+    deliveries
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clear();
     let start = Instant::now();
     let mut sent = Vec::new();
     for k in 0..p.messages {
@@ -347,7 +350,7 @@ async fn kindred(p: &MeshParams) -> Result<MeshRun> {
         let name = name.clone();
         async move {
             let m = node.post(&name, &text_of(seq, size)).await?;
-            Ok(hex_to_bytes(&m.id)?)
+            hex_to_bytes(&m.id)
         }
     };
     // Warm-up: meshes form and every member has a few messages.
@@ -376,7 +379,12 @@ async fn kindred(p: &MeshParams) -> Result<MeshRun> {
     let mut edges = std::collections::BTreeSet::new();
     for (i, n) in nodes.iter().enumerate() {
         for peer in n.node.peers().await? {
-            if let Some(&j) = peer.peer_id.parse::<PeerId>().ok().and_then(|p| index.get(&p)) {
+            if let Some(&j) = peer
+                .peer_id
+                .parse::<PeerId>()
+                .ok()
+                .and_then(|p| index.get(&p))
+            {
                 edges.insert((i.min(j), i.max(j)));
             }
         }
@@ -458,7 +466,9 @@ async fn bare(p: &MeshParams, edges: &[(usize, usize)]) -> Result<MeshRun> {
         });
     }
     for &(i, j) in edges {
-        let a = addrs[i].clone().with(libp2p::multiaddr::Protocol::P2p(ids[i]));
+        let a = addrs[i]
+            .clone()
+            .with(libp2p::multiaddr::Protocol::P2p(ids[i]));
         cmds[j].send(BareCmd::Dial(a)).ok();
     }
     let size = p.size;

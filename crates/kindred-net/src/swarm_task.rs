@@ -751,7 +751,8 @@ impl SwarmTask {
             BehaviourEvent::Ping(libp2p::ping::Event {
                 peer,
                 connection,
-                result: Err(e @ (libp2p::ping::Failure::Timeout | libp2p::ping::Failure::Other { .. })),
+                result:
+                    Err(e @ (libp2p::ping::Failure::Timeout | libp2p::ping::Failure::Other { .. })),
             }) => {
                 // libp2p keeps a connection whose pings fail; we do not, so
                 // reconnection (and an honest "no member connected") follows.

@@ -21,7 +21,10 @@ static RECEIVED: AtomicU64 = AtomicU64::new(0);
 /// Bytes this process has written to and read from TCP connections
 /// (everything: Noise and yamux framing included), as `(sent, received)`.
 pub fn tcp_bytes() -> (u64, u64) {
-    (SENT.load(Ordering::Relaxed), RECEIVED.load(Ordering::Relaxed))
+    (
+        SENT.load(Ordering::Relaxed),
+        RECEIVED.load(Ordering::Relaxed),
+    )
 }
 
 /// How long a TCP dial may take, handshakes included. Without a deadline,

@@ -11,10 +11,14 @@ use kindred_net::{Command, Multiaddr, PeerId};
 
 use crate::service::Node;
 
-const FIRST: Duration = Duration::from_secs(1);
+/// First retry soon: a dial made in the first moments after a restart can
+/// fail while the other side is itself restarting.
+const FIRST: Duration = Duration::from_millis(250);
 const MAX: Duration = Duration::from_secs(60);
 /// Dials started per tick at most, so a large address book cannot flood.
-const PER_TICK: usize = 16;
+const PER_TICK: usize = 4;
+/// How often redials are considered.
+pub(crate) const TICK: Duration = Duration::from_millis(250);
 
 #[derive(Default)]
 pub(crate) struct Backoff(Mutex<HashMap<PeerId, (u32, Instant)>>);
@@ -64,6 +68,9 @@ impl Node {
                     now + (FIRST * 2u32.saturating_pow(attempts.saturating_sub(1).min(6))).min(MAX);
                 due.push((peer, addrs.iter().filter_map(|a| a.parse().ok()).collect()));
             }
+        }
+        if !due.is_empty() {
+            tracing::debug!(members = due.len(), "redialling known members");
         }
         for (peer, addrs) in due {
             let _ = self

@@ -11,8 +11,7 @@ use kindred_net::{Command, Event, MessageAcceptance, Multiaddr, NetConfig, NetHa
 use kindred_proto::envelope::{open, seal};
 use kindred_proto::{
     Invite, Kind, MessageContent, MessageId, NodeSecret, OpenError, OpenedMessage, TopicId,
-    TopicKeys,
-    TopicSecret, MAX_PARENTS,
+    TopicKeys, TopicSecret, MAX_PARENTS,
 };
 use kindred_store::{DataDir, MessageRecord, Store, TopicRecord};
 use serde::Serialize;
@@ -478,6 +477,7 @@ impl Node {
     async fn periodic(self, every: Duration, mut shutdown: broadcast::Receiver<()>) {
         let mut tick = tokio::time::interval(every);
         let mut second = tokio::time::interval(Duration::from_secs(1));
+        let mut redial = tokio::time::interval(crate::reconnect::TICK);
         let mut look = tokio::time::interval(crate::discovery::LOOK_EVERY);
         let mut announce = tokio::time::interval(crate::discovery::ANNOUNCE_EVERY);
         tick.tick().await;
@@ -497,6 +497,9 @@ impl Node {
                 }
                 _ = second.tick() => {
                     self.retry_due();
+                    continue;
+                }
+                _ = redial.tick() => {
                     self.reconnect_due().await;
                     continue;
                 }
