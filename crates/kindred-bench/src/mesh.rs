@@ -297,6 +297,42 @@ where
     Ok(run)
 }
 
+/// The same for both stacks: a warm-up of 5 messages (meshes form, every
+/// member has some; their keys are apart from the measured ones), the
+/// settle time, idle CPU, then the measured phase.
+async fn warm_then_measure<F, Fut>(
+    stack: &str,
+    p: &MeshParams,
+    deliveries: &Deliveries,
+    publish: F,
+    setup: Instant,
+) -> Result<MeshRun>
+where
+    F: Fn(usize, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<u8>>> + Send + 'static,
+{
+    let warm = MeshParams {
+        messages: 5,
+        rate: 10.0,
+        ..p.clone()
+    };
+    let w = measure(&warm, deliveries, |from, seq| {
+        publish(from, seq + (1 << 40))
+    })
+    .await?;
+    eprintln!(
+        "  {stack} warm-up: {}/{} delivered",
+        w.delivered, w.expected
+    );
+    let setup_seconds = setup.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(p.settle)).await;
+    let idle = idle_cpu().await;
+    let mut run = measure(p, deliveries, publish).await?;
+    run.setup_seconds = setup_seconds;
+    run.idle_cpu = idle;
+    Ok(run)
+}
+
 fn text_of(seq: usize, size: usize) -> String {
     let mut s = format!("{seq:08} ");
     while s.len() < size {
@@ -353,23 +389,7 @@ async fn kindred(p: &MeshParams) -> Result<MeshRun> {
             hex_to_bytes(&m.id)
         }
     };
-    // Warm-up: meshes form and every member has a few messages.
-    let warm = MeshParams {
-        messages: 5,
-        rate: 10.0,
-        ..p.clone()
-    };
-    let w = measure(&warm, &deliveries, publish).await?;
-    eprintln!(
-        "  Kindred warm-up: {}/{} delivered",
-        w.delivered, w.expected
-    );
-    let setup_seconds = setup.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_secs(p.settle)).await;
-    let idle = idle_cpu().await;
-    let mut run = measure(p, &deliveries, publish).await?;
-    run.setup_seconds = setup_seconds;
-    run.idle_cpu = idle;
+    let mut run = warm_then_measure("Kindred", p, &deliveries, publish, setup).await?;
     // The connections Kindred made, for the bare run.
     let index: HashMap<PeerId, usize> = nodes
         .iter()
@@ -485,22 +505,9 @@ async fn bare(p: &MeshParams, edges: &[(usize, usize)]) -> Result<MeshRun> {
             Ok(key)
         }
     };
-    // Warm-up, as for Kindred (distinct keys: the top bit differs).
+    // Bare nodes have no join to wait for: give the meshes a heartbeat.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let warm = MeshParams {
-        messages: 5,
-        rate: 10.0,
-        ..p.clone()
-    };
-    let warm_publish = |from: usize, seq: usize| publish(from, seq + (1 << 40));
-    let w = measure(&warm, &deliveries, warm_publish).await?;
-    eprintln!("  bare warm-up: {}/{} delivered", w.delivered, w.expected);
-    let setup_seconds = setup.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_secs(p.settle)).await;
-    let idle = idle_cpu().await;
-    let mut run = measure(p, &deliveries, publish).await?;
-    run.setup_seconds = setup_seconds;
-    run.idle_cpu = idle;
+    let mut run = warm_then_measure("bare", p, &deliveries, publish, setup).await?;
     run.edges = edges.to_vec();
     Ok(run)
 }
