@@ -66,9 +66,9 @@ fn an_outsider_sees_only_ciphertext_and_its_injections_are_rejected() {
         tokio::time::timeout(T, async {
             loop {
                 match events.recv().await {
-                    Some(Event::Gossip {
+                    Some(Event::Gossip(kindred_net::GossipIn {
                         id, source, data, ..
-                    }) => {
+                    })) => {
                         net.send(Command::Validate {
                             id,
                             source,

@@ -20,7 +20,8 @@ pub use libp2p::Stream;
 pub use libp2p::{identity::Keypair, Multiaddr, PeerId, StreamProtocol};
 pub use libp2p_stream::{Control as StreamControl, IncomingStreams, OpenStreamError};
 pub use swarm_task::{
-    keypair_from_secret, spawn, Command, Event, NetHandle, PeerInfo, PublishOutcome, SyncResponder,
+    keypair_from_secret, spawn, Command, Event, GossipIn, NetHandle, PeerInfo, PublishOutcome,
+    SyncResponder,
 };
 pub use wire::{tcp_bytes, tcp_transport, TCP_DIAL_TIMEOUT};
 

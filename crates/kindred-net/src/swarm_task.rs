@@ -108,14 +108,7 @@ pub enum Event {
         listen_addrs: Vec<Multiaddr>,
     },
     /// A gossip message, held until the node sends [`Command::Validate`].
-    Gossip {
-        source: PeerId,
-        id: gossipsub::MessageId,
-        topic: String,
-        data: Vec<u8>,
-        /// When the network task handed it over (for ingest timings).
-        received: std::time::Instant,
-    },
+    Gossip(GossipIn),
     PeerSubscribed {
         peer: PeerId,
         topic: String,
@@ -125,6 +118,17 @@ pub enum Event {
         request: Vec<u8>,
         responder: SyncResponder,
     },
+}
+
+/// One gossip message waiting for its verdict.
+#[derive(Debug)]
+pub struct GossipIn {
+    pub source: PeerId,
+    pub id: gossipsub::MessageId,
+    pub topic: String,
+    pub data: Vec<u8>,
+    /// When the network task handed it over (for ingest timings).
+    pub received: std::time::Instant,
 }
 
 /// Where the answer to one inbound sync request goes.
@@ -682,13 +686,13 @@ impl SwarmTask {
                 propagation_source,
                 message_id,
                 message,
-            }) => self.emit(Event::Gossip {
+            }) => self.emit(Event::Gossip(GossipIn {
                 source: propagation_source,
                 id: message_id,
                 topic: message.topic.into_string(),
                 data: message.data,
                 received: std::time::Instant::now(),
-            }),
+            })),
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic, .. }) => self
                 .emit(Event::PeerSubscribed {
                     peer: peer_id,

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kindred_net::{Command, Event, MessageAcceptance, Multiaddr, NetConfig, NetHandle, PeerId};
+use kindred_net::{
+    Command, Event, GossipIn, MessageAcceptance, Multiaddr, NetConfig, NetHandle, PeerId,
+};
 use kindred_proto::envelope::{open, seal};
 use kindred_proto::{
     Invite, Kind, MessageContent, MessageId, NodeSecret, OpenError, OpenedMessage, TopicId,
@@ -146,15 +148,6 @@ fn shuffle<T>(items: &mut [T]) {
 
 /// Gossip judged together at most (see the event loop).
 const GOSSIP_BATCH: usize = 256;
-
-/// One gossip message waiting for its verdict.
-struct GossipIn {
-    source: PeerId,
-    id: libp2p::gossipsub::MessageId,
-    topic: String,
-    data: Vec<u8>,
-    received: std::time::Instant,
-}
 
 /// How many [`Stored`] events a slow listener may fall behind by.
 const STORED_EVENTS: usize = 16 * 1024;
@@ -297,20 +290,8 @@ impl Node {
             let mut next = Some(first);
             while let Some(event) = next.take() {
                 match event {
-                    Event::Gossip {
-                        source,
-                        id,
-                        topic,
-                        data,
-                        received,
-                    } => {
-                        gossip.push(GossipIn {
-                            source,
-                            id,
-                            topic,
-                            data,
-                            received,
-                        });
+                    Event::Gossip(g) => {
+                        gossip.push(g);
                         if gossip.len() < GOSSIP_BATCH {
                             next = events.try_recv().ok();
                         }
@@ -425,22 +406,7 @@ impl Node {
                 }
             }
             // Batched in the event loop; one arriving here is judged alone.
-            Event::Gossip {
-                source,
-                id,
-                topic,
-                data,
-                received,
-            } => {
-                let mut one = vec![GossipIn {
-                    source,
-                    id,
-                    topic,
-                    data,
-                    received,
-                }];
-                self.judge_gossip(&mut one).await;
-            }
+            Event::Gossip(g) => self.judge_gossip(&mut vec![g]).await,
             Event::SyncRequest {
                 peer,
                 request,
