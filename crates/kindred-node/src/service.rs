@@ -12,8 +12,8 @@ use kindred_net::{
 };
 use kindred_proto::envelope::{open, seal};
 use kindred_proto::{
-    Invite, Kind, MessageContent, MessageId, NodeSecret, OpenError, OpenedMessage, TopicId,
-    TopicKeys, TopicSecret, MAX_PARENTS,
+    Invite, Kind, MessageContent, MessageId, NodeSecret, OpenedMessage, TopicId, TopicKeys,
+    TopicSecret, MAX_PARENTS,
 };
 use kindred_store::{DataDir, MessageRecord, Store, TopicRecord};
 use serde::Serialize;
@@ -361,11 +361,24 @@ impl Node {
                 return;
             }
         }
-        for (t, msg, g) in to_store {
-            if let Err(Rejected::Store(e)) =
-                self.store_opened(&t, &msg, &g.data, Some(g.source), g.received)
-            {
-                tracing::error!("could not store a message: {e}");
+        // One group commit per topic, in arrival order within each.
+        while let Some((t, _, _)) = to_store.first() {
+            let t = Arc::clone(t);
+            let (this, rest): (Vec<_>, Vec<_>) = to_store
+                .into_iter()
+                .partition(|(other, _, _)| Arc::ptr_eq(other, &t));
+            to_store = rest;
+            let batch = this
+                .into_iter()
+                .map(|(_, msg, g)| Opened {
+                    msg,
+                    envelope: &g.data,
+                    from: Some(g.source),
+                    arrived: g.received,
+                })
+                .collect();
+            if let Err(e) = self.store_opened(&t, batch) {
+                tracing::error!("could not store messages: {e}");
             }
         }
     }
@@ -491,67 +504,67 @@ impl Node {
         }
     }
 
-    /// Stores a message already opened (decrypted and verified).
+    /// Stores messages of one topic already opened (decrypted and
+    /// verified), in one group commit. Returns, per message, whether it was
+    /// new to this node.
     pub(crate) fn store_opened(
         &self,
         topic: &TopicState,
-        msg: &OpenedMessage,
-        envelope: &[u8],
-        from: Option<PeerId>,
-        arrived: std::time::Instant,
-    ) -> Result<bool, Rejected> {
+        batch: Vec<Opened<'_>>,
+    ) -> Result<Vec<bool>, kindred_store::StoreError> {
         let tid = topic.id();
         let stats = &self.inner.stats;
-        if self
-            .inner
-            .store
-            .contains(&tid, &msg.id)
-            .map_err(Rejected::Store)?
-        {
-            stats.bump(&tid, |s| s.duplicates += 1);
-            return Ok(false);
+        let now = now_ms();
+        let records = batch
+            .iter()
+            .map(|o| MessageRecord::from_opened(&o.msg, o.envelope, now))
+            .collect();
+        let results = self.inner.store.insert_many(&tid, records)?;
+        let stored_at = std::time::Instant::now();
+        let mut new = Vec::with_capacity(results.len());
+        let mut placed_any = false;
+        for (o, inserted) in batch.into_iter().zip(results) {
+            new.push(!inserted.duplicate);
+            if inserted.duplicate {
+                stats.bump(&tid, |s| s.duplicates += 1);
+                continue;
+            }
+            stats.bump(&tid, |s| s.accepted += 1);
+            placed_any |= !inserted.stored.is_empty();
+            if self.inner.stored.receiver_count() > 0 {
+                let _ = self.inner.stored.send(Stored {
+                    topic: tid,
+                    id: o.msg.id,
+                    arrived: o.arrived,
+                    stored: stored_at,
+                });
+            }
+            if let (false, Some(peer)) = (inserted.missing.is_empty(), o.from) {
+                self.ask_for_parents_later(peer, tid, inserted.missing);
+            }
         }
-        let record = MessageRecord::from_opened(msg, envelope, now_ms());
-        let inserted = self
-            .inner
-            .store
-            .insert(&tid, record)
-            .map_err(Rejected::Store)?;
-        if inserted.duplicate {
-            stats.bump(&tid, |s| s.duplicates += 1);
-            return Ok(false);
-        }
-        stats.bump(&tid, |s| s.accepted += 1);
-        if !inserted.stored.is_empty() {
+        if placed_any {
             let _ = self.inner.updates.send(tid);
         }
-        if self.inner.stored.receiver_count() > 0 {
-            let _ = self.inner.stored.send(Stored {
-                topic: tid,
-                id: msg.id,
-                arrived,
-                stored: std::time::Instant::now(),
-            });
-        }
-        if let (false, Some(peer)) = (inserted.missing.is_empty(), from) {
-            // In a busy circle a reply often overtakes its parent on another
-            // path through the mesh; the parent is usually a few
-            // milliseconds behind. Ask the sender only if it is still missing
-            // after a grace period, instead of a sync for every overtake.
-            let node = self.clone();
-            let missing = inserted.missing;
-            tokio::spawn(async move {
-                tokio::time::sleep(PARENT_GRACE).await;
-                let store = &node.inner.store;
-                if missing
-                    .iter()
-                    .any(|m| !store.contains(&tid, m).unwrap_or(true))
-                {
-                    node.spawn_sync(peer, tid);
-                }
-            });
-        }
-        Ok(true)
+        Ok(new)
+    }
+
+    /// In a busy circle a reply often overtakes its parent on another path
+    /// through the mesh; the parent is usually a few milliseconds behind.
+    /// Ask the sender only if it is still missing after a grace period,
+    /// instead of a sync for every overtake.
+    fn ask_for_parents_later(&self, peer: PeerId, tid: TopicId, missing: Vec<MessageId>) {
+        let node = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(PARENT_GRACE).await;
+            let store = &node.inner.store;
+            if missing
+                .iter()
+                .any(|m| !store.contains(&tid, m).unwrap_or(true))
+            {
+                node.spawn_sync(peer, tid);
+            }
+        });
     }
 
     // ---- what the API offers ----
@@ -964,11 +977,15 @@ impl Node {
 
 /// Why an envelope was not stored.
 #[derive(Debug)]
-pub(crate) enum Rejected {
-    /// Not a valid message of the topic: the sender is at fault.
-    Invalid(OpenError),
-    /// Our own storage failed: nobody else is at fault.
-    Store(kindred_store::StoreError),
+/// A message opened (decrypted and verified) and ready to store.
+pub(crate) struct Opened<'a> {
+    pub msg: OpenedMessage,
+    pub envelope: &'a [u8],
+    /// Who sent it by gossip (`None`: a sync page), to ask for missing
+    /// parents.
+    pub from: Option<PeerId>,
+    /// When the swarm task handed it over.
+    pub arrived: std::time::Instant,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

@@ -6,7 +6,7 @@ use kindred_proto::sync::{self, ids_from_wire, ids_to_wire, SyncRequest, SyncRes
 use kindred_proto::{MessageId, TopicId};
 use serde_bytes::ByteBuf;
 
-use crate::service::{Node, Rejected};
+use crate::service::{Node, Opened};
 use crate::NodeError;
 
 /// A peer that keeps answering without progress is not worth more rounds.
@@ -85,14 +85,17 @@ impl Node {
             _ => return Ok(0),
         };
         let store = self.store();
-        let mut want: Vec<MessageId> = Vec::new();
-        for h in heads.into_iter().take(sync::MAX_IDS) {
-            if !store.contains(&topic, &h)? {
-                want.push(h);
-            }
-        }
+        let heads: Vec<MessageId> = heads.into_iter().take(sync::MAX_IDS).collect();
         let mut new = 0;
         for _ in 0..MAX_ROUNDS {
+            // The peer's heads until we have them (a long catch-up comes
+            // oldest first, page by page), then the gaps we know of.
+            let mut want: Vec<MessageId> = Vec::new();
+            for h in &heads {
+                if !store.contains(&topic, h)? {
+                    want.push(*h);
+                }
+            }
             for m in store.missing(&topic, sync::MAX_IDS)? {
                 if want.len() < sync::MAX_IDS && !want.contains(&m) {
                     want.push(m);
@@ -110,32 +113,38 @@ impl Node {
                 SyncResponse::Messages { envelopes } => envelopes,
                 _ => break,
             };
-            let mut progress = 0;
             let arrived = std::time::Instant::now();
             let page: Vec<(&kindred_proto::TopicKeys, &[u8])> = envelopes
                 .iter()
                 .take(sync::MAX_PAGE_MESSAGES)
                 .map(|e| (&t.keys, e.as_slice()))
                 .collect();
-            let opened = crate::batch::open_all(&page);
-            for ((_, env), msg) in page.iter().zip(opened) {
-                let stored = match msg {
-                    Ok(m) => self.store_opened(&t, &m, env, None, arrived),
+            let mut batch = Vec::with_capacity(page.len());
+            let mut invalid = None;
+            for ((_, env), msg) in page.iter().zip(crate::batch::open_all(&page)) {
+                match msg {
+                    Ok(msg) => batch.push(Opened {
+                        msg,
+                        envelope: env,
+                        from: None,
+                        arrived,
+                    }),
                     Err(e) => {
                         self.inner.stats.bump(&topic, |s| s.rejected += 1);
-                        Err(Rejected::Invalid(e))
+                        invalid.get_or_insert(e);
                     }
-                };
-                match stored {
-                    Ok(true) => progress += 1,
-                    Ok(false) => {}
-                    Err(Rejected::Invalid(e)) => {
-                        return Err(NodeError::BadInput(format!(
-                            "peer {peer} served an invalid message: {e}"
-                        )));
-                    }
-                    Err(Rejected::Store(e)) => return Err(e.into()),
                 }
+            }
+            // What was valid is kept even from a peer that also served junk.
+            let progress = self
+                .store_opened(&t, batch)?
+                .into_iter()
+                .filter(|new| *new)
+                .count();
+            if let Some(e) = invalid {
+                return Err(NodeError::BadInput(format!(
+                    "peer {peer} served an invalid message: {e}"
+                )));
             }
             new += progress;
             self.progress(topic, |p| p.1 += progress as u64);
@@ -143,7 +152,6 @@ impl Node {
                 // The peer has nothing more we lack (or will not give it).
                 break;
             }
-            want.clear();
         }
         if new > 0 {
             store.flush().await?;

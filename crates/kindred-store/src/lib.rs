@@ -9,6 +9,7 @@ mod datadir;
 mod dms;
 mod messages;
 mod records;
+mod staging;
 
 pub use datadir::{
     load_identity, load_or_create_identity, write_private as datadir_write_private, DataDir,

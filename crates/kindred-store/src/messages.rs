@@ -4,11 +4,10 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
 use kindred_proto::{Kind, MessageId, PublicKey, TopicId};
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
-use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::datadir::DataDir;
-use crate::records::{decode, encode, key, MessageRecord, TopicRecord};
+use crate::records::{decode, depth_in, encode, key, MessageRecord, TopicRecord};
 use crate::{Result, StoreError, SCHEMA_VERSION};
 
 /// sled's page cache defaults to 1 GiB; an idle node should not look like that.
@@ -99,7 +98,7 @@ pub struct TopicCounts {
     pub gap_since: Option<u64>,
 }
 
-fn count_key(topic: &TopicId) -> Vec<u8> {
+pub(crate) fn count_key(topic: &TopicId) -> Vec<u8> {
     let mut k = b"count/".to_vec();
     k.extend_from_slice(topic.as_bytes());
     k
@@ -297,197 +296,50 @@ impl Store {
     }
 
     fn depth_of(&self, topic: &TopicId, id: &MessageId) -> Result<Option<u64>> {
-        Ok(self.get(topic, id)?.map(|m| m.depth))
+        self.t
+            .msgs
+            .get(key(topic, &[id.as_bytes()]))?
+            .map(|v| depth_in(&v))
+            .transpose()
     }
 
     /// Adds a validated message. Idempotent: the same id twice is stored once.
     pub fn insert(&self, topic: &TopicId, record: MessageRecord) -> Result<Inserted> {
+        Ok(self
+            .insert_many(topic, vec![record])?
+            .pop()
+            .unwrap_or_default())
+    }
+
+    /// Adds validated messages of one topic in one atomic write (a group
+    /// commit), with the same outcome as inserting them one by one in this
+    /// order; results are in input order. A burst of gossip or a sync page
+    /// should come through here: the per-message transaction is what
+    /// bounded how fast a node stored them.
+    pub fn insert_many(
+        &self,
+        topic: &TopicId,
+        records: Vec<MessageRecord>,
+    ) -> Result<Vec<Inserted>> {
         self.ensure_space()?;
         let _guard = self.write_guard();
-        let id = record.id();
-        if self.contains(topic, &id)? {
-            return Ok(Inserted {
-                duplicate: true,
-                ..Default::default()
-            });
+        let mut staging = crate::staging::Staging::new(self, topic);
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            out.push(staging.insert(record)?);
         }
-        let mut missing = Vec::new();
-        for p in record.parent_ids() {
-            if self.depth_of(topic, &p)?.is_none() {
-                missing.push(p);
-            }
-        }
-        if !missing.is_empty() {
-            self.put_pending(topic, &record, &missing)?;
-            return Ok(Inserted {
-                duplicate: false,
-                stored: vec![],
-                missing,
-            });
-        }
-        let mut stored = vec![self.place(topic, record)?];
-        // Children that were waiting only for what we just placed.
-        let mut queue: VecDeque<MessageId> = VecDeque::from([id]);
-        while let Some(parent) = queue.pop_front() {
-            let prefix = key(topic, &[parent.as_bytes()]);
-            let children: Vec<MessageId> = self
-                .t
-                .waiting
-                .scan_prefix(&prefix)
-                .keys()
-                .filter_map(|k| k.ok())
-                .filter_map(|k| MessageId::from_slice(&k[64..]))
-                .collect();
-            for child in children {
-                self.t
-                    .waiting
-                    .remove(key(topic, &[parent.as_bytes(), child.as_bytes()]))?;
-                let Some(raw) = self.t.pending.get(key(topic, &[child.as_bytes()]))? else {
-                    continue;
-                };
-                let rec: MessageRecord = decode("pending message", &raw)?;
-                let mut ready = true;
-                for p in rec.parent_ids() {
-                    if self.depth_of(topic, &p)?.is_none() {
-                        ready = false;
-                        break;
-                    }
-                }
-                if ready {
-                    stored.push(self.place(topic, rec)?);
-                    queue.push_back(child);
-                }
-            }
-        }
-        Ok(Inserted {
-            duplicate: false,
-            stored,
-            missing: vec![],
-        })
+        staging.commit()?;
+        Ok(out)
     }
 
-    fn put_pending(
-        &self,
-        topic: &TopicId,
-        record: &MessageRecord,
-        missing: &[MessageId],
-    ) -> Result<()> {
-        let id = record.id();
-        let value = encode(record);
-        (&self.t.pending, &self.t.waiting)
-            .transaction(|(pending, waiting)| {
-                pending.insert(key(topic, &[id.as_bytes()]), value.as_slice())?;
-                for p in missing {
-                    waiting.insert(key(topic, &[p.as_bytes(), id.as_bytes()]), &[])?;
-                }
-                Ok(())
-            })
-            .map_err(tx_err)
-    }
-
-    /// Puts a message whose parents are all stored into history, atomically
-    /// across every index.
-    fn place(&self, topic: &TopicId, mut record: MessageRecord) -> Result<MessageRecord> {
-        let id = record.id();
-        let mut depth = 0;
-        for p in record.parent_ids() {
-            let d = self.depth_of(topic, &p)?.ok_or(StoreError::Corrupt {
-                what: "message parent",
-                detail: "vanished while placing".into(),
-            })?;
-            depth = depth.max(d + 1);
-        }
-        record.depth = depth;
-        let seq = self.next_seq()?;
-        let name_key = key(topic, &[&record.author]);
-        let profile = if record.kind() == Kind::Profile {
-            // The newest profile wins: greatest depth, then greatest id.
-            let newer = match self.t.names.get(&name_key)? {
-                Some(v) => {
-                    let (d, other, _): (u64, serde_bytes::ByteBuf, String) = decode("name", &v)?;
-                    (d, other.as_slice()) < (depth, id.as_bytes().as_slice())
-                }
-                None => true,
-            };
-            newer.then(|| {
-                encode(&(
-                    depth,
-                    serde_bytes::ByteBuf::from(id.0.to_vec()),
-                    record.body.clone(),
-                ))
-            })
-        } else {
-            None
-        };
-        let card = self.newer_card(topic, &record, depth)?;
-        let value = encode(&record);
-        let msg_key = key(topic, &[id.as_bytes()]);
-        let parents = record.parent_ids();
-        let ck = count_key(topic);
-        (
-            &self.t.msgs,
-            &self.t.order,
-            &self.t.arrivals,
-            &self.t.heads,
-            &self.t.pending,
-            &self.t.names,
-            &self.t.meta,
-            &self.t.cards,
-        )
-            .transaction(
-                |(msgs, order, arrivals, heads, pending, names, meta, cards)| {
-                    msgs.insert(msg_key.as_slice(), value.as_slice())?;
-                    order.insert(key(topic, &[&depth.to_be_bytes(), id.as_bytes()]), &[])?;
-                    arrivals.insert(key(topic, &[&seq.to_be_bytes()]), id.as_bytes())?;
-                    for p in &parents {
-                        heads.remove(key(topic, &[p.as_bytes()]))?;
-                    }
-                    heads.insert(msg_key.as_slice(), &[])?;
-                    pending.remove(msg_key.as_slice())?;
-                    if let Some(p) = &profile {
-                        names.insert(name_key.as_slice(), p.as_slice())?;
-                    }
-                    if let Some(c) = &card {
-                        cards.insert(name_key.as_slice(), c.as_slice())?;
-                    }
-                    bump(meta, &ck).map_err(abort_tx)?;
-                    Ok(())
-                },
-            )
-            .map_err(tx_err)?;
-        Ok(record)
-    }
-
-    /// A member's published contact (kind 2), if it is valid, vouches for
-    /// its author as pseudonym, and is newer than the one we have.
-    fn newer_card(
-        &self,
-        topic: &TopicId,
-        record: &MessageRecord,
-        depth: u64,
-    ) -> Result<Option<Vec<u8>>> {
-        if record.kind != kindred_proto::dm::CONTACT_KIND {
-            return Ok(None);
-        }
-        let Ok(contact) = kindred_proto::dm::Contact::parse(&record.body) else {
-            return Ok(None);
-        };
-        if contact.pseudonym != Some(record.author()) {
-            return Ok(None);
-        }
-        let id = record.id();
-        let k = key(topic, &[&record.author]);
-        if let Some(v) = self.t.cards.get(&k)? {
-            let (d, other, _): (u64, serde_bytes::ByteBuf, String) = decode("card", &v)?;
-            if (d, other.as_slice()) >= (depth, id.as_bytes().as_slice()) {
-                return Ok(None);
-            }
-        }
-        Ok(Some(encode(&(
-            depth,
-            serde_bytes::ByteBuf::from(id.0.to_vec()),
-            record.body.clone(),
-        ))))
+    /// How many messages of the topic are in history.
+    pub(crate) fn stored_count(&self, topic: &TopicId) -> Result<u64> {
+        Ok(self
+            .t
+            .meta
+            .get(count_key(topic))?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0))
     }
 
     /// Contacts members published in a topic: (author pseudonym, contact code).
@@ -622,12 +474,7 @@ impl Store {
     }
 
     pub fn counts(&self, topic: &TopicId) -> Result<TopicCounts> {
-        let messages = self
-            .t
-            .meta
-            .get(count_key(topic))?
-            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0);
+        let messages = self.stored_count(topic)?;
         let mut pending = 0;
         let mut gap_since: Option<u64> = None;
         for v in self.t.pending.scan_prefix(topic.as_bytes()).values() {
@@ -678,11 +525,17 @@ impl Store {
         Ok(out)
     }
 
-    /// Answers a sync fetch: `want` and their ancestors, walking back from
-    /// `want` and stopping at anything in `have` or below the deepest `have`
-    /// this node knows. Returns envelopes in depth order (parents first).
-    /// Wanted messages are always included, so a requester can always fill
-    /// a gap by asking for the missing parent itself.
+    /// Answers a sync fetch with envelopes in depth order (parents first).
+    ///
+    /// `floor` is the greatest depth of any `have` id this node knows. When
+    /// it knows every `have` id, the requester's history is (as far as it
+    /// told) part of ours, so everything from the floor up is new to it:
+    /// that is served oldest first, and a catch-up longer than one page
+    /// arrives page by page with every parent ahead of its children.
+    /// Otherwise the histories diverged, and the page walks back from `want`
+    /// through parents, newest first, stopping at `have` and below the floor.
+    /// Wanted ids are always included, so a requester can always fill a gap
+    /// by asking for a missing parent itself.
     pub fn sync_page(
         &self,
         topic: &TopicId,
@@ -691,22 +544,74 @@ impl Store {
         max_messages: usize,
         max_bytes: usize,
     ) -> Result<SyncPage> {
-        let have_set: HashSet<MessageId> = have.iter().copied().collect();
+        let mut page = Page {
+            have: have.iter().copied().collect(),
+            seen: HashSet::new(),
+            picked: Vec::new(),
+            bytes: 0,
+            max_messages,
+            max_bytes,
+        };
         let mut floor = 0;
+        let mut all_known = true;
         for h in have {
-            if let Some(d) = self.depth_of(topic, h)? {
-                floor = floor.max(d);
+            match self.depth_of(topic, h)? {
+                Some(d) => floor = floor.max(d),
+                None => all_known = false,
             }
         }
-        let mut seen: HashSet<MessageId> = HashSet::new();
-        let mut queue: VecDeque<(MessageId, bool)> = want.iter().map(|w| (*w, true)).collect();
-        let mut picked: Vec<MessageRecord> = Vec::new();
-        let mut bytes = 0;
-        while let Some((id, wanted)) = queue.pop_front() {
-            if picked.len() >= max_messages || bytes >= max_bytes {
+        let mut wanted_above = false;
+        for w in want {
+            match self.get(topic, w)? {
+                Some(m) if m.depth >= floor => wanted_above = true,
+                Some(m) if !page.full() && page.wants(w) => page.take(m),
+                _ => {}
+            }
+        }
+        if all_known && wanted_above {
+            self.forward_from(topic, floor, &mut page)?;
+        } else {
+            self.back_from(topic, want, floor, &mut page)?;
+        }
+        let mut picked = page.picked;
+        picked.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
+        Ok(picked.into_iter().map(|m| m.envelope.into_vec()).collect())
+    }
+
+    /// Fills `page` with messages at depth `floor` and deeper, oldest first.
+    fn forward_from(&self, topic: &TopicId, floor: u64, page: &mut Page) -> Result<()> {
+        let start = key(topic, &[&floor.to_be_bytes()]);
+        for k in self.t.order.range(start..).keys() {
+            let k = k?;
+            if !k.starts_with(topic.as_bytes()) || page.full() {
                 break;
             }
-            if !seen.insert(id) || have_set.contains(&id) {
+            if let Some(id) = MessageId::from_slice(&k[40..]) {
+                if page.wants(&id) {
+                    if let Some(m) = self.get(topic, &id)? {
+                        page.take(m);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills `page` walking back from `want`, breadth first, skipping
+    /// messages below `floor` that were not asked for by id.
+    fn back_from(
+        &self,
+        topic: &TopicId,
+        want: &[MessageId],
+        floor: u64,
+        page: &mut Page,
+    ) -> Result<()> {
+        let mut queue: VecDeque<(MessageId, bool)> = want.iter().map(|w| (*w, true)).collect();
+        while let Some((id, wanted)) = queue.pop_front() {
+            if page.full() {
+                break;
+            }
+            if !page.wants(&id) {
                 continue;
             }
             let Some(m) = self.get(topic, &id)? else {
@@ -718,11 +623,9 @@ impl Store {
             for p in m.parent_ids() {
                 queue.push_back((p, false));
             }
-            bytes += m.envelope.len();
-            picked.push(m);
+            page.take(m);
         }
-        picked.sort_by(|a, b| (a.depth, &a.id).cmp(&(b.depth, &b.id)));
-        Ok(picked.into_iter().map(|m| m.envelope.into_vec()).collect())
+        Ok(())
     }
 
     // ---- address book ----
@@ -742,13 +645,30 @@ impl Store {
     }
 }
 
-fn bump(meta: &TransactionalTree, k: &[u8]) -> Result<()> {
-    let n = meta
-        .get(k)
-        .map_err(|e| StoreError::Db(e.to_string()))?
-        .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
-        .unwrap_or(0);
-    meta.insert(k, &(n + 1).to_be_bytes())
-        .map_err(|e| StoreError::Db(e.to_string()))?;
-    Ok(())
+/// A sync page being filled, within its bounds.
+struct Page {
+    have: HashSet<MessageId>,
+    seen: HashSet<MessageId>,
+    picked: Vec<MessageRecord>,
+    bytes: usize,
+    max_messages: usize,
+    max_bytes: usize,
+}
+
+impl Page {
+    fn full(&self) -> bool {
+        self.picked.len() >= self.max_messages || self.bytes >= self.max_bytes
+    }
+
+    /// Whether `id` belongs on the page: not had by the requester and not
+    /// already picked (or rejected) here.
+    fn wants(&mut self, id: &MessageId) -> bool {
+        !self.have.contains(id) && self.seen.insert(*id)
+    }
+
+    /// Adds a message the caller checked with [`Page::wants`].
+    fn take(&mut self, m: MessageRecord) {
+        self.bytes += m.envelope.len();
+        self.picked.push(m);
+    }
 }

@@ -100,6 +100,16 @@ impl MessageRecord {
     }
 }
 
+/// The depth of a stored message record, decoded without copying the rest
+/// (parents are looked up for every message placed).
+pub(crate) fn depth_in(record: &[u8]) -> Result<u64, StoreError> {
+    #[derive(Deserialize)]
+    struct DepthOnly {
+        depth: u64,
+    }
+    decode::<DepthOnly>("message", record).map(|m| m.depth)
+}
+
 pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     codec::encode(v)
 }

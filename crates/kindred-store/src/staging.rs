@@ -1,0 +1,303 @@
+//! One group commit: a batch of messages placed into a topic's history with
+//! a single sled transaction.
+//!
+//! A transaction per message (eight trees, each its own commit) was what
+//! bounded how fast a node took a burst of gossip or a sync page. Here every
+//! write of the batch is staged in memory, later messages of the batch read
+//! through what earlier ones staged (a reply completes its parent's pending
+//! children exactly as it would alone), and the lot is applied atomically.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use kindred_proto::{Kind, MessageId, TopicId};
+use sled::Transactional;
+
+use crate::messages::{count_key, tx_err, Inserted, Store};
+use crate::records::{decode, depth_in, encode, key, MessageRecord};
+use crate::{Result, StoreError};
+
+/// The trees a commit writes, in the order of [`Staging::trees`].
+#[derive(Clone, Copy)]
+enum T {
+    Msgs,
+    Order,
+    Arrivals,
+    Heads,
+    Pending,
+    Waiting,
+    Names,
+    Cards,
+    Meta,
+}
+const TREES: usize = 9;
+
+/// Staged value of a key: `Some` written, `None` removed.
+type Layer = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// The newest profile or contact card of an author: (depth, id, text).
+type Newest = (u64, serde_bytes::ByteBuf, String);
+
+pub(crate) struct Staging<'a> {
+    store: &'a Store,
+    topic: TopicId,
+    layers: [Layer; TREES],
+    /// Depths of messages read or placed so far (`None`: not stored).
+    depths: HashMap<MessageId, Option<u64>>,
+    /// The topic's message count once the batch is applied.
+    count: Option<u64>,
+}
+
+impl<'a> Staging<'a> {
+    /// The caller holds the store's write guard until [`Staging::commit`].
+    pub(crate) fn new(store: &'a Store, topic: &TopicId) -> Self {
+        Staging {
+            store,
+            topic: *topic,
+            layers: Default::default(),
+            depths: HashMap::new(),
+            count: None,
+        }
+    }
+
+    fn trees(&self) -> [&'a sled::Tree; TREES] {
+        let t = self.store.trees();
+        [
+            &t.msgs,
+            &t.order,
+            &t.arrivals,
+            &t.heads,
+            &t.pending,
+            &t.waiting,
+            &t.names,
+            &t.cards,
+            &t.meta,
+        ]
+    }
+
+    fn key(&self, parts: &[&[u8]]) -> Vec<u8> {
+        key(&self.topic, parts)
+    }
+
+    /// Reads `k` as the batch would leave it.
+    fn read<R>(&self, t: T, k: &[u8], f: impl FnOnce(&[u8]) -> Result<R>) -> Result<Option<R>> {
+        match self.layers[t as usize].get(k) {
+            Some(Some(v)) => f(v).map(Some),
+            Some(None) => Ok(None),
+            None => match self.trees()[t as usize].get(k)? {
+                Some(v) => f(&v).map(Some),
+                None => Ok(None),
+            },
+        }
+    }
+
+    fn has(&self, t: T, k: &[u8]) -> Result<bool> {
+        Ok(self.read(t, k, |_| Ok(()))?.is_some())
+    }
+
+    fn put(&mut self, t: T, k: Vec<u8>, v: Vec<u8>) {
+        self.layers[t as usize].insert(k, Some(v));
+    }
+
+    fn remove(&mut self, t: T, k: Vec<u8>) {
+        self.layers[t as usize].insert(k, None);
+    }
+
+    /// Keys under `prefix` as the batch would leave them.
+    fn keys_with_prefix(&self, t: T, prefix: &[u8]) -> Result<BTreeSet<Vec<u8>>> {
+        let mut keys = BTreeSet::new();
+        for k in self.trees()[t as usize].scan_prefix(prefix).keys() {
+            keys.insert(k?.to_vec());
+        }
+        let staged = self.layers[t as usize].range(prefix.to_vec()..);
+        for (k, v) in staged.take_while(|(k, _)| k.starts_with(prefix)) {
+            match v {
+                Some(_) => keys.insert(k.clone()),
+                None => keys.remove(k),
+            };
+        }
+        Ok(keys)
+    }
+
+    fn contains(&self, id: &MessageId) -> Result<bool> {
+        let k = self.key(&[id.as_bytes()]);
+        Ok(self.depth(id)?.is_some() || self.has(T::Pending, &k)?)
+    }
+
+    fn depth(&self, id: &MessageId) -> Result<Option<u64>> {
+        if let Some(d) = self.depths.get(id) {
+            return Ok(*d);
+        }
+        self.read(T::Msgs, &self.key(&[id.as_bytes()]), depth_in)
+    }
+
+    /// Depth of a message, remembered for the rest of the batch.
+    fn depth_cached(&mut self, id: &MessageId) -> Result<Option<u64>> {
+        let d = self.depth(id)?;
+        self.depths.insert(*id, d);
+        Ok(d)
+    }
+
+    fn missing_parents(&mut self, record: &MessageRecord) -> Result<Vec<MessageId>> {
+        let mut missing = Vec::new();
+        for p in record.parent_ids() {
+            if self.depth_cached(&p)?.is_none() {
+                missing.push(p);
+            }
+        }
+        Ok(missing)
+    }
+
+    /// Adds one validated message, with the same outcome as inserting it
+    /// alone after the messages staged before it.
+    pub(crate) fn insert(&mut self, record: MessageRecord) -> Result<Inserted> {
+        let id = record.id();
+        if self.contains(&id)? {
+            return Ok(Inserted {
+                duplicate: true,
+                ..Default::default()
+            });
+        }
+        let missing = self.missing_parents(&record)?;
+        if !missing.is_empty() {
+            let k = self.key(&[id.as_bytes()]);
+            self.put(T::Pending, k, encode(&record));
+            for p in &missing {
+                let w = self.key(&[p.as_bytes(), id.as_bytes()]);
+                self.put(T::Waiting, w, Vec::new());
+            }
+            return Ok(Inserted {
+                duplicate: false,
+                stored: vec![],
+                missing,
+            });
+        }
+        let mut stored = vec![self.place(record)?];
+        // Children that were waiting only for what was just placed.
+        let mut queue: VecDeque<MessageId> = VecDeque::from([id]);
+        while let Some(parent) = queue.pop_front() {
+            let prefix = self.key(&[parent.as_bytes()]);
+            for k in self.keys_with_prefix(T::Waiting, &prefix)? {
+                let Some(child) = MessageId::from_slice(&k[64..]) else {
+                    continue;
+                };
+                self.remove(T::Waiting, k);
+                let ck = self.key(&[child.as_bytes()]);
+                let Some(rec) = self.read(T::Pending, &ck, |v| {
+                    decode::<MessageRecord>("pending message", v)
+                })?
+                else {
+                    continue;
+                };
+                if self.missing_parents(&rec)?.is_empty() {
+                    stored.push(self.place(rec)?);
+                    queue.push_back(child);
+                }
+            }
+        }
+        Ok(Inserted {
+            duplicate: false,
+            stored,
+            missing: vec![],
+        })
+    }
+
+    /// Puts a message whose parents are all stored into history, in every
+    /// index.
+    fn place(&mut self, mut record: MessageRecord) -> Result<MessageRecord> {
+        let id = record.id();
+        let parents = record.parent_ids();
+        let mut depth = 0;
+        for p in &parents {
+            let d = self.depth(p)?.ok_or(StoreError::Corrupt {
+                what: "message parent",
+                detail: "vanished while placing".into(),
+            })?;
+            depth = depth.max(d + 1);
+        }
+        record.depth = depth;
+        let seq = self.store.next_seq()?;
+        let msg_key = self.key(&[id.as_bytes()]);
+        let author_key = self.key(&[&record.author]);
+        if record.kind() == Kind::Profile && self.newer(T::Names, &author_key, depth, &id)? {
+            let name = encode(&(depth, bytes(&id), record.body.clone()));
+            self.put(T::Names, author_key.clone(), name);
+        }
+        if is_own_card(&record) && self.newer(T::Cards, &author_key, depth, &id)? {
+            let card = encode(&(depth, bytes(&id), record.body.clone()));
+            self.put(T::Cards, author_key, card);
+        }
+        self.put(T::Msgs, msg_key.clone(), encode(&record));
+        let order = self.key(&[&depth.to_be_bytes(), id.as_bytes()]);
+        self.put(T::Order, order, Vec::new());
+        let arrival = self.key(&[&seq.to_be_bytes()]);
+        self.put(T::Arrivals, arrival, id.as_bytes().to_vec());
+        for p in &parents {
+            let h = self.key(&[p.as_bytes()]);
+            self.remove(T::Heads, h);
+        }
+        self.put(T::Heads, msg_key.clone(), Vec::new());
+        self.remove(T::Pending, msg_key);
+        let count = match self.count {
+            Some(n) => n,
+            None => self.store.stored_count(&self.topic)?,
+        };
+        self.count = Some(count + 1);
+        self.depths.insert(id, Some(depth));
+        Ok(record)
+    }
+
+    /// Whether (depth, id) beats the newest entry under `k` in `t`.
+    fn newer(&self, t: T, k: &[u8], depth: u64, id: &MessageId) -> Result<bool> {
+        let current = self.read(t, k, |v| decode::<Newest>("newest entry", v))?;
+        Ok(match current {
+            Some((d, other, _)) => (d, other.as_slice()) < (depth, id.as_bytes().as_slice()),
+            None => true,
+        })
+    }
+
+    /// Applies everything staged in one transaction.
+    pub(crate) fn commit(mut self) -> Result<()> {
+        if let Some(n) = self.count {
+            self.put(T::Meta, count_key(&self.topic), n.to_be_bytes().to_vec());
+        }
+        if self.layers.iter().all(|l| l.is_empty()) {
+            return Ok(());
+        }
+        let batches: Vec<sled::Batch> = self
+            .layers
+            .iter()
+            .map(|layer| {
+                let mut b = sled::Batch::default();
+                for (k, v) in layer {
+                    match v {
+                        Some(v) => b.insert(k.as_slice(), v.as_slice()),
+                        None => b.remove(k.as_slice()),
+                    }
+                }
+                b
+            })
+            .collect();
+        let trees = self.trees();
+        trees
+            .as_slice()
+            .transaction(|txs| {
+                for (tx, b) in txs.iter().zip(&batches) {
+                    tx.apply_batch(b)?;
+                }
+                Ok(())
+            })
+            .map_err(tx_err)
+    }
+}
+
+fn bytes(id: &MessageId) -> serde_bytes::ByteBuf {
+    serde_bytes::ByteBuf::from(id.0.to_vec())
+}
+
+/// A member's published contact (kind 2) that vouches for its author as
+/// pseudonym: only such cards are offered to others.
+fn is_own_card(record: &MessageRecord) -> bool {
+    record.kind == kindred_proto::dm::CONTACT_KIND
+        && kindred_proto::dm::Contact::parse(&record.body)
+            .is_ok_and(|c| c.pseudonym == Some(record.author()))
+}
