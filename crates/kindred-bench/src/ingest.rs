@@ -12,20 +12,23 @@ use crate::stats::{self, num, percentile, sorted, Table};
 
 pub fn run(count: usize) -> Result<String> {
     let rt = tokio::runtime::Runtime::new()?;
-    let (node_rate, p50, p99, env_len) = rt.block_on(through_node(count))?;
-    let (ceiling, open_rate) = crypto_ceiling(env_len)?;
+    let runs = rt.block_on(through_node(count))?;
+    let (ceiling, open_rate) = crypto_ceiling(runs.env_len)?;
     let mut t = Table::new(&["measure", "value"]);
     t.row(vec![
         format!("node: validated + stored, burst of {count} by gossip"),
-        format!("{} msgs/s", num(node_rate)),
+        format!("{} msgs/s", num(runs.burst.rate)),
     ]);
     t.row(vec![
-        format!("ceiling: XChaCha20-Poly1305 open ({env_len} B) + ed25519 verify, one core"),
+        format!(
+            "ceiling: XChaCha20-Poly1305 open ({} B) + ed25519 verify, one core, best of 3",
+            runs.env_len
+        ),
         format!("{} msgs/s", num(ceiling)),
     ]);
     t.row(vec![
         "node / ceiling".into(),
-        format!("{:.0}%", 100.0 * node_rate / ceiling),
+        format!("{:.0}%", 100.0 * runs.burst.rate / ceiling),
     ]);
     t.row(vec![
         "`envelope::open` alone (CBOR + AEAD + verify), one core".into(),
@@ -33,34 +36,60 @@ pub fn run(count: usize) -> Result<String> {
     ]);
     t.row(vec![
         "`Store::insert` alone (one transaction per message)".into(),
-        format!("{} msgs/s", num(store_rate()?)),
+        format!("{} msgs/s", num(store_rate(1)?)),
     ]);
     t.row(vec![
-        "arrival → stored p50".into(),
-        format!("{} ms", num(p50)),
+        "`Store::insert_many` alone, batches of 256".into(),
+        format!("{} msgs/s", num(store_rate(256)?)),
     ]);
     t.row(vec![
-        "arrival → stored p99".into(),
-        format!("{} ms", num(p99)),
+        "arrival → stored p50 / p99 during the burst (queueing)".into(),
+        format!("{} / {} ms", num(runs.burst.p50_ms), num(runs.burst.p99_ms)),
+    ]);
+    t.row(vec![
+        format!(
+            "arrival → stored p50 / p99 at {} msgs/s (half the burst rate)",
+            num(runs.paced_rate)
+        ),
+        format!("{} / {} ms", num(runs.paced.p50_ms), num(runs.paced.p99_ms)),
     ]);
     Ok(format!("### ingest\n\n{}", t.render()))
 }
 
-/// Starts a node in a circle, has a bare gossipsub peer publish `count`
-/// valid envelopes as fast as it can, and times the node.
-async fn through_node(count: usize) -> Result<(f64, f64, f64, usize)> {
+/// What one feeding of the node measured.
+struct Run {
+    /// Messages per second from the first arrival to the last stored.
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+struct Runs {
+    burst: Run,
+    paced: Run,
+    paced_rate: f64,
+    env_len: usize,
+}
+
+/// Starts a node in a circle and has a bare gossipsub peer feed it valid
+/// envelopes: first a burst of `count` as fast as the feeder can publish
+/// (how fast the node takes messages), then a fifth as many at half the
+/// node's burst rate (how long one message takes when the node keeps up).
+async fn through_node(count: usize) -> Result<Runs> {
     use kindred_node::{Node, NodeConfig};
     let tmp = tempfile::tempdir()?;
     let mut c = NodeConfig::new(tmp.path().join("node"));
     c.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
     let node = Node::start(c).await?;
-    let (topic, invite) = node
+    let (_, invite) = node
         .node
         .create_topic("ingest", "", Some("n".into()), None)
         .await?;
     let keys = crate::fixtures::keys_of(&invite)?;
     let author = kindred_proto::Pseudonym::from_seed([9; 32]);
-    let envelopes = crate::fixtures::loose(&keys, &author, count, 300)?;
+    let paced_count = (count / 5).max(10);
+    let mut envelopes = crate::fixtures::loose(&keys, &author, count + paced_count, 300)?;
+    let paced = envelopes.split_off(count);
     let env_len = envelopes.first().map(|e| e.len()).unwrap_or(0);
 
     let mut feeder = crate::bare::swarm()?;
@@ -87,50 +116,104 @@ async fn through_node(count: usize) -> Result<(f64, f64, f64, usize)> {
             break;
         }
     }
-    eprintln!("ingest: feeder connected, publishing {count}");
     let mut rx = node.node.stored_events();
-    let mut pending = envelopes.into_iter();
-    let mut times = Vec::with_capacity(count);
-    let (mut first, mut last) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while times.len() < count && Instant::now() < deadline {
-        // Publish in slices, keeping the swarm polled so it actually sends.
-        for env in pending.by_ref().take(64) {
-            while let Err(e) = feeder.behaviour_mut().publish(gtopic.clone(), env.clone()) {
-                eprintln!("publish: {e}");
-                if !matches!(e, gossipsub::PublishError::AllQueuesFull(_)) {
-                    break;
+    let (to_feeder, jobs) = tokio::sync::mpsc::channel(1);
+    let feeding = tokio::spawn(feed(feeder, gtopic, jobs));
+
+    eprintln!("ingest: feeder connected, publishing a burst of {count}");
+    to_feeder.send((envelopes, Duration::ZERO)).await?;
+    let burst = collect(&mut rx, count).await?;
+    let paced_rate = burst.rate / 2.0;
+    eprintln!(
+        "ingest: publishing {paced_count} at {} msgs/s",
+        num(paced_rate)
+    );
+    let gap = Duration::from_secs_f64(1.0 / paced_rate);
+    to_feeder.send((paced, gap)).await?;
+    let paced = collect(&mut rx, paced_count).await?;
+    drop(to_feeder);
+    feeding.await??;
+    node.shutdown().await?;
+    Ok(Runs {
+        burst,
+        paced,
+        paced_rate,
+        env_len,
+    })
+}
+
+/// The feeder's own task: publishes each job's envelopes `gap` apart (zero:
+/// as fast as gossipsub takes them), polling its swarm all along so sending
+/// never waits for the measuring side.
+async fn feed(
+    mut feeder: libp2p::Swarm<gossipsub::Behaviour>,
+    topic: gossipsub::IdentTopic,
+    mut jobs: tokio::sync::mpsc::Receiver<(Vec<Vec<u8>>, Duration)>,
+) -> Result<()> {
+    use futures::FutureExt;
+    loop {
+        let job = tokio::select! {
+            job = jobs.recv() => job,
+            _ = feeder.select_next_some() => continue,
+        };
+        let Some((envelopes, gap)) = job else {
+            return Ok(());
+        };
+        let start = tokio::time::Instant::now();
+        for (i, env) in envelopes.into_iter().enumerate() {
+            if !gap.is_zero() {
+                let at = start + gap.mul_f64(i as f64);
+                while tokio::time::Instant::now() < at {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at) => {}
+                        _ = feeder.select_next_some() => {}
+                    }
                 }
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(1), feeder.select_next_some()).await;
             }
-        }
-        tokio::select! {
-            _ = feeder.select_next_some() => {}
-            s = rx.recv() => {
-                let s = s?;
-                first.get_or_insert(s.arrived);
-                last = Some(s.stored);
-                times.push(stats::ms(s.stored - s.arrived));
+            loop {
+                match feeder.behaviour_mut().publish(topic.clone(), env.clone()) {
+                    Ok(_) => break,
+                    Err(gossipsub::PublishError::AllQueuesFull(_)) => {
+                        let _ = tokio::time::timeout(
+                            Duration::from_millis(1),
+                            feeder.select_next_some(),
+                        )
+                        .await;
+                    }
+                    Err(e) => bail!("the feeder could not publish: {e}"),
+                }
             }
-        }
-        while let Ok(s) = rx.try_recv() {
-            first.get_or_insert(s.arrived);
-            last = Some(s.stored);
-            times.push(stats::ms(s.stored - s.arrived));
+            while let Some(Some(_)) = feeder.next().now_or_never() {}
         }
     }
-    if times.len() < count {
-        bail!("only {} of {count} messages were stored", times.len());
+}
+
+/// Waits until `count` messages are stored; times them.
+async fn collect(
+    rx: &mut tokio::sync::broadcast::Receiver<kindred_node::Stored>,
+    count: usize,
+) -> Result<Run> {
+    let mut times = Vec::with_capacity(count);
+    let (mut first, mut last) = (None, None);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while times.len() < count {
+        let s = match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(s) => s?,
+            Err(_) => bail!("only {} of {count} messages were stored", times.len()),
+        };
+        first.get_or_insert(s.arrived);
+        last = Some(s.stored);
+        times.push(stats::ms(s.stored - s.arrived));
     }
     let (Some(first), Some(last)) = (first, last) else {
         bail!("nothing arrived");
     };
-    let rate = count as f64 / (last - first).as_secs_f64();
     let t = sorted(times);
-    let _ = topic;
-    node.shutdown().await?;
-    Ok((rate, percentile(&t, 50.0), percentile(&t, 99.0), env_len))
+    Ok(Run {
+        rate: count as f64 / (last - first).as_secs_f64(),
+        p50_ms: percentile(&t, 50.0),
+        p99_ms: percentile(&t, 99.0),
+    })
 }
 
 /// Messages per second one core opens and verifies with the raw
@@ -162,20 +245,24 @@ fn crypto_ceiling(env_len: usize) -> Result<(f64, f64)> {
             ct.map(|ct| (nonce, ct, sig))
         })
         .collect::<Result<_>>()?;
-    let start = Instant::now();
-    for (nonce, ct, sig) in &items {
-        let pt = cipher
-            .decrypt(
-                nonce,
-                Payload {
-                    msg: ct,
-                    aad: b"ad",
-                },
-            )
-            .map_err(|_| anyhow::anyhow!("decrypt"))?;
-        vk.verify(&pt[..pt.len().min(400)], sig)?;
+    // The best of three: a ceiling should not sag with a noisy moment.
+    let mut ceiling: f64 = 0.0;
+    for _ in 0..3 {
+        let start = Instant::now();
+        for (nonce, ct, sig) in &items {
+            let pt = cipher
+                .decrypt(
+                    nonce,
+                    Payload {
+                        msg: ct,
+                        aad: b"ad",
+                    },
+                )
+                .map_err(|_| anyhow::anyhow!("decrypt"))?;
+            vk.verify(&pt[..pt.len().min(400)], sig)?;
+        }
+        ceiling = ceiling.max(n as f64 / start.elapsed().as_secs_f64());
     }
-    let ceiling = n as f64 / start.elapsed().as_secs_f64();
 
     let keys = kindred_proto::TopicKeys::derive(&kindred_proto::TopicSecret::from_bytes([4; 32]));
     let author = kindred_proto::Pseudonym::from_seed([9; 32]);
@@ -188,17 +275,17 @@ fn crypto_ceiling(env_len: usize) -> Result<(f64, f64)> {
     Ok((ceiling, open_rate))
 }
 
-/// Messages per second the store takes one by one (each insert its own
-/// multi-tree transaction), without any crypto.
-fn store_rate() -> Result<f64> {
+/// Messages per second the store takes, without any crypto, in group
+/// commits of `batch` messages (1: each insert its own transaction).
+fn store_rate(batch: usize) -> Result<f64> {
     let tmp = tempfile::tempdir()?;
     let store = kindred_store::Store::open(kindred_store::DataDir::lock(&tmp.path().join("s"))?)?;
     let keys = kindred_proto::TopicKeys::derive(&kindred_proto::TopicSecret::from_bytes([4; 32]));
     let author = kindred_proto::Pseudonym::from_seed([9; 32]);
     let records = crate::fixtures::chain(&keys, &author, 4000, None, 300)?;
     let start = Instant::now();
-    for r in records {
-        store.insert(&keys.id, r)?;
+    for chunk in records.chunks(batch) {
+        store.insert_many(&keys.id, chunk.to_vec())?;
     }
     Ok(4000.0 / start.elapsed().as_secs_f64())
 }

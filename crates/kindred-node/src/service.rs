@@ -18,7 +18,7 @@ use kindred_proto::{
 use kindred_store::{DataDir, MessageRecord, Store, TopicRecord};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::events::Stats;
 use crate::topics::{TopicState, TopicSummary, Topics};
@@ -148,6 +148,10 @@ fn shuffle<T>(items: &mut [T]) {
 
 /// Gossip judged together at most (see the event loop).
 const GOSSIP_BATCH: usize = 256;
+/// Judged batches waiting for the writer; beyond this the event loop waits
+/// (and with it the verdicts), so a node that cannot keep up slows its
+/// peers down instead of piling messages up in memory.
+const WRITER_QUEUE: usize = 4;
 
 /// How many [`Stored`] events a slow listener may fall behind by.
 const STORED_EVENTS: usize = 16 * 1024;
@@ -282,6 +286,13 @@ impl Node {
     }
 
     async fn event_loop(self, mut events: tokio::sync::mpsc::UnboundedReceiver<Event>) {
+        // Gossip is stored by a writer of its own, so the next batch is
+        // opened on the cores while the previous one is written.
+        let (to_writer, batches) = tokio::sync::mpsc::channel(WRITER_QUEUE);
+        let writer = {
+            let node = self.clone();
+            tokio::task::spawn_blocking(move || node.write_batches(batches))
+        };
         let mut gossip: Vec<GossipIn> = Vec::new();
         while let Some(first) = events.recv().await {
             // Gossip already waiting behind this event is judged together:
@@ -297,24 +308,48 @@ impl Node {
                         }
                     }
                     other => {
-                        self.judge_gossip(&mut gossip).await;
+                        self.judge_and_queue(&mut gossip, &to_writer).await;
                         if let Err(e) = self.on_event(other).await {
                             tracing::warn!("while handling a network event: {e}");
                         }
                     }
                 }
             }
-            self.judge_gossip(&mut gossip).await;
+            self.judge_and_queue(&mut gossip, &to_writer).await;
+        }
+        drop(to_writer);
+        let _ = writer.await;
+    }
+
+    async fn judge_and_queue(&self, gossip: &mut Vec<GossipIn>, writer: &mpsc::Sender<ToStore>) {
+        for batch in self.judge_gossip(std::mem::take(gossip)).await {
+            if let Err(mpsc::error::SendError(batch)) = writer.send(batch).await {
+                // Only if the writer died; storing here still keeps them.
+                self.write_batch(batch);
+            }
+        }
+    }
+
+    /// The writer: stores judged gossip one batch at a time, in order.
+    fn write_batches(&self, mut batches: mpsc::Receiver<ToStore>) {
+        while let Some(batch) = batches.blocking_recv() {
+            self.write_batch(batch);
+        }
+    }
+
+    fn write_batch(&self, (topic, batch): ToStore) {
+        if let Err(e) = self.store_opened(&topic, batch) {
+            tracing::error!("could not store messages: {e}");
         }
     }
 
     /// Verdicts first (so valid messages are forwarded at once), then the
-    /// store: forwarding needs only the signature and the decryption.
-    async fn judge_gossip(&self, batch: &mut Vec<GossipIn>) {
-        if batch.is_empty() {
-            return;
+    /// messages to store, one batch per topic in arrival order: forwarding
+    /// needs only the signature and the decryption.
+    async fn judge_gossip(&self, items: Vec<GossipIn>) -> Vec<ToStore> {
+        if items.is_empty() {
+            return Vec::new();
         }
-        let items = std::mem::take(batch);
         let topics: Vec<Option<Arc<TopicState>>> = items
             .iter()
             .map(|g| self.inner.topics.by_gossip_topic(&g.topic))
@@ -325,8 +360,8 @@ impl Node {
             .filter_map(|(g, t)| t.as_ref().map(|t| (&t.keys, g.data.as_slice())))
             .collect();
         let mut opened = crate::batch::open_all(&known).into_iter();
-        let mut to_store = Vec::new();
-        for (g, t) in items.iter().zip(topics) {
+        let mut to_store: Vec<(Arc<TopicState>, Opened)> = Vec::new();
+        for (g, t) in items.into_iter().zip(topics) {
             let acceptance = match t {
                 None => MessageAcceptance::Ignore,
                 Some(t) => match opened.next() {
@@ -338,7 +373,13 @@ impl Node {
                     }
                     Some(Ok(msg)) => match self.inner.store.contains(&t.id(), &msg.id) {
                         Ok(false) => {
-                            to_store.push((t, msg, g));
+                            let opened = Opened {
+                                msg,
+                                envelope: g.data,
+                                from: Some(g.source),
+                                arrived: g.received,
+                            };
+                            to_store.push((t, opened));
                             MessageAcceptance::Accept
                         }
                         Ok(true) => {
@@ -353,34 +394,23 @@ impl Node {
                 },
             };
             let verdict = Command::Validate {
-                id: g.id.clone(),
+                id: g.id,
                 source: g.source,
                 acceptance,
             };
             if self.inner.net.send(verdict).await.is_err() {
-                return;
+                break;
             }
         }
         // One group commit per topic, in arrival order within each.
-        while let Some((t, _, _)) = to_store.first() {
-            let t = Arc::clone(t);
-            let (this, rest): (Vec<_>, Vec<_>) = to_store
-                .into_iter()
-                .partition(|(other, _, _)| Arc::ptr_eq(other, &t));
-            to_store = rest;
-            let batch = this
-                .into_iter()
-                .map(|(_, msg, g)| Opened {
-                    msg,
-                    envelope: &g.data,
-                    from: Some(g.source),
-                    arrived: g.received,
-                })
-                .collect();
-            if let Err(e) = self.store_opened(&t, batch) {
-                tracing::error!("could not store messages: {e}");
+        let mut batches: Vec<ToStore> = Vec::new();
+        for (t, opened) in to_store {
+            match batches.iter_mut().find(|(other, _)| Arc::ptr_eq(other, &t)) {
+                Some((_, batch)) => batch.push(opened),
+                None => batches.push((t, vec![opened])),
             }
         }
+        batches
     }
 
     async fn on_event(&self, event: Event) -> Result<(), NodeError> {
@@ -419,7 +449,11 @@ impl Node {
                 }
             }
             // Batched in the event loop; one arriving here is judged alone.
-            Event::Gossip(g) => self.judge_gossip(&mut vec![g]).await,
+            Event::Gossip(g) => {
+                for batch in self.judge_gossip(vec![g]).await {
+                    self.write_batch(batch);
+                }
+            }
             Event::SyncRequest {
                 peer,
                 request,
@@ -510,14 +544,14 @@ impl Node {
     pub(crate) fn store_opened(
         &self,
         topic: &TopicState,
-        batch: Vec<Opened<'_>>,
+        batch: Vec<Opened>,
     ) -> Result<Vec<bool>, kindred_store::StoreError> {
         let tid = topic.id();
         let stats = &self.inner.stats;
         let now = now_ms();
         let records = batch
             .iter()
-            .map(|o| MessageRecord::from_opened(&o.msg, o.envelope, now))
+            .map(|o| MessageRecord::from_opened(&o.msg, &o.envelope, now))
             .collect();
         let results = self.inner.store.insert_many(&tid, records)?;
         let stored_at = std::time::Instant::now();
@@ -976,11 +1010,14 @@ impl Node {
 }
 
 /// Why an envelope was not stored.
+/// Judged gossip of one topic, on its way to the writer.
+type ToStore = (Arc<TopicState>, Vec<Opened>);
+
 #[derive(Debug)]
 /// A message opened (decrypted and verified) and ready to store.
-pub(crate) struct Opened<'a> {
+pub(crate) struct Opened {
     pub msg: OpenedMessage,
-    pub envelope: &'a [u8],
+    pub envelope: Vec<u8>,
     /// Who sent it by gossip (`None`: a sync page), to ask for missing
     /// parents.
     pub from: Option<PeerId>,

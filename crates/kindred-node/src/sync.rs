@@ -119,13 +119,14 @@ impl Node {
                 .take(sync::MAX_PAGE_MESSAGES)
                 .map(|e| (&t.keys, e.as_slice()))
                 .collect();
-            let mut batch = Vec::with_capacity(page.len());
+            let opened = crate::batch::open_all(&page);
+            let mut batch = Vec::with_capacity(opened.len());
             let mut invalid = None;
-            for ((_, env), msg) in page.iter().zip(crate::batch::open_all(&page)) {
+            for (env, msg) in envelopes.into_iter().zip(opened) {
                 match msg {
                     Ok(msg) => batch.push(Opened {
                         msg,
-                        envelope: env,
+                        envelope: env.into_vec(),
                         from: None,
                         arrived,
                     }),

@@ -98,8 +98,18 @@ impl<'a> Staging<'a> {
         self.layers[t as usize].insert(k, Some(v));
     }
 
-    fn remove(&mut self, t: T, k: Vec<u8>) {
-        self.layers[t as usize].insert(k, None);
+    /// Removes `k` if it is there: a removal of a key sled does not hold
+    /// costs as much as a write, and a key this batch wrote and removes
+    /// again need never reach sled.
+    fn remove(&mut self, t: T, k: Vec<u8>) -> Result<()> {
+        let in_tree = self.trees()[t as usize].contains_key(&k)?;
+        let layer = &mut self.layers[t as usize];
+        if in_tree {
+            layer.insert(k, None);
+        } else {
+            layer.remove(&k);
+        }
+        Ok(())
     }
 
     /// Keys under `prefix` as the batch would leave them.
@@ -180,7 +190,7 @@ impl<'a> Staging<'a> {
                 let Some(child) = MessageId::from_slice(&k[64..]) else {
                     continue;
                 };
-                self.remove(T::Waiting, k);
+                self.remove(T::Waiting, k)?;
                 let ck = self.key(&[child.as_bytes()]);
                 let Some(rec) = self.read(T::Pending, &ck, |v| {
                     decode::<MessageRecord>("pending message", v)
@@ -233,10 +243,10 @@ impl<'a> Staging<'a> {
         self.put(T::Arrivals, arrival, id.as_bytes().to_vec());
         for p in &parents {
             let h = self.key(&[p.as_bytes()]);
-            self.remove(T::Heads, h);
+            self.remove(T::Heads, h)?;
         }
         self.put(T::Heads, msg_key.clone(), Vec::new());
-        self.remove(T::Pending, msg_key);
+        self.remove(T::Pending, msg_key)?;
         let count = match self.count {
             Some(n) => n,
             None => self.store.stored_count(&self.topic)?,
