@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -152,6 +153,9 @@ const GOSSIP_BATCH: usize = 256;
 /// (and with it the verdicts), so a node that cannot keep up slows its
 /// peers down instead of piling messages up in memory.
 const WRITER_QUEUE: usize = 4;
+/// Batches smaller than this are written by the event loop itself when the
+/// writer thread is idle.
+const WRITE_HERE_BELOW: usize = 16;
 
 /// How many [`Stored`] events a slow listener may fall behind by.
 const STORED_EVENTS: usize = 16 * 1024;
@@ -286,12 +290,15 @@ impl Node {
     }
 
     async fn event_loop(self, mut events: tokio::sync::mpsc::UnboundedReceiver<Event>) {
-        // Gossip is stored by a writer of its own, so the next batch is
-        // opened on the cores while the previous one is written.
-        let (to_writer, batches) = tokio::sync::mpsc::channel(WRITER_QUEUE);
+        let (queue, batches) = tokio::sync::mpsc::channel(WRITER_QUEUE);
+        let to_writer = Writer {
+            queue,
+            busy: Arc::new(AtomicUsize::new(0)),
+        };
         let writer = {
             let node = self.clone();
-            tokio::task::spawn_blocking(move || node.write_batches(batches))
+            let busy = Arc::clone(&to_writer.busy);
+            tokio::task::spawn_blocking(move || node.write_batches(batches, &busy))
         };
         let mut gossip: Vec<GossipIn> = Vec::new();
         while let Some(first) = events.recv().await {
@@ -321,19 +328,30 @@ impl Node {
         let _ = writer.await;
     }
 
-    async fn judge_and_queue(&self, gossip: &mut Vec<GossipIn>, writer: &mpsc::Sender<ToStore>) {
+    /// Stores judged gossip. A burst goes to the writer thread, so the next
+    /// batch is opened on the cores while this one is written; a small
+    /// batch while the writer is idle is written here, as a hop to another
+    /// thread would cost more than the write. Order is kept either way.
+    async fn judge_and_queue(&self, gossip: &mut Vec<GossipIn>, writer: &Writer) {
         for batch in self.judge_gossip(std::mem::take(gossip)).await {
-            if let Err(mpsc::error::SendError(batch)) = writer.send(batch).await {
+            if batch.1.len() < WRITE_HERE_BELOW && writer.busy.load(Ordering::Acquire) == 0 {
+                self.write_batch(batch);
+                continue;
+            }
+            writer.busy.fetch_add(1, Ordering::AcqRel);
+            if let Err(mpsc::error::SendError(batch)) = writer.queue.send(batch).await {
                 // Only if the writer died; storing here still keeps them.
+                writer.busy.fetch_sub(1, Ordering::AcqRel);
                 self.write_batch(batch);
             }
         }
     }
 
-    /// The writer: stores judged gossip one batch at a time, in order.
-    fn write_batches(&self, mut batches: mpsc::Receiver<ToStore>) {
+    /// The writer thread: stores judged gossip one batch at a time, in order.
+    fn write_batches(&self, mut batches: mpsc::Receiver<ToStore>, busy: &AtomicUsize) {
         while let Some(batch) = batches.blocking_recv() {
             self.write_batch(batch);
+            busy.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -1012,6 +1030,12 @@ impl Node {
 /// Why an envelope was not stored.
 /// Judged gossip of one topic, on its way to the writer.
 type ToStore = (Arc<TopicState>, Vec<Opened>);
+
+/// The way to the writer thread, and how many batches it has not written.
+struct Writer {
+    queue: mpsc::Sender<ToStore>,
+    busy: Arc<AtomicUsize>,
+}
 
 #[derive(Debug)]
 /// A message opened (decrypted and verified) and ready to store.
