@@ -91,7 +91,7 @@ pub fn run(circles: usize, per_circle: usize, keep: Option<&Path>) -> Result<Str
         String::new()
     } else {
         format!(
-            "Building it (sealing and inserting through the store API, 2 threads) took {build:.0} s ({:.0} msgs/s).\n",
+            "Building it (sealing, and inserting through the store API in batches of 256, 2 threads) took {build:.0} s ({:.0} msgs/s).\n",
             total as f64 / build
         )
     };
@@ -131,8 +131,9 @@ async fn fill(dir: &Path, circles: usize, per_circle: usize) -> Result<()> {
                         .into_iter()
                         .next()
                         .map(|(d, id)| (id, d));
-                    for r in crate::fixtures::chain(&keys, &me, per_circle, first, 200)? {
-                        store.insert(&keys.id, r)?;
+                    let records = crate::fixtures::chain(&keys, &me, per_circle, first, 200)?;
+                    for batch in records.chunks(256) {
+                        store.insert_many(&keys.id, batch.to_vec())?;
                     }
                     let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                     if d % 10 == 0 {

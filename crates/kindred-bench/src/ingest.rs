@@ -16,7 +16,7 @@ pub fn run(count: usize) -> Result<String> {
     let (ceiling, open_rate) = crypto_ceiling(runs.env_len)?;
     let mut t = Table::new(&["measure", "value"]);
     t.row(vec![
-        format!("node: validated + stored, burst of {count} by gossip"),
+        format!("node: validated + stored, burst of {count} by gossip (median of {BURSTS})"),
         format!("{} msgs/s", num(runs.burst.rate)),
     ]);
     t.row(vec![
@@ -56,6 +56,10 @@ pub fn run(count: usize) -> Result<String> {
     Ok(format!("### ingest\n\n{}", t.render()))
 }
 
+/// Bursts fed one after another; the table shows the median one, as this
+/// 2-core machine's speed wanders by a third from one second to the next.
+const BURSTS: usize = 3;
+
 /// What one feeding of the node measured.
 struct Run {
     /// Messages per second from the first arrival to the last stored.
@@ -72,7 +76,7 @@ struct Runs {
 }
 
 /// Starts a node in a circle and has a bare gossipsub peer feed it valid
-/// envelopes: first a burst of `count` as fast as the feeder can publish
+/// envelopes: first bursts of `count` as fast as the feeder can publish
 /// (how fast the node takes messages), then a fifth as many at half the
 /// node's burst rate (how long one message takes when the node keeps up).
 async fn through_node(count: usize) -> Result<Runs> {
@@ -88,8 +92,8 @@ async fn through_node(count: usize) -> Result<Runs> {
     let keys = crate::fixtures::keys_of(&invite)?;
     let author = kindred_proto::Pseudonym::from_seed([9; 32]);
     let paced_count = (count / 5).max(10);
-    let mut envelopes = crate::fixtures::loose(&keys, &author, count + paced_count, 300)?;
-    let paced = envelopes.split_off(count);
+    let mut envelopes = crate::fixtures::loose(&keys, &author, BURSTS * count + paced_count, 300)?;
+    let paced = envelopes.split_off(BURSTS * count);
     let env_len = envelopes.first().map(|e| e.len()).unwrap_or(0);
 
     let mut feeder = crate::bare::swarm()?;
@@ -120,9 +124,16 @@ async fn through_node(count: usize) -> Result<Runs> {
     let (to_feeder, jobs) = tokio::sync::mpsc::channel(1);
     let feeding = tokio::spawn(feed(feeder, gtopic, jobs));
 
-    eprintln!("ingest: feeder connected, publishing a burst of {count}");
-    to_feeder.send((envelopes, Duration::ZERO)).await?;
-    let burst = collect(&mut rx, count).await?;
+    let mut bursts = Vec::new();
+    for burst in envelopes.chunks(count) {
+        eprintln!("ingest: publishing a burst of {count}");
+        to_feeder.send((burst.to_vec(), Duration::ZERO)).await?;
+        let run = collect(&mut rx, count).await?;
+        eprintln!("ingest: {} msgs/s", num(run.rate));
+        bursts.push(run);
+    }
+    bursts.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    let burst = bursts.swap_remove(bursts.len() / 2);
     let paced_rate = burst.rate / 2.0;
     eprintln!(
         "ingest: publishing {paced_count} at {} msgs/s",

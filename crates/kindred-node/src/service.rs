@@ -389,7 +389,7 @@ impl Node {
                         tracing::debug!(source = %g.source, "rejected a gossip message: {e}");
                         MessageAcceptance::Reject
                     }
-                    Some(Ok(msg)) => match self.inner.store.contains(&t.id(), &msg.id) {
+                    Some(Ok(msg)) => match self.inner.store.in_history(&t.id(), &msg.id) {
                         Ok(false) => {
                             let opened = Opened {
                                 msg,

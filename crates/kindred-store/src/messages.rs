@@ -287,6 +287,12 @@ impl Store {
         Ok(self.t.msgs.contains_key(&k)? || self.t.pending.contains_key(&k)?)
     }
 
+    /// Whether the message is in history (not merely waiting for parents):
+    /// one lookup, for the verdict on every gossip message.
+    pub fn in_history(&self, topic: &TopicId, id: &MessageId) -> Result<bool> {
+        Ok(self.t.msgs.contains_key(key(topic, &[id.as_bytes()]))?)
+    }
+
     pub fn get(&self, topic: &TopicId, id: &MessageId) -> Result<Option<MessageRecord>> {
         self.t
             .msgs
