@@ -2,26 +2,11 @@
 //! messages one at a time would, whatever the arrival order and however the
 //! arrivals are cut into batches.
 
-use kindred_proto::envelope::{open, seal};
-use kindred_proto::{Kind, MessageContent, MessageId, Pseudonym, TopicKeys, TopicSecret};
+use kindred_proto::{Kind, MessageId, Pseudonym, TopicKeys, TopicSecret};
 use kindred_store::{DataDir, Inserted, MessageRecord, Store};
 use proptest::prelude::*;
 
-fn msg(keys: &TopicKeys, i: usize, parents: Vec<MessageId>) -> MessageRecord {
-    let author = Pseudonym::from_seed([(i % 3) as u8 + 1; 32]);
-    let content = MessageContent {
-        kind: if i % 5 == 4 {
-            Kind::Profile
-        } else {
-            Kind::Post
-        },
-        body: format!("m{i}"),
-        parents,
-        timestamp: i as u64,
-    };
-    let (_, env) = seal(keys, &author, &content).unwrap();
-    MessageRecord::from_opened(&open(keys, &env).unwrap(), &env, 0)
-}
+mod common;
 
 /// What an insert reported, without arrival times.
 fn outcome(r: &Inserted) -> (bool, Vec<MessageId>, Vec<MessageId>) {
@@ -74,19 +59,7 @@ proptest! {
         drop_last in any::<bool>(),
     ) {
         let keys = TopicKeys::derive(&TopicSecret::from_bytes([7; 32]));
-        let mut all: Vec<MessageRecord> = Vec::new();
-        for (i, (a, b, n)) in parents.iter().enumerate() {
-            let mut ps: Vec<MessageId> = Vec::new();
-            if i > 0 {
-                for pick in [a, b].iter().take(*n as usize) {
-                    let id = all[**pick as usize % i].id();
-                    if !ps.contains(&id) {
-                        ps.push(id);
-                    }
-                }
-            }
-            all.push(msg(&keys, i, ps));
-        }
+        let all = common::dag(&keys, &parents);
         // Arrival order: a seeded shuffle, with some messages twice, and
         // maybe one never arriving (its descendants stay pending).
         let mut arrivals: Vec<MessageRecord> = all.clone();

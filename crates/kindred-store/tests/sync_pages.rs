@@ -2,22 +2,13 @@
 //! page lands in history without waiting; diverged histories still meet;
 //! and the requester's loop always ends with everything the responder has.
 
-use kindred_proto::envelope::{message_id, open, seal};
-use kindred_proto::{Kind, MessageContent, MessageId, Pseudonym, TopicKeys, TopicSecret};
+use kindred_proto::envelope::{message_id, open};
+use kindred_proto::{MessageId, TopicKeys, TopicSecret};
 use kindred_store::{DataDir, MessageRecord, Store};
 use proptest::prelude::*;
 
-fn msg(keys: &TopicKeys, i: usize, parents: Vec<MessageId>) -> MessageRecord {
-    let author = Pseudonym::from_seed([(i % 4) as u8 + 1; 32]);
-    let content = MessageContent {
-        kind: Kind::Post,
-        body: format!("m{i}"),
-        parents,
-        timestamp: i as u64,
-    };
-    let (_, env) = seal(keys, &author, &content).unwrap();
-    MessageRecord::from_opened(&open(keys, &env).unwrap(), &env, 0)
-}
+mod common;
+use common::msg;
 
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
@@ -158,19 +149,7 @@ proptest! {
     ) {
         let keys = keys();
         let t = keys.id;
-        let mut all: Vec<MessageRecord> = Vec::new();
-        for (i, (a, b, n)) in shape.iter().enumerate() {
-            let mut ps: Vec<MessageId> = Vec::new();
-            if i > 0 {
-                for pick in [a, b].iter().take(*n as usize) {
-                    let id = all[**pick as usize % i].id();
-                    if !ps.contains(&id) {
-                        ps.push(id);
-                    }
-                }
-            }
-            all.push(msg(&keys, i, ps));
-        }
+        let all = common::dag(&keys, &shape);
         let (_a, responder) = store();
         responder.insert_many(&t, all.clone()).unwrap();
         let (_b, requester) = store();

@@ -1,0 +1,41 @@
+//! Messages for store tests: real sealed envelopes, opened as a node would.
+
+use kindred_proto::envelope::{open, seal};
+use kindred_proto::{Kind, MessageContent, MessageId, Pseudonym, TopicKeys};
+use kindred_store::MessageRecord;
+
+/// Message number `i`: by one of three authors, every fifth a profile.
+pub fn msg(keys: &TopicKeys, i: usize, parents: Vec<MessageId>) -> MessageRecord {
+    let author = Pseudonym::from_seed([(i % 3) as u8 + 1; 32]);
+    let content = MessageContent {
+        kind: if i % 5 == 4 {
+            Kind::Profile
+        } else {
+            Kind::Post
+        },
+        body: format!("m{i}"),
+        parents,
+        timestamp: i as u64,
+    };
+    let (_, env) = seal(keys, &author, &content).unwrap();
+    MessageRecord::from_opened(&open(keys, &env).unwrap(), &env, 0)
+}
+
+/// A history shaped by `shape`: message `i` has up to `n` parents among the
+/// earlier ones, picked by `a` and `b`.
+pub fn dag<P: Copy + Into<u64>>(keys: &TopicKeys, shape: &[(P, P, u8)]) -> Vec<MessageRecord> {
+    let mut all: Vec<MessageRecord> = Vec::new();
+    for (i, (a, b, n)) in shape.iter().enumerate() {
+        let mut ps: Vec<MessageId> = Vec::new();
+        if i > 0 {
+            for pick in [*a, *b].into_iter().take(*n as usize) {
+                let id = all[(pick.into() % i as u64) as usize].id();
+                if !ps.contains(&id) {
+                    ps.push(id);
+                }
+            }
+        }
+        all.push(msg(keys, i, ps));
+    }
+    all
+}
