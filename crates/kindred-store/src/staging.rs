@@ -181,7 +181,7 @@ impl<'a> Staging<'a> {
                 missing,
             });
         }
-        let mut stored = vec![self.place(record)?];
+        let mut stored = vec![self.place(record, false)?];
         // Children that were waiting only for what was just placed.
         let mut queue: VecDeque<MessageId> = VecDeque::from([id]);
         while let Some(parent) = queue.pop_front() {
@@ -199,7 +199,7 @@ impl<'a> Staging<'a> {
                     continue;
                 };
                 if self.missing_parents(&rec)?.is_empty() {
-                    stored.push(self.place(rec)?);
+                    stored.push(self.place(rec, true)?);
                     queue.push_back(child);
                 }
             }
@@ -212,8 +212,9 @@ impl<'a> Staging<'a> {
     }
 
     /// Puts a message whose parents are all stored into history, in every
-    /// index.
-    fn place(&mut self, mut record: MessageRecord) -> Result<MessageRecord> {
+    /// index; `was_pending` when it waited for them (a fresh message was
+    /// just checked not to be pending, so there is nothing to remove).
+    fn place(&mut self, mut record: MessageRecord, was_pending: bool) -> Result<MessageRecord> {
         let id = record.id();
         let parents = record.parent_ids();
         let mut depth = 0;
@@ -246,7 +247,9 @@ impl<'a> Staging<'a> {
             self.remove(T::Heads, h)?;
         }
         self.put(T::Heads, msg_key.clone(), Vec::new());
-        self.remove(T::Pending, msg_key)?;
+        if was_pending {
+            self.remove(T::Pending, msg_key)?;
+        }
         let count = match self.count {
             Some(n) => n,
             None => self.store.stored_count(&self.topic)?,

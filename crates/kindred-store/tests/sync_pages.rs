@@ -3,7 +3,7 @@
 //! and the requester's loop always ends with everything the responder has.
 
 use kindred_proto::envelope::{message_id, open};
-use kindred_proto::{MessageId, TopicKeys, TopicSecret};
+use kindred_proto::{MessageId, TopicId, TopicKeys, TopicSecret};
 use kindred_store::{DataDir, MessageRecord, Store};
 use proptest::prelude::*;
 
@@ -24,6 +24,24 @@ fn records(keys: &TopicKeys, page: &[Vec<u8>]) -> Vec<MessageRecord> {
     page.iter()
         .map(|e| MessageRecord::from_opened(&open(keys, e).unwrap(), e, 0))
         .collect()
+}
+
+/// One page `responder` serves `requester` asking for `want`.
+fn one_page(
+    requester: &Store,
+    responder: &Store,
+    t: &TopicId,
+    want: MessageId,
+    page: usize,
+) -> Vec<Vec<u8>> {
+    let have = requester.have_sample(t, 64).unwrap();
+    responder
+        .sync_page(t, &[want], &have, page, 1 << 20)
+        .unwrap()
+}
+
+fn ids(page: &[Vec<u8>]) -> Vec<MessageId> {
+    page.iter().map(|e| message_id(e)).collect()
 }
 
 /// The requester's side of spec §5, against a responder's store, with a
@@ -85,13 +103,9 @@ fn a_long_catch_up_comes_oldest_first_and_never_waits() {
     behind.insert_many(&t, all[..40].to_vec()).unwrap();
 
     // One page: the 50 right after what the requester has, in order.
-    let have = behind.have_sample(&t, 64).unwrap();
-    let page = full
-        .sync_page(&t, &[all[299].id()], &have, 50, 1 << 20)
-        .unwrap();
-    let ids: Vec<MessageId> = page.iter().map(|e| message_id(e)).collect();
+    let page = one_page(&behind, &full, &t, all[299].id(), 50);
     let expected: Vec<MessageId> = all[40..90].iter().map(|m| m.id()).collect();
-    assert_eq!(ids, expected);
+    assert_eq!(ids(&page), expected);
 
     // Every page lands in history at once: nothing ever waits for a parent.
     let results = behind.insert_many(&t, records(&keys, &page)).unwrap();
@@ -124,13 +138,9 @@ fn diverged_histories_are_walked_back_from_the_wanted_heads() {
     theirs.insert_many(&t, other.clone()).unwrap();
     // Our heads are unknown to them, so they walk back from what we want:
     // the newest of their branch first.
-    let have = mine.have_sample(&t, 64).unwrap();
-    let page = theirs
-        .sync_page(&t, &[other[29].id()], &have, 10, 1 << 20)
-        .unwrap();
-    let ids: Vec<MessageId> = page.iter().map(|e| message_id(e)).collect();
+    let page = one_page(&mine, &theirs, &t, other[29].id(), 10);
     let expected: Vec<MessageId> = other[20..30].iter().map(|m| m.id()).collect();
-    assert_eq!(ids, expected);
+    assert_eq!(ids(&page), expected);
     sync(&keys, &mine, &theirs, 10);
     assert_eq!(mine.counts(&t).unwrap().messages, 59);
     assert_eq!(mine.counts(&t).unwrap().pending, 0);
