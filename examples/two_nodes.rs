@@ -50,7 +50,7 @@ async fn main() -> Result<()> {
         &invite[..32]
     );
 
-    let (joined, connected) = bob
+    let (joined, connected, _) = bob
         .node
         .join(&invite, Some("Bob".into()), Duration::from_secs(10))
         .await?;

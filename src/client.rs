@@ -25,7 +25,9 @@ fn not_running(dir: &Path) -> anyhow::Error {
 }
 
 impl Client {
-    pub fn connect(dir: &Path) -> Result<Client> {
+    /// Finds the node serving `dir` and checks it is that node (it proves
+    /// it holds the token) before anything is sent to it.
+    pub async fn connect(dir: &Path) -> Result<Client> {
         let (info, token) = kindred_node::control::read(dir).map_err(|_| not_running(dir))?;
         let base = reqwest::Url::parse(&format!("http://{}/", info.addr))
             .context("control file is damaged")?;
@@ -33,12 +35,42 @@ impl Client {
             .no_proxy()
             .build()
             .context("building the HTTP client")?;
-        Ok(Client {
+        let client = Client {
             http,
             base,
             token,
             dir: dir.to_path_buf(),
-        })
+        };
+        client.check_node().await?;
+        Ok(client)
+    }
+
+    async fn check_node(&self) -> Result<()> {
+        let nonce = kindred_proto::random_bytes::<32>().context("drawing a nonce")?;
+        let mut url = self.url(&["v1", "hello"])?;
+        url.query_pairs_mut()
+            .append_pair("nonce", &hex::encode(nonce));
+        let resp = match self.http.get(url).send().await {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => return Err(not_running(&self.dir)),
+            Err(e) => return Err(e).context("talking to the node"),
+        };
+        let proof = resp
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| v.get("proof").and_then(|p| p.as_str()).map(str::to_string))
+            .and_then(|p| hex::decode(p).ok());
+        let expected = kindred_node::control::api_proof(&self.token, &nonce);
+        match proof {
+            Some(p) if kindred_proto::constant_time_eq(&p, &expected) => Ok(()),
+            _ => bail!(
+                "the program at {} is not the Kindred node of data dir {} (it cannot prove it holds the API token); nothing was sent to it. If the node stopped, start it again with `kindred --data-dir {} up`.",
+                self.base,
+                self.dir.display(),
+                self.dir.display()
+            ),
+        }
     }
 
     fn url(&self, segments: &[&str]) -> Result<reqwest::Url> {

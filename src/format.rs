@@ -5,11 +5,40 @@ use kindred_node::service_views::{
 };
 use kindred_node::TopicSummary;
 
+/// Someone else's one-line text (a name, a circle's name), controls escaped.
+pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
+    kindred_proto::text::escape_line(text)
+}
+
+/// Multi-line text someone else wrote (rules), each line neutralised and
+/// indented.
 pub fn indent(text: &str) -> String {
-    text.lines()
+    kindred_proto::text::lines(text)
+        .iter()
         .map(|l| format!("  {l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Marks the later lines of a multi-line post or private message. Message
+/// lines start with `[`; these cannot, so no line of a message can pass for
+/// another message.
+const CONTINUED: &str = "    | ";
+
+/// `head` then the text's first line; later lines behind [`CONTINUED`].
+/// Every line is neutralised (terminal escapes, bidi overrides).
+fn print_text(head: &str, text: &str) {
+    let lines = kindred_proto::text::lines(text);
+    let mut out = String::with_capacity(head.len() + text.len() + 8);
+    out.push_str(head);
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+            out.push_str(CONTINUED);
+        }
+        out.push_str(line);
+    }
+    println!("{out}");
 }
 
 fn json_line<T: serde::Serialize>(v: &T) {
@@ -38,14 +67,19 @@ pub fn message(m: &MessageView, json: bool) {
     if json {
         return json_line(m);
     }
-    let name = m.author_name.as_deref().unwrap_or("?");
+    let name = safe(m.author_name.as_deref().unwrap_or("?"));
     let me = if m.mine { " (you)" } else { "" };
-    println!(
-        "[{} UTC] {name}{me} ~{}: {}",
+    let late = if m.late_by > 0 {
+        format!(" (arrived late, placed {} back in history)", m.late_by)
+    } else {
+        String::new()
+    };
+    let head = format!(
+        "[{} UTC]{late} {name}{me} {}: ",
         time(m.timestamp),
-        &m.author[..8],
-        m.text
+        m.handle
     );
+    print_text(&head, &m.text);
 }
 
 pub fn topics(topics: &[TopicSummary], json: bool) {
@@ -59,7 +93,7 @@ pub fn topics(topics: &[TopicSummary], json: bool) {
         println!(
             "{}  {}  {} messages, {} member(s) connected, {}",
             &t.id[..12],
-            t.name,
+            safe(&t.name),
             t.messages,
             t.peers,
             sync_words(t)
@@ -100,7 +134,7 @@ pub fn peers(peers: &[PeerView], json: bool) {
             "{}  {handles}  {}  {}",
             p.peer_id,
             p.addrs.join(" "),
-            p.topics.join(", ")
+            safe(&p.topics.join(", "))
         );
     }
 }
@@ -126,10 +160,16 @@ pub fn status(s: &StatusView, json: bool) {
     };
     println!("reach     {reach}");
     println!("peers     {}", s.peers);
+    if s.quarantined > 0 {
+        println!(
+            "store     {} damaged record(s) could not be read and were set aside (kept in the data dir)",
+            s.quarantined
+        );
+    }
     for t in &s.topics {
         println!(
             "circle    {} ({}): {} messages, {}; {} accepted, {} rejected, {} duplicates",
-            t.name,
+            safe(&t.name),
             &t.id[..12],
             t.messages,
             sync_words(t),
@@ -154,7 +194,10 @@ pub fn dm(m: &DmView, json: bool) {
     } else {
         String::new()
     };
-    println!("[{} UTC] {who}{state}: {}", time(m.timestamp), m.text);
+    print_text(
+        &format!("[{} UTC] {who}{state}: ", time(m.timestamp)),
+        &m.text,
+    );
 }
 
 fn short(peer: &str) -> String {
@@ -170,14 +213,18 @@ pub fn conversations(list: &[ConversationView], json: bool, empty: &str) {
         println!("{empty}");
     }
     for c in list {
-        let name = c.name.clone().unwrap_or_default();
+        let name = safe(c.name.as_deref().unwrap_or_default());
         let handles = c.handles.join(",");
         let count = if c.consent == "requested" {
             format!("{} waiting", c.held)
         } else {
             format!("{} unread", c.unread)
         };
-        println!("{}  {name} {handles}  {count}  \"{}\"", c.peer, c.last_text);
+        println!(
+            "{}  {name} {handles}  {count}  \"{}\"",
+            c.peer,
+            safe(&c.last_text)
+        );
     }
 }
 

@@ -3,8 +3,8 @@
 
 mod client;
 mod format;
+mod input;
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -58,9 +58,11 @@ enum Cmd {
     /// Create a circle or invite people to one.
     #[command(subcommand)]
     Topic(TopicCmd),
-    /// Join a circle with an invite key.
+    /// Join a circle with an invite key. Without INVITE (or with `-`) the
+    /// key is read from standard input, hidden on a terminal, so it stays
+    /// out of `ps` and your shell history.
     Join {
-        invite: String,
+        invite: Option<String>,
         /// Your display name in this circle.
         #[arg(long = "as", value_name = "NAME")]
         name: Option<String>,
@@ -80,8 +82,9 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Post to a circle. TEXT `-` reads it from standard input.
-    Post { topic: String, text: String },
+    /// Post to a circle. Without TEXT (or with `-`) it is read from
+    /// standard input, safe from the shell's `!` and `$`.
+    Post { topic: String, text: Option<String> },
     /// Read a circle's history in order.
     Read {
         topic: String,
@@ -95,8 +98,9 @@ enum Cmd {
         limit: Option<usize>,
     },
     /// Write privately to someone. PEER is a ~handle from a circle (see
-    /// `read`, `peers`), a PeerId, or a contact code. TEXT `-` reads stdin.
-    Dm { peer: String, text: String },
+    /// `read`, `peers`), a whole pseudonym, a PeerId, or a contact code.
+    /// Without TEXT (or with `-`) it is read from standard input.
+    Dm { peer: String, text: Option<String> },
     /// Your conversations, unread counts, and requests waiting for you.
     Inbox {
         #[arg(long)]
@@ -205,7 +209,7 @@ fn real_main() -> Result<()> {
 
 async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
     if let Some((action, peer)) = consent_word(&cmd) {
-        let c = Client::connect(&dir)?.consent(peer, action).await?;
+        let c = Client::connect(&dir).await?.consent(peer, action).await?;
         println!("{}: {}", c.peer, c.consent);
         return Ok(());
     }
@@ -214,8 +218,9 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             Ok(())
         }
         Cmd::Dm { peer, text } => {
-            let text = read_text(text)?;
-            let sent = Client::connect(&dir)?.dm(&peer, &text).await?;
+            let client = Client::connect(&dir).await?;
+            let text = input::message_text(text)?;
+            let sent = client.dm(&peer, &text).await?;
             if sent.state == "delivered" {
                 println!("Delivered to {}.", sent.peer);
             } else {
@@ -224,12 +229,12 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             Ok(())
         }
         Cmd::Inbox { json } => {
-            let inbox = Client::connect(&dir)?.inbox().await?;
+            let inbox = Client::connect(&dir).await?.inbox().await?;
             format::inbox(&inbox, json);
             Ok(())
         }
         Cmd::Requests { json } => {
-            let inbox = Client::connect(&dir)?.inbox().await?;
+            let inbox = Client::connect(&dir).await?.inbox().await?;
             format::conversations(&inbox.requests, json, "No requests.");
             Ok(())
         }
@@ -239,7 +244,7 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             follow,
             limit,
         } => {
-            let client = Client::connect(&dir)?;
+            let client = Client::connect(&dir).await?;
             let first = client.chat(&peer, limit).await?;
             let (items, cursor) = (first.messages, first.cursor);
             let (client, peer) = (&client, &peer);
@@ -260,7 +265,7 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             .await
         }
         Cmd::Contact => {
-            println!("{}", Client::connect(&dir)?.contact().await?);
+            println!("{}", Client::connect(&dir).await?.contact().await?);
             Ok(())
         }
         Cmd::Init { name } => init(&dir, name),
@@ -291,12 +296,13 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
                     .with_context(|| format!("reading rules from {}", p.display()))?,
                 None => String::new(),
             };
-            let reply = Client::connect(&dir)?
+            let reply = Client::connect(&dir)
+                .await?
                 .create_topic(&name, &rules, my_name, expires)
                 .await?;
             println!(
                 "Created circle \"{}\" ({}).",
-                reply.topic.name,
+                format::safe(&reply.topic.name),
                 &reply.topic.id[..16]
             );
             println!("Share this invite key only with people you want in the circle; anyone holding it can read and post:");
@@ -304,13 +310,26 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             Ok(())
         }
         Cmd::Topic(TopicCmd::Invite { topic, expires }) => {
-            println!("{}", Client::connect(&dir)?.invite(&topic, expires).await?);
+            println!(
+                "{}",
+                Client::connect(&dir).await?.invite(&topic, expires).await?
+            );
             Ok(())
         }
         Cmd::Join { invite, name } => {
-            let reply = Client::connect(&dir)?.join(&invite, name).await?;
+            let client = Client::connect(&dir).await?;
+            let invite = input::invite(invite)?;
+            let reply = client.join(&invite, name).await?;
             let t = &reply.topic;
-            println!("Joined \"{}\" ({}).", t.name, &t.id[..16]);
+            if reply.already_member {
+                println!(
+                    "You are already in \"{}\" ({}); nothing changed.",
+                    format::safe(&t.name),
+                    &t.id[..16]
+                );
+                return Ok(());
+            }
+            println!("Joined \"{}\" ({}).", format::safe(&t.name), &t.id[..16]);
             if t.rules.trim().is_empty() {
                 println!("This circle has no written rules.");
             } else {
@@ -327,31 +346,24 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             Ok(())
         }
         Cmd::Topics { json } => {
-            let topics = Client::connect(&dir)?.topics().await?;
+            let topics = Client::connect(&dir).await?.topics().await?;
             format::topics(&topics, json);
             Ok(())
         }
         Cmd::Peers { json } => {
-            let peers = Client::connect(&dir)?.peers().await?;
+            let peers = Client::connect(&dir).await?.peers().await?;
             format::peers(&peers, json);
             Ok(())
         }
         Cmd::Status { json } => {
-            let status = Client::connect(&dir)?.status().await?;
+            let status = Client::connect(&dir).await?.status().await?;
             format::status(&status, json);
             Ok(())
         }
         Cmd::Post { topic, text } => {
-            let text = if text == "-" {
-                let mut s = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut s)
-                    .context("reading the message from stdin")?;
-                s.trim_end_matches('\n').to_string()
-            } else {
-                text
-            };
-            let m = Client::connect(&dir)?.post(&topic, &text).await?;
+            let client = Client::connect(&dir).await?;
+            let text = input::message_text(text)?;
+            let m = client.post(&topic, &text).await?;
             println!("Posted {} (stored on disk).", &m.id[..16]);
             Ok(())
         }
@@ -361,7 +373,7 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             follow,
             limit,
         } => {
-            let client = Client::connect(&dir)?;
+            let client = Client::connect(&dir).await?;
             let first = client.messages(&topic, limit).await?;
             let (items, cursor) = (first.messages, first.cursor);
             let (client, topic) = (&client, &topic);
@@ -414,18 +426,6 @@ where
     }
 }
 
-/// TEXT as given, or standard input for `-`.
-fn read_text(text: String) -> Result<String> {
-    if text != "-" {
-        return Ok(text);
-    }
-    let mut s = String::new();
-    std::io::stdin()
-        .read_to_string(&mut s)
-        .context("reading the message from stdin")?;
-    Ok(s.trim_end_matches('\n').to_string())
-}
-
 fn init(dir: &std::path::Path, name: Option<String>) -> Result<()> {
     let locked = match kindred_store::DataDir::lock(dir) {
         Ok(d) => d,
@@ -440,12 +440,8 @@ fn init(dir: &std::path::Path, name: Option<String>) -> Result<()> {
     let (secret, created) = kindred_store::load_or_create_identity(dir)?;
     let store = kindred_store::Store::open(locked)?;
     if let Some(n) = &name {
-        if n.len() > kindred_proto::MAX_NAME_BYTES {
-            bail!(
-                "display name is over {} bytes",
-                kindred_proto::MAX_NAME_BYTES
-            );
-        }
+        kindred_proto::text::check_name(n.trim(), kindred_proto::MAX_NAME_BYTES)
+            .map_err(|e| anyhow::anyhow!("this display name cannot be used: {e}"))?;
         store.set_config("name", n.trim())?;
     }
     store.flush_blocking()?;
@@ -514,6 +510,12 @@ async fn up(dir: PathBuf, opts: UpOpts) -> Result<()> {
     println!("Kindred node {}", node.peer_id());
     println!("data dir {}", dir.display());
     println!("control API on http://{}", running.api_addr);
+    match node.default_name()? {
+        Some(n) => println!("your name in new circles: {}", format::safe(&n)),
+        None => println!(
+            "you have no display name yet: others in your circles will see \"anonymous\". Choose one with `kindred init --name NAME` (or `--as NAME` when you create or join a circle)."
+        ),
+    }
     let peer_id = node.peer_id().to_string();
     // Listeners may have come up before we subscribed: print those the node
     // has now, then new ones as they come, each once.

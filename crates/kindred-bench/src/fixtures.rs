@@ -43,6 +43,7 @@ pub fn chain(
             received_at: now,
             depth,
             envelope: ByteBuf::from(envelope),
+            late_by: 0,
         });
         prev = Some((id, depth));
     }

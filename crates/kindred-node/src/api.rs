@@ -124,6 +124,7 @@ fn router(state: ApiState) -> Router {
         .route("/v1/chat/follow", get(chat_follow))
         .route("/v1/consent", post(consent))
         .route("/v1/contact", get(contact))
+        .route("/v1/hello", get(hello))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -145,12 +146,17 @@ async fn guard(State(s): State<ApiState>, req: Request, next: Next) -> Response 
         )
             .into_response();
     }
+    // The one request without the token: the client asks us to prove we
+    // hold it before it sends the token itself.
+    if req.uri().path() == "/v1/hello" {
+        return next.run(req).await;
+    }
     let expected = format!("Bearer {}", s.token);
     let token_ok = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| constant_time_eq(h.as_bytes(), expected.as_bytes()));
+        .is_some_and(|h| kindred_proto::constant_time_eq(h.as_bytes(), expected.as_bytes()));
     if !token_ok {
         return (
             StatusCode::UNAUTHORIZED,
@@ -161,8 +167,24 @@ async fn guard(State(s): State<ApiState>, req: Request, next: Next) -> Response 
     next.run(req).await
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+#[derive(Deserialize)]
+struct HelloReq {
+    nonce: String,
+}
+
+/// Proves this node holds the API token (see [`control::api_proof`]).
+async fn hello(
+    State(s): State<ApiState>,
+    Query(q): Query<HelloReq>,
+) -> ApiResult<serde_json::Value> {
+    let nonce = hex::decode(&q.nonce)
+        .ok()
+        .filter(|n| (16..=64).contains(&n.len()))
+        .ok_or_else(|| NodeError::BadInput("nonce must be 16 to 64 bytes of hex".into()))?;
+    Ok(Json(serde_json::json!({
+        "proof": hex::encode(control::api_proof(&s.token, &nonce)),
+        "peer_id": s.node.peer_id().to_string(),
+    })))
 }
 
 async fn status(State(s): State<ApiState>) -> ApiResult<crate::service::StatusView> {
@@ -232,14 +254,21 @@ pub struct JoinReply {
     pub topic: crate::TopicSummary,
     /// Members reachable right after joining.
     pub connected: usize,
+    /// This node was in the circle before (nothing changed).
+    #[serde(default)]
+    pub already_member: bool,
 }
 
 async fn join(State(s): State<ApiState>, Json(req): Json<JoinReq>) -> ApiResult<JoinReply> {
-    let (topic, connected) = s
+    let (topic, connected, already_member) = s
         .node
         .join(&req.invite, req.my_name, Duration::from_secs(5))
         .await?;
-    Ok(Json(JoinReply { topic, connected }))
+    Ok(Json(JoinReply {
+        topic,
+        connected,
+        already_member,
+    }))
 }
 
 #[derive(Deserialize)]

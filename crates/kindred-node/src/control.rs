@@ -34,3 +34,13 @@ pub fn read(dir: &Path) -> std::io::Result<(ControlInfo, String)> {
     let token = std::fs::read_to_string(token_path(dir))?.trim().to_string();
     Ok((info, token))
 }
+
+/// Domain label of the proof a node gives that it holds the API token.
+const API_PROOF_LABEL: &[u8] = b"kindred/v1/api-proof";
+
+/// What a node answers to `GET /v1/hello?nonce=HEX`: proof that it holds the
+/// token, so a client can tell the node from another program that took its
+/// port before sending the token or anything secret (spec/protocol.md §8).
+pub fn api_proof(token: &str, nonce: &[u8]) -> [u8; 32] {
+    kindred_proto::hmac_sha256(token.as_bytes(), &[API_PROOF_LABEL, nonce])
+}

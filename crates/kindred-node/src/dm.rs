@@ -444,8 +444,8 @@ impl Node {
         })
     }
 
-    /// Every contact published in our circles: (peer, handle, display name, contact).
-    fn circle_contacts(&self) -> Vec<(PeerId, String, Option<String>, Contact, String)> {
+    /// Every contact published in our circles: (peer, pseudonym, display name, contact).
+    fn circle_contacts(&self) -> Vec<(PeerId, PublicKey, Option<String>, Contact, String)> {
         let mut out = Vec::new();
         for t in self.inner.topics.all() {
             for (author, code) in self.store().cards(&t.id()).unwrap_or_default() {
@@ -456,7 +456,7 @@ impl Node {
                     continue;
                 };
                 let name = self.store().author_name(&t.id(), &author).ok().flatten();
-                out.push((peer, handle(&author), name, c, code));
+                out.push((peer, author, name, c, code));
             }
         }
         out
@@ -475,12 +475,17 @@ impl Node {
             let rec = self.store().contact(&peer.to_bytes())?;
             return self.target(peer, &rec, Some(&c));
         }
-        if let Some(h) = q.strip_prefix('~') {
+        // A ~handle (or more of the pseudonym), or the whole pseudonym as
+        // `--json` shows it.
+        let pseudonym = q
+            .strip_prefix('~')
+            .or_else(|| (q.len() == 64 && q.bytes().all(|b| b.is_ascii_hexdigit())).then_some(q));
+        if let Some(h) = pseudonym {
             let h = h.to_ascii_lowercase();
             let found: Vec<_> = self
                 .circle_contacts()
                 .into_iter()
-                .filter(|(_, handle, ..)| handle[1..].starts_with(&h) && !h.is_empty())
+                .filter(|(_, author, ..)| author.to_hex().starts_with(&h) && !h.is_empty())
                 .collect();
             let peers: HashSet<PeerId> = found.iter().map(|f| f.0).collect();
             return match (peers.len(), found.into_iter().next()) {
@@ -827,8 +832,8 @@ impl Node {
     pub fn inbox(&self) -> Result<InboxView, NodeError> {
         let mut handles: HashMap<PeerId, Vec<String>> = HashMap::new();
         let mut names: HashMap<PeerId, String> = HashMap::new();
-        for (p, h, name, ..) in self.circle_contacts() {
-            handles.entry(p).or_default().push(h);
+        for (p, author, name, ..) in self.circle_contacts() {
+            handles.entry(p).or_default().push(handle(&author));
             if let Some(n) = name {
                 names.insert(p, n);
             }
@@ -893,8 +898,8 @@ impl Node {
     /// Handles each connected peer has in our circles.
     pub(crate) fn handles_by_peer(&self) -> HashMap<PeerId, Vec<String>> {
         let mut out: HashMap<PeerId, Vec<String>> = HashMap::new();
-        for (p, h, ..) in self.circle_contacts() {
-            out.entry(p).or_default().push(h);
+        for (p, author, ..) in self.circle_contacts() {
+            out.entry(p).or_default().push(handle(&author));
         }
         out
     }

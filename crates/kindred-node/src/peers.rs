@@ -20,7 +20,11 @@ pub fn peer_of(identity: &PublicKey) -> Option<PeerId> {
     Some(libp2p::identity::PublicKey::from(ed).to_peer_id())
 }
 
-/// How the CLI names a member of a circle: `~` and the start of their pseudonym.
+/// Hex digits of a pseudonym in a handle: 48 bits, so making a key whose
+/// handle matches someone else's takes about 2^48 key generations.
+pub const HANDLE_HEX: usize = 12;
+
+/// How people name a member of a circle: `~` and the start of their pseudonym.
 pub fn handle(pseudonym: &PublicKey) -> String {
-    format!("~{}", &pseudonym.to_hex()[..8])
+    format!("~{}", &pseudonym.to_hex()[..HANDLE_HEX])
 }

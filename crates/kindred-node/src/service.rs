@@ -74,6 +74,8 @@ pub struct MessageView {
     pub id: String,
     /// The author's pseudonym in this topic (hex public key).
     pub author: String,
+    /// How people name the author: `~` and the pseudonym's first 12 hex digits.
+    pub handle: String,
     pub author_name: Option<String>,
     pub text: String,
     /// The author's clock, clamped to no later than when this node received
@@ -81,6 +83,10 @@ pub struct MessageView {
     pub timestamp: u64,
     pub received_at: u64,
     pub depth: u64,
+    /// How many levels below the top of history it was placed on arrival
+    /// (0: on time); see spec §3.4.
+    #[serde(default)]
+    pub late_by: u64,
     pub mine: bool,
 }
 
@@ -621,23 +627,27 @@ impl Node {
 
     // ---- what the API offers ----
 
+    /// The display name chosen with `init --name`, if any.
+    pub fn default_name(&self) -> Result<Option<String>, NodeError> {
+        Ok(self
+            .inner
+            .store
+            .config("name")?
+            .filter(|n| !n.trim().is_empty()))
+    }
+
     fn display_name(&self, requested: Option<String>) -> Result<String, NodeError> {
         let name = match requested {
             Some(n) => n,
             None => self.inner.store.config("name")?.unwrap_or_default(),
         };
         let name = name.trim().to_string();
-        if name.len() > kindred_proto::MAX_NAME_BYTES {
-            return Err(NodeError::BadInput(format!(
-                "display name is over {} bytes",
-                kindred_proto::MAX_NAME_BYTES
-            )));
+        if name.is_empty() {
+            return Ok("anonymous".into());
         }
-        Ok(if name.is_empty() {
-            "anonymous".into()
-        } else {
-            name
-        })
+        kindred_proto::text::check_name(&name, kindred_proto::MAX_NAME_BYTES)
+            .map_err(|e| NodeError::BadInput(format!("this display name cannot be used: {e}")))?;
+        Ok(name)
     }
 
     /// Opens a new circle; returns it and an invite to it.
@@ -649,12 +659,8 @@ impl Node {
         expires_in: Option<Duration>,
     ) -> Result<(TopicSummary, String), NodeError> {
         let name = name.trim();
-        if name.is_empty() || name.len() > kindred_proto::MAX_NAME_BYTES {
-            return Err(NodeError::BadInput(format!(
-                "a topic name must be 1 to {} bytes",
-                kindred_proto::MAX_NAME_BYTES
-            )));
-        }
+        kindred_proto::text::check_name(name, kindred_proto::MAX_NAME_BYTES)
+            .map_err(|e| NodeError::BadInput(format!("this circle name cannot be used: {e}")))?;
         if rules.len() > kindred_proto::invite::MAX_RULES_BYTES {
             return Err(NodeError::BadInput(format!(
                 "rules are over the limit of {} bytes",
@@ -747,17 +753,20 @@ impl Node {
         Ok(invite.encode(&t.me)?)
     }
 
-    /// Joins a circle from an invite. Returns the topic and how many members
-    /// answered within `wait` (0 means none of the invite's peers was reachable yet).
+    /// Joins a circle from an invite. Returns the topic, how many members
+    /// answered within `wait` (0 means none of the invite's peers was
+    /// reachable yet), and whether this node was in the circle already.
     pub async fn join(
         &self,
         invite_text: &str,
         my_name: Option<String>,
         wait: Duration,
-    ) -> Result<(TopicSummary, usize), NodeError> {
+    ) -> Result<(TopicSummary, usize, bool), NodeError> {
         let invite = Invite::parse(invite_text, now_ms())?;
         let keys = TopicKeys::derive(&invite.secret);
-        let state = match self.inner.topics.get(&keys.id) {
+        let already = self.inner.topics.get(&keys.id);
+        let was_member = already.is_some();
+        let state = match already {
             Some(s) => s,
             None => {
                 let record = TopicRecord {
@@ -798,7 +807,7 @@ impl Node {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok((self.summary(&state).await?, peers))
+        Ok((self.summary(&state).await?, peers, was_member))
     }
 
     /// Posts text to a topic. Returns once the message is on disk.
@@ -873,10 +882,12 @@ impl Node {
                 .ok()
                 .flatten(),
             author: author.to_hex(),
+            handle: crate::peers::handle(&author),
             text: m.body.clone(),
             timestamp: m.timestamp.min(m.received_at),
             received_at: m.received_at,
             depth: m.depth,
+            late_by: m.late_by,
             mine: author == t.me.public_key(),
         }
     }
@@ -965,7 +976,8 @@ impl Node {
             rules: t.rules.clone(),
             my_name: t.my_name.clone(),
             me: t.me.public_key().to_hex(),
-            messages: counts.messages,
+            messages: counts.posts,
+            other: counts.messages - counts.posts.min(counts.messages),
             pending: counts.pending,
             missing: counts.missing,
             peers,
@@ -1022,6 +1034,7 @@ impl Node {
             reachability: self.inner.net.reachability().await?.as_str().to_string(),
             peers: self.inner.net.peers().await?.len(),
             topics: self.topics().await?,
+            quarantined: self.inner.store.quarantined(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         })
     }
@@ -1069,5 +1082,8 @@ pub struct StatusView {
     pub reachability: String,
     pub peers: usize,
     pub topics: Vec<TopicSummary>,
+    /// Stored records that could not be read and were set aside.
+    #[serde(default)]
+    pub quarantined: u64,
     pub version: String,
 }

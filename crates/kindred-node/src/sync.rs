@@ -81,7 +81,7 @@ impl Node {
             .ask(peer, &SyncRequest::Heads { tag: tag.clone() })
             .await?
         {
-            SyncResponse::Heads { heads } => ids_from_wire(&heads).unwrap_or_default(),
+            SyncResponse::Heads { heads } => ids_from_wire(&heads),
             _ => return Ok(0),
         };
         let store = self.store();
@@ -110,7 +110,7 @@ impl Node {
                 have: ids_to_wire(&store.have_sample(&topic, sync::MAX_IDS)?),
             };
             let envelopes = match self.ask(peer, &request).await? {
-                SyncResponse::Messages { envelopes } => envelopes,
+                SyncResponse::Messages { envelopes } => envelopes.0,
                 _ => break,
             };
             let arrived = std::time::Instant::now();
@@ -206,12 +206,8 @@ impl Node {
                 }
             }
             SyncRequest::Fetch { want, have, .. } => {
-                if want.len() > sync::MAX_IDS || have.len() > sync::MAX_IDS {
-                    return Err(NodeError::BadInput("too many ids in a fetch".into()));
-                }
-                let (Some(want), Some(have)) = (ids_from_wire(want), ids_from_wire(have)) else {
-                    return Err(NodeError::BadInput("malformed id in a fetch".into()));
-                };
+                // Counts and id lengths were enforced while decoding.
+                let (want, have) = (ids_from_wire(want), ids_from_wire(have));
                 let page = store.sync_page(
                     &t.id(),
                     &want,
@@ -220,7 +216,12 @@ impl Node {
                     sync::PAGE_BYTES,
                 )?;
                 SyncResponse::Messages {
-                    envelopes: page.into_iter().map(ByteBuf::from).collect(),
+                    envelopes: page
+                        .into_iter()
+                        .take(sync::MAX_PAGE_MESSAGES)
+                        .map(ByteBuf::from)
+                        .collect::<Vec<_>>()
+                        .into(),
                 }
             }
         })

@@ -47,7 +47,10 @@ pub struct TopicSummary {
     pub my_name: String,
     /// This node's pseudonym in the topic (hex public key).
     pub me: String,
+    /// Posts in history: what `read` shows.
     pub messages: u64,
+    /// Other messages in history (profiles, contact cards, later kinds).
+    pub other: u64,
     /// Messages held back until their parents arrive.
     pub pending: u64,
     /// Parents referenced but never received: known gaps in history.

@@ -62,3 +62,87 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // serializer errors, which our derive-based types never produce.
     serde_cbor::to_vec(value).unwrap_or_default()
 }
+
+/// A list of at most `N` items, enforced while decoding: the decoder stops
+/// at item `N + 1` instead of building the whole list first (4 MiB of empty
+/// byte strings would otherwise be ~96 MiB of vectors before a check after
+/// decoding could refuse them). Encodes exactly like a `Vec`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Capped<T, const N: usize>(pub Vec<T>);
+
+impl<T, const N: usize> std::ops::Deref for Capped<T, N> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.0
+    }
+}
+
+impl<T, const N: usize> From<Vec<T>> for Capped<T, N> {
+    fn from(v: Vec<T>) -> Self {
+        Capped(v)
+    }
+}
+
+impl<T: Serialize, const N: usize> Serialize for Capped<T, N> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(&self.0)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>, const N: usize> serde::Deserialize<'de> for Capped<T, N> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Items<T, const N: usize>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>, const N: usize> serde::de::Visitor<'de> for Items<T, N> {
+            type Value = Capped<T, N>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "a list of at most {N} items")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(N));
+                while let Some(item) = seq.next_element()? {
+                    if out.len() == N {
+                        return Err(serde::de::Error::invalid_length(N + 1, &self));
+                    }
+                    out.push(item);
+                }
+                Ok(Capped(out))
+            }
+        }
+        d.deserialize_seq(Items::<T, N>(std::marker::PhantomData))
+    }
+}
+
+/// A 32-byte id on the wire, refused while decoding if it has any other
+/// length (so a list of empty byte strings fails at its first item).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Id32(pub [u8; 32]);
+
+impl Serialize for Id32 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Id32 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Bytes32;
+        impl<'de> serde::de::Visitor<'de> for Bytes32 {
+            type Value = Id32;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a 32-byte string")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Id32, E> {
+                v.try_into()
+                    .map(Id32)
+                    .map_err(|_| E::invalid_length(v.len(), &self))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Id32, E> {
+                self.visit_bytes(&v)
+            }
+        }
+        d.deserialize_bytes(Bytes32)
+    }
+}

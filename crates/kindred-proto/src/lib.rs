@@ -45,6 +45,7 @@ pub mod ids;
 pub mod invite;
 pub mod noise;
 pub mod sync;
+pub mod text;
 pub mod textcode;
 pub mod topic;
 #[cfg(test)]
@@ -66,6 +67,10 @@ pub const MAX_TEXT_BYTES: usize = 32 * 1024;
 pub const MAX_NAME_BYTES: usize = 64;
 /// Most parents one message may reference.
 pub const MAX_PARENTS: usize = 16;
+/// A new message placed this many levels or more below the deepest message
+/// a node holds, with nothing referring to it, is shown as late (spec §3.4):
+/// a sender cannot slip a post unmarked into old history.
+pub const LATE_DEPTH: u64 = 12;
 
 /// Fills a buffer from the operating system's CSPRNG.
 ///
@@ -75,6 +80,24 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], RandomError> {
     let mut out = [0u8; N];
     getrandom::fill(&mut out).map_err(|e| RandomError(e.to_string()))?;
     Ok(out)
+}
+
+/// HMAC-SHA256 over the concatenation of `parts`.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    let mut mac = match <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC takes keys of any length"),
+    };
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The operating system could not provide random bytes.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-use crate::codec::{self, DecodeError};
+use crate::codec::{self, Capped, DecodeError, Id32};
 use crate::ids::MessageId;
 
 pub const PROTOCOL: &str = "/kindred/sync/1";
@@ -26,21 +26,17 @@ pub enum SyncRequest {
     Heads { tag: ByteBuf },
     /// "Send me these messages and their ancestors, newest first, stopping
     /// where you reach what I already have."
-    Fetch {
-        tag: ByteBuf,
-        want: Vec<ByteBuf>,
-        have: Vec<ByteBuf>,
-    },
+    Fetch { tag: ByteBuf, want: Ids, have: Ids },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SyncResponse {
     Heads {
-        heads: Vec<ByteBuf>,
+        heads: Ids,
     },
     /// Envelopes in the order they should be applied (parents first).
     Messages {
-        envelopes: Vec<ByteBuf>,
+        envelopes: Capped<ByteBuf, MAX_PAGE_MESSAGES>,
     },
     /// The responder is not in a topic with that tag (or will not say).
     UnknownTopic,
@@ -50,13 +46,17 @@ pub enum SyncResponse {
     },
 }
 
-pub fn ids_to_wire(ids: &[MessageId]) -> Vec<ByteBuf> {
-    ids.iter().map(|i| ByteBuf::from(i.0.to_vec())).collect()
+/// A list of message ids on the wire: at most [`MAX_IDS`], each 32 bytes,
+/// both enforced while decoding.
+pub type Ids = Capped<Id32, MAX_IDS>;
+
+/// Ids for the wire; beyond [`MAX_IDS`] they are left out.
+pub fn ids_to_wire(ids: &[MessageId]) -> Ids {
+    Capped(ids.iter().take(MAX_IDS).map(|i| Id32(i.0)).collect())
 }
 
-/// Ids from the wire; `None` when any has the wrong length.
-pub fn ids_from_wire(ids: &[ByteBuf]) -> Option<Vec<MessageId>> {
-    ids.iter().map(|b| MessageId::from_slice(b)).collect()
+pub fn ids_from_wire(ids: &Ids) -> Vec<MessageId> {
+    ids.iter().map(|b| MessageId(b.0)).collect()
 }
 
 impl SyncRequest {

@@ -1,7 +1,6 @@
 //! A topic's secret and the keys derived from it (spec/protocol.md, "Key schedule").
 
 use hkdf::Hkdf;
-use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -80,31 +79,25 @@ impl TopicKeys {
     /// period (see [`RENDEZVOUS_PERIOD_MS`]). Only members can compute it,
     /// and keys of different periods cannot be linked to each other.
     pub fn rendezvous(&self, period: u64) -> [u8; 32] {
-        let mut mac =
-            match <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(self.rendezvous_key.as_ref()) {
-                Ok(m) => m,
-                Err(_) => unreachable!("HMAC takes keys of any length"),
-            };
-        mac.update(LABEL_RENDEZVOUS);
-        mac.update(&period.to_be_bytes());
-        mac.finalize().into_bytes().into()
+        crate::hmac_sha256(
+            self.rendezvous_key.as_ref(),
+            &[LABEL_RENDEZVOUS, &period.to_be_bytes()],
+        )
     }
 
     /// The tag a requester puts in a sync request to name this topic to one
     /// responder. Bound to both peers, so a non-member who sees it learns
     /// nothing it can link to other connections or to the gossip topic.
     pub fn sync_tag(&self, requester: &[u8], responder: &[u8]) -> [u8; 32] {
-        // HMAC accepts keys of any length.
-        let mut mac = match <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(self.sync_key.as_ref())
-        {
-            Ok(m) => m,
-            Err(_) => unreachable!("HMAC takes keys of any length"),
-        };
-        mac.update(LABEL_SYNC_TAG);
-        mac.update(&(requester.len() as u16).to_be_bytes());
-        mac.update(requester);
-        mac.update(&(responder.len() as u16).to_be_bytes());
-        mac.update(responder);
-        mac.finalize().into_bytes().into()
+        crate::hmac_sha256(
+            self.sync_key.as_ref(),
+            &[
+                LABEL_SYNC_TAG,
+                &(requester.len() as u16).to_be_bytes(),
+                requester,
+                &(responder.len() as u16).to_be_bytes(),
+                responder,
+            ],
+        )
     }
 }

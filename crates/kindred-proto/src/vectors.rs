@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde_bytes::ByteBuf;
 use serde_json::{json, Value};
 
+use crate::codec::{Capped, Id32};
 use crate::envelope::{self, Kind, MessageContent};
 use crate::invite::{Invite, InvitePeer};
 use crate::sync::{SyncRequest, SyncResponse};
@@ -180,11 +181,11 @@ fn sync_messages() {
     let heads = SyncRequest::Heads { tag: tag.clone() };
     let fetch = SyncRequest::Fetch {
         tag,
-        want: vec![ByteBuf::from(vec![0xaa; 32])],
-        have: vec![ByteBuf::from(vec![0xbb; 32])],
+        want: Capped(vec![Id32([0xaa; 32])]),
+        have: Capped(vec![Id32([0xbb; 32])]),
     };
     let answer = SyncResponse::Heads {
-        heads: vec![ByteBuf::from(vec![0xcc; 32])],
+        heads: Capped(vec![Id32([0xcc; 32])]),
     };
     check(
         "sync.json",

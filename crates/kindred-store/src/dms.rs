@@ -164,7 +164,10 @@ impl Store {
         let mut out = Vec::new();
         for item in self.trees().contacts.iter() {
             let (k, v) = item?;
-            out.push((k.to_vec(), decode("contact", &v)?));
+            let t = &self.trees().contacts;
+            if let Some(c) = self.or_quarantine(t, "contacts", &k, &v, decode("contact", &v))? {
+                out.push((k.to_vec(), c));
+            }
         }
         Ok(out)
     }
@@ -331,7 +334,10 @@ impl Store {
                 break;
             }
             let (k, v) = item?;
-            let r: DmRecord = decode("private message", &v)?;
+            let r = decode::<DmRecord>("private message", &v);
+            let Some(r) = self.or_quarantine(&t.dms, "dms", &k, &v, r)? else {
+                continue;
+            };
             if r.state == DmState::Request && !include_held {
                 continue;
             }
@@ -434,7 +440,9 @@ impl Store {
         for item in self.trees().outbox.iter() {
             let (k, v) = item?;
             let seq = u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8]));
-            out.push((seq, decode("outbox entry", &v)?));
+            let t = &self.trees().outbox;
+            let r = self.or_quarantine(t, "outbox", &k, &v, decode("outbox entry", &v))?;
+            out.extend(r.map(|r| (seq, r)));
         }
         Ok(out)
     }

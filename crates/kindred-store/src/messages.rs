@@ -64,6 +64,9 @@ pub(crate) struct Trees {
     pub peers: sled::Tree,
     /// peer id bytes -> ContactRecord.
     pub contacts: sled::Tree,
+    /// tree name || 0 || key -> value: records a list could not decode,
+    /// moved aside so the rest of the list still works.
+    pub quarantine: sled::Tree,
     /// len(peer) || peer || seq (u64 BE) -> DmRecord: conversations.
     pub dms: sled::Tree,
     /// len(peer) || peer || message id -> seq: dedup and the replay cache.
@@ -90,6 +93,9 @@ pub type SyncPage = Vec<Vec<u8>>;
 /// Per-topic totals for status displays.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TopicCounts {
+    /// Posts in history: what a reader sees.
+    pub posts: u64,
+    /// Everything in history: posts, profiles, contact cards, later kinds.
     pub messages: u64,
     pub pending: u64,
     pub missing: u64,
@@ -100,6 +106,12 @@ pub struct TopicCounts {
 
 pub(crate) fn count_key(topic: &TopicId) -> Vec<u8> {
     let mut k = b"count/".to_vec();
+    k.extend_from_slice(topic.as_bytes());
+    k
+}
+
+pub(crate) fn posts_key(topic: &TopicId) -> Vec<u8> {
+    let mut k = b"posts/".to_vec();
     k.extend_from_slice(topic.as_bytes());
     k
 }
@@ -164,6 +176,7 @@ impl Store {
             dms: tree("dms")?,
             dm_index: tree("dm_index")?,
             outbox: tree("outbox")?,
+            quarantine: tree("quarantine")?,
         };
         let store = Store {
             t,
@@ -270,13 +283,50 @@ impl Store {
         let mut out = Vec::new();
         for item in self.t.topics.iter() {
             let (k, v) = item?;
-            let id = TopicId::from_slice(&k).ok_or(StoreError::Corrupt {
-                what: "topic key",
-                detail: "not 32 bytes".into(),
-            })?;
-            out.push((id, decode("topic", &v)?));
+            let decoded = TopicId::from_slice(&k)
+                .ok_or(StoreError::Corrupt {
+                    what: "topic key",
+                    detail: "not 32 bytes".into(),
+                })
+                .and_then(|id| Ok((id, decode("topic", &v)?)));
+            if let Some(entry) = self.or_quarantine(&self.t.topics, "topics", &k, &v, decoded)? {
+                out.push(entry);
+            }
         }
         Ok(out)
+    }
+
+    /// A list keeps going past a record it cannot decode: the record is
+    /// moved to the quarantine tree (kept, not deleted, for a later repair)
+    /// and reported, and the list goes on without it.
+    pub(crate) fn or_quarantine<T>(
+        &self,
+        tree: &sled::Tree,
+        name: &str,
+        key: &[u8],
+        value: &[u8],
+        decoded: Result<T>,
+    ) -> Result<Option<T>> {
+        match decoded {
+            Ok(v) => Ok(Some(v)),
+            Err(StoreError::Corrupt { what, detail }) => {
+                tracing::warn!(
+                    "set aside an unreadable {what} record ({detail}); `kindred status` counts it"
+                );
+                let mut qk = name.as_bytes().to_vec();
+                qk.push(0);
+                qk.extend_from_slice(key);
+                self.t.quarantine.insert(qk, value)?;
+                tree.remove(key)?;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// How many records were set aside as unreadable.
+    pub fn quarantined(&self) -> u64 {
+        self.t.quarantine.len() as u64
     }
 
     // ---- messages ----
@@ -348,12 +398,31 @@ impl Store {
             .unwrap_or(0))
     }
 
+    /// How many posts of the topic are in history. A store written before
+    /// posts were counted apart has no counter yet: count them once (the
+    /// next write stores the counter).
+    pub(crate) fn stored_posts(&self, topic: &TopicId) -> Result<u64> {
+        if let Some(v) = self.t.meta.get(posts_key(topic))? {
+            return Ok(v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0));
+        }
+        let mut n = 0;
+        for v in self.t.msgs.scan_prefix(topic.as_bytes()).values() {
+            let rec: MessageRecord = decode("message", &v?)?;
+            n += u64::from(rec.kind() == Kind::Post);
+        }
+        Ok(n)
+    }
+
     /// Contacts members published in a topic: (author pseudonym, contact code).
     pub fn cards(&self, topic: &TopicId) -> Result<Vec<(PublicKey, String)>> {
         let mut out = Vec::new();
         for item in self.t.cards.scan_prefix(topic.as_bytes()) {
             let (k, v) = item?;
-            let (_, _, code): (u64, serde_bytes::ByteBuf, String) = decode("card", &v)?;
+            let card = decode::<(u64, serde_bytes::ByteBuf, String)>("card", &v);
+            let Some((_, _, code)) = self.or_quarantine(&self.t.cards, "cards", &k, &v, card)?
+            else {
+                continue;
+            };
             if let Some(author) = PublicKey::from_slice(&k[32..]) {
                 out.push((author, code));
             }
@@ -481,6 +550,7 @@ impl Store {
 
     pub fn counts(&self, topic: &TopicId) -> Result<TopicCounts> {
         let messages = self.stored_count(topic)?;
+        let posts = self.stored_posts(topic)?;
         let mut pending = 0;
         let mut gap_since: Option<u64> = None;
         for v in self.t.pending.scan_prefix(topic.as_bytes()).values() {
@@ -494,6 +564,7 @@ impl Store {
             0
         };
         Ok(TopicCounts {
+            posts,
             messages,
             pending,
             missing,

@@ -6,8 +6,12 @@ use serde_bytes::ByteBuf;
 
 use crate::StoreError;
 
-/// Our own records are small; anything bigger is corruption.
-const MAX_RECORD_BYTES: usize = 256 * 1024;
+/// The largest record the store writes is an outbox entry holding one
+/// sealed private message (at most a Noise item) and a few small fields,
+/// or a conversation entry holding one message's text (smaller still);
+/// anything bigger is corruption. A cap at the text limit itself made a
+/// long private message undecodable (and every later `dm` fail).
+pub(crate) const MAX_RECORD_BYTES: usize = kindred_proto::noise::MAX_ITEM_BYTES + 16 * 1024;
 
 /// A topic this node belongs to.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -58,6 +62,11 @@ pub struct MessageRecord {
     pub depth: u64,
     /// The exact envelope, to hand on to peers that lack it.
     pub envelope: ByteBuf,
+    /// How far below the top of history this message was placed when it
+    /// arrived, if at least [`kindred_proto::LATE_DEPTH`] (else 0): it came
+    /// late, or its author chose old parents to bury it (spec §3.4).
+    #[serde(default)]
+    pub late_by: u64,
 }
 
 impl MessageRecord {
@@ -77,6 +86,7 @@ impl MessageRecord {
             received_at,
             depth: 0,
             envelope: ByteBuf::from(envelope.to_vec()),
+            late_by: 0,
         }
     }
 

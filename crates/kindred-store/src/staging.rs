@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use kindred_proto::{Kind, MessageId, TopicId};
 use sled::Transactional;
 
-use crate::messages::{count_key, tx_err, Inserted, Store};
+use crate::messages::{count_key, posts_key, tx_err, Inserted, Store};
 use crate::records::{decode, depth_in, encode, key, MessageRecord};
 use crate::{Result, StoreError};
 
@@ -45,6 +45,11 @@ pub(crate) struct Staging<'a> {
     depths: HashMap<MessageId, Option<u64>>,
     /// The topic's message count once the batch is applied.
     count: Option<u64>,
+    /// Of those, posts (what a reader sees).
+    posts: Option<u64>,
+    /// The deepest depth in the topic's history as the batch leaves it
+    /// (`Some(None)`: history is empty), read once per batch.
+    top: Option<Option<u64>>,
 }
 
 impl<'a> Staging<'a> {
@@ -56,6 +61,8 @@ impl<'a> Staging<'a> {
             layers: Default::default(),
             depths: HashMap::new(),
             count: None,
+            posts: None,
+            top: None,
         }
     }
 
@@ -181,12 +188,20 @@ impl<'a> Staging<'a> {
                 missing,
             });
         }
-        let mut stored = vec![self.place(record, false)?];
+        let waiting = self.keys_with_prefix(T::Waiting, &self.key(&[id.as_bytes()]))?;
+        // A fresh message that nothing stored refers to, placed far below
+        // the top of history, arrived late (or its author chose old parents
+        // to bury it): it is marked. Gap fills have children waiting.
+        let mut stored = vec![self.place(record, false, waiting.is_empty())?];
         // Children that were waiting only for what was just placed.
-        let mut queue: VecDeque<MessageId> = VecDeque::from([id]);
-        while let Some(parent) = queue.pop_front() {
-            let prefix = self.key(&[parent.as_bytes()]);
-            for k in self.keys_with_prefix(T::Waiting, &prefix)? {
+        let mut queue: VecDeque<MessageId> = VecDeque::new();
+        let mut next = Some(waiting);
+        while let Some(children) = next.take().map(Ok).or_else(|| {
+            queue
+                .pop_front()
+                .map(|parent| self.keys_with_prefix(T::Waiting, &self.key(&[parent.as_bytes()])))
+        }) {
+            for k in children? {
                 let Some(child) = MessageId::from_slice(&k[64..]) else {
                     continue;
                 };
@@ -199,7 +214,7 @@ impl<'a> Staging<'a> {
                     continue;
                 };
                 if self.missing_parents(&rec)?.is_empty() {
-                    stored.push(self.place(rec, true)?);
+                    stored.push(self.place(rec, true, false)?);
                     queue.push_back(child);
                 }
             }
@@ -214,7 +229,12 @@ impl<'a> Staging<'a> {
     /// Puts a message whose parents are all stored into history, in every
     /// index; `was_pending` when it waited for them (a fresh message was
     /// just checked not to be pending, so there is nothing to remove).
-    fn place(&mut self, mut record: MessageRecord, was_pending: bool) -> Result<MessageRecord> {
+    fn place(
+        &mut self,
+        mut record: MessageRecord,
+        was_pending: bool,
+        may_be_late: bool,
+    ) -> Result<MessageRecord> {
         let id = record.id();
         let parents = record.parent_ids();
         let mut depth = 0;
@@ -226,6 +246,16 @@ impl<'a> Staging<'a> {
             depth = depth.max(d + 1);
         }
         record.depth = depth;
+        let top = match self.top {
+            Some(t) => t,
+            None => self.store.heads(&self.topic)?.first().map(|(d, _)| *d),
+        };
+        if let (true, Some(t)) = (may_be_late, top) {
+            if t >= depth + kindred_proto::LATE_DEPTH {
+                record.late_by = t - depth;
+            }
+        }
+        self.top = Some(Some(top.map_or(depth, |t| t.max(depth))));
         let seq = self.store.next_seq()?;
         let msg_key = self.key(&[id.as_bytes()]);
         let author_key = self.key(&[&record.author]);
@@ -255,6 +285,13 @@ impl<'a> Staging<'a> {
             None => self.store.stored_count(&self.topic)?,
         };
         self.count = Some(count + 1);
+        if record.kind() == Kind::Post {
+            let posts = match self.posts {
+                Some(n) => n,
+                None => self.store.stored_posts(&self.topic)?,
+            };
+            self.posts = Some(posts + 1);
+        }
         self.depths.insert(id, Some(depth));
         Ok(record)
     }
@@ -272,6 +309,9 @@ impl<'a> Staging<'a> {
     pub(crate) fn commit(mut self) -> Result<()> {
         if let Some(n) = self.count {
             self.put(T::Meta, count_key(&self.topic), n.to_be_bytes().to_vec());
+        }
+        if let Some(n) = self.posts {
+            self.put(T::Meta, posts_key(&self.topic), n.to_be_bytes().to_vec());
         }
         if self.layers.iter().all(|l| l.is_empty()) {
             return Ok(());

@@ -1,0 +1,116 @@
+//! What peers can make the store hold: the longest private message, damaged
+//! records, posts placed deep in old history, and what counts as a post.
+
+mod common;
+
+use kindred_proto::dm::{DmMessage, MAX_DM_TEXT_BYTES};
+use kindred_proto::{Kind, TopicKeys, TopicSecret, LATE_DEPTH};
+use kindred_store::{DataDir, DmState, OutboxRecord, Store};
+use serde_bytes::ByteBuf;
+
+fn open(dir: &std::path::Path) -> Store {
+    Store::open(DataDir::lock(dir).unwrap()).unwrap()
+}
+
+#[test]
+fn the_longest_private_message_is_kept_and_read_back_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let peer = b"friend".as_slice();
+    let text = "é".repeat(MAX_DM_TEXT_BYTES / 2);
+    assert_eq!(text.len(), MAX_DM_TEXT_BYTES);
+    {
+        let s = open(dir.path());
+        let m = DmMessage::new([1; 16], 1, text.clone()).unwrap();
+        s.dm_outgoing(peer, &m, 2, DmState::Queued).unwrap();
+        // A sealed message is the text plus Noise and CBOR overhead.
+        let sealed = vec![0xab; MAX_DM_TEXT_BYTES + 4096];
+        s.outbox_put(&OutboxRecord {
+            id: ByteBuf::from(vec![1; 16]),
+            peer: ByteBuf::from(peer.to_vec()),
+            sealed: ByteBuf::from(sealed),
+            attempts: 0,
+            next_attempt: 0,
+        })
+        .unwrap();
+        let m2 = DmMessage::new([2; 16], 3, "short one after".into()).unwrap();
+        s.dm_outgoing(peer, &m2, 4, DmState::Queued).unwrap();
+        s.flush_blocking().unwrap();
+    }
+    let s = open(dir.path());
+    let conv = s.dm_conversation(peer, 0, 100, true).unwrap();
+    assert_eq!(conv.len(), 2);
+    assert_eq!(conv[0].1.text, text);
+    assert_eq!(s.outbox().unwrap().len(), 1);
+    assert_eq!(s.contacts().unwrap().len(), 1);
+    assert_eq!(s.quarantined(), 0);
+}
+
+#[test]
+fn a_damaged_record_is_set_aside_and_the_list_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = open(dir.path());
+        for n in 1..=3u8 {
+            let peer = [n; 8];
+            let m = DmMessage::new([n; 16], 1, format!("hello {n}")).unwrap();
+            s.dm_outgoing(&peer, &m, 2, DmState::Queued).unwrap();
+        }
+        s.flush_blocking().unwrap();
+    }
+    {
+        // Damage one contact record behind the store's back.
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let contacts = db.open_tree("contacts").unwrap();
+        contacts.insert([2u8; 8], vec![0xff, 0x00, 0x13]).unwrap();
+        db.flush().unwrap();
+    }
+    let s = open(dir.path());
+    let list = s.contacts().unwrap();
+    assert_eq!(list.len(), 2, "the two good contacts are still listed");
+    assert_eq!(s.quarantined(), 1);
+    // Listed again: nothing more to set aside, the same two.
+    assert_eq!(s.contacts().unwrap().len(), 2);
+    assert_eq!(s.quarantined(), 1);
+}
+
+#[test]
+fn a_post_hung_on_old_parents_is_marked_late_and_a_gap_fill_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = TopicKeys::derive(&TopicSecret::from_bytes([3; 32]));
+    let t = keys.id;
+    let s = open(dir.path());
+    // A chain of 30 (message 4, 9, 14, … are profiles; the rest posts).
+    let mut chain = vec![common::msg(&keys, 0, vec![])];
+    for i in 1..30 {
+        let parent = chain[i - 1].id();
+        chain.push(common::msg(&keys, i, vec![parent]));
+    }
+    // Message 20 is held back: 21..29 wait for it.
+    for (i, m) in chain.iter().enumerate() {
+        if i != 20 {
+            s.insert(&t, m.clone()).unwrap();
+        }
+    }
+    let filled = s.insert(&t, chain[20].clone()).unwrap();
+    assert_eq!(filled.stored.len(), 10);
+    assert!(
+        filled.stored.iter().all(|m| m.late_by == 0),
+        "gap fills are on time"
+    );
+
+    // New, but hung on message 2 (depth 2) while the top is at depth 29.
+    let buried = common::msg(&keys, 100, vec![chain[2].id()]);
+    let r = s.insert(&t, buried).unwrap();
+    assert_eq!(r.stored[0].late_by, 29 - 3);
+    assert!(29 - 3 >= LATE_DEPTH);
+    // Hung on a recent message: on time.
+    let recent = common::msg(&keys, 101, vec![chain[25].id()]);
+    assert_eq!(s.insert(&t, recent).unwrap().stored[0].late_by, 0);
+
+    // What `read` shows is counted apart from profiles.
+    let c = s.counts(&t).unwrap();
+    let posts = s.latest(&t, Kind::Post, usize::MAX).unwrap().len() as u64;
+    assert_eq!(c.posts, posts);
+    assert_eq!(c.messages, 32);
+    assert!(c.posts < c.messages);
+}
