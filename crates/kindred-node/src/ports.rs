@@ -68,14 +68,26 @@ pub fn apply(
     (listen, fallback)
 }
 
-/// Records the port of a new listening address against the pattern it came from.
-pub fn remember(store: &Store, patterns: &[Multiaddr], bound: &Multiaddr) {
-    let Some(port) = port_of(bound) else { return };
+/// Records the port of a new listening address against the pattern it came
+/// from. Returns whether anything changed (the caller flushes, so a node
+/// killed right after start still finds its ports again).
+pub fn remember(store: &Store, patterns: &[Multiaddr], bound: &Multiaddr) -> bool {
+    let Some(port) = port_of(bound) else {
+        return false;
+    };
+    let mut changed = false;
     for pattern in patterns.iter().filter(|p| port_of(p) == Some(0)) {
-        if matches(pattern, bound) {
-            if let Err(e) = store.set_config(&key(pattern), &port.to_string()) {
-                tracing::warn!("could not remember listening port: {e}");
-            }
+        if !matches(pattern, bound) {
+            continue;
+        }
+        let k = key(pattern);
+        if store.config(&k).ok().flatten() == Some(port.to_string()) {
+            continue;
+        }
+        match store.set_config(&k, &port.to_string()) {
+            Ok(()) => changed = true,
+            Err(e) => tracing::warn!("could not remember listening port: {e}"),
         }
     }
+    changed
 }

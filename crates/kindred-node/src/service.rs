@@ -441,7 +441,9 @@ impl Node {
         match event {
             Event::Listening { addr } => {
                 tracing::info!(%addr, "listening");
-                crate::ports::remember(&self.inner.store, &self.inner.listen_patterns, &addr);
+                if crate::ports::remember(&self.inner.store, &self.inner.listen_patterns, &addr) {
+                    self.inner.store.flush().await?;
+                }
                 let _ = self.inner.ui.send(UiEvent::Listening(addr));
             }
             Event::PeerConnected { peer, .. } => {
