@@ -20,6 +20,9 @@ pub struct Behaviour {
     pub limits: connection_limits::Behaviour,
     pub gossipsub: gossipsub::Behaviour,
     pub sync: request_response::Behaviour<CappedBytes>,
+    /// Membership challenges (`/kindred/member/1`): a subscriber counts as a
+    /// member only once it has answered one.
+    pub member: request_response::Behaviour<CappedBytes>,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
@@ -112,6 +115,19 @@ pub fn gossipsub_config() -> Result<gossipsub::Config, NetError> {
         .map_err(|e| NetError::Config(e.to_string()))
 }
 
+/// How long a membership challenge may take. Default 10 s.
+pub const MEMBER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Membership challenges open at once per connection.
+const MEMBER_STREAMS: usize = 8;
+
+/// The application score (P5) of a connected peer that has not proven
+/// membership of any circle we share: with gossipsub's default weight (10)
+/// and thresholds it puts the peer at −60, below the publish (−50) and
+/// gossip (−10) thresholds and below zero, so we never publish, forward or
+/// gossip to it and never take it into a mesh; above the graylist (−80),
+/// so its subscriptions are still heard and can be challenged.
+pub const UNPROVEN_SCORE: f64 = -6.0;
+
 /// Scoring that punishes peers who forward messages we reject (P4) and
 /// nothing else: the mesh-delivery terms misfire in small circles, and many
 /// honest members share one IP (a household's NAT, or one laptop in tests).
@@ -162,6 +178,19 @@ impl Behaviour {
                 request_response::ProtocolSupport::Full,
             )],
             request_response::Config::default().with_request_timeout(config.request_timeout),
+        );
+        let member = request_response::Behaviour::with_codec(
+            CappedBytes {
+                max_request: kindred_proto::membership::MAX_BYTES,
+                max_response: kindred_proto::membership::MAX_BYTES,
+            },
+            [(
+                StreamProtocol::new(kindred_proto::membership::PROTOCOL),
+                request_response::ProtocolSupport::Full,
+            )],
+            request_response::Config::default()
+                .with_request_timeout(MEMBER_TIMEOUT)
+                .with_max_concurrent_streams(MEMBER_STREAMS),
         );
         // Peers hear of new listen addresses (a relay slot just reserved), so
         // their DHT routing tables carry the relayed path to a node behind NAT.
@@ -220,6 +249,7 @@ impl Behaviour {
             limits: connection_limits::Behaviour::new(limits),
             gossipsub,
             sync,
+            member,
             identify,
             // Dead links (a laptop asleep, Wi-Fi gone, a silent partition)
             // are noticed within ~15 s; the swarm task closes them.

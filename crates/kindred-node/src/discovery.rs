@@ -56,13 +56,9 @@ impl Node {
                 let key = t.keys.rendezvous(period).to_vec();
                 let _ = self.inner.net.send(Command::Provide { key }).await;
             }
-            let connected = self
-                .inner
-                .net
-                .topic_peers(t.keys.gossip_topic.clone())
-                .await
-                .map(|p| p.len())
-                .unwrap_or(0);
+            // Proven members only: subscribers who cannot prove it must not
+            // stop the look-ups for real ones.
+            let connected = self.inner.members.of(&t.id()).len();
             if all || connected < WANT_MEMBERS {
                 // Yesterday's too: members near midnight may not have rotated yet.
                 for p in [period, period.saturating_sub(1)] {

@@ -14,6 +14,7 @@ mod dm;
 mod error;
 mod events;
 mod invites;
+mod membership;
 mod peers;
 mod ports;
 mod reconnect;

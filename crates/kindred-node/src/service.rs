@@ -1,7 +1,7 @@
 //! The node: state shared by the network event loop, the sync driver and
 //! the control API.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -111,8 +111,8 @@ pub(crate) struct Inner {
     pub syncing: Mutex<HashMap<(PeerId, TopicId), bool>>,
     /// Addresses peers told us they listen on.
     pub identified: Mutex<HashMap<PeerId, Vec<Multiaddr>>>,
-    /// Peers seen subscribed to one of our topics.
-    pub members: Mutex<HashSet<PeerId>>,
+    /// Which connected peers proved membership of which circle.
+    pub members: crate::membership::Members,
     pub api_addr: Mutex<Option<SocketAddr>>,
     /// The listen addresses as configured (before remembered ports).
     pub listen_patterns: Vec<Multiaddr>,
@@ -138,6 +138,9 @@ pub struct Stored {
 /// How long a message's missing parents may take to arrive by gossip
 /// before the sender is asked for them.
 const PARENT_GRACE: Duration = Duration::from_millis(500);
+
+/// Listen addresses kept per connected peer from identify.
+const MAX_ADDRS_KEPT: usize = 16;
 
 /// Members each periodic sync round compares history with, per circle.
 const SYNC_FANOUT: usize = 3;
@@ -233,7 +236,7 @@ impl Node {
                 stored,
                 syncing: Mutex::new(HashMap::new()),
                 identified: Mutex::new(HashMap::new()),
-                members: Mutex::new(HashSet::new()),
+                members: Default::default(),
                 api_addr: Mutex::new(None),
                 listen_patterns: patterns,
                 dm,
@@ -454,25 +457,40 @@ impl Node {
             }
             Event::PeerDisconnected { peer } => {
                 tracing::info!(%peer, "peer disconnected");
-                self.inner.backoff.disconnected(peer);
+                lock(&self.inner.identified).remove(&peer);
+                // Only members are redialled; anyone else is forgotten.
+                if self.inner.members.forget(&peer) {
+                    self.inner.backoff.disconnected(peer);
+                }
                 let _ = self.inner.ui.send(UiEvent::PeerLeft(peer));
             }
             Event::Identified { peer, listen_addrs } => {
-                let is_member = lock(&self.inner.members).contains(&peer);
-                if is_member {
+                if self.inner.members.is_any_member(&peer) {
                     self.remember(&peer, &listen_addrs)?;
                 }
+                // Kept only while connected (pruned on disconnect), and the
+                // connection limits bound how many that is.
+                let listen_addrs = listen_addrs.into_iter().take(MAX_ADDRS_KEPT).collect();
                 lock(&self.inner.identified).insert(peer, listen_addrs);
             }
             Event::PeerSubscribed { peer, topic } => {
                 if let Some(t) = self.inner.topics.by_gossip_topic(&topic) {
-                    lock(&self.inner.members).insert(peer);
-                    let addrs = lock(&self.inner.identified).get(&peer).cloned();
-                    if let Some(addrs) = addrs {
-                        self.remember(&peer, &addrs)?;
-                    }
-                    self.spawn_sync(peer, t.id());
+                    self.check_member(peer, t.id());
                 }
+            }
+            Event::MemberChallenge {
+                peer,
+                request,
+                responder,
+            } => {
+                let response = self.answer_challenge(peer, &request);
+                self.inner
+                    .net
+                    .send(Command::Respond {
+                        responder,
+                        response,
+                    })
+                    .await?;
             }
             // Batched in the event loop; one arriving here is judged alone.
             Event::Gossip(g) => {
@@ -502,7 +520,12 @@ impl Node {
         Ok(())
     }
 
-    fn remember(&self, peer: &PeerId, addrs: &[Multiaddr]) -> Result<(), NodeError> {
+    /// Where a connected peer said it listens (identify).
+    pub(crate) fn identified_addrs(&self, peer: &PeerId) -> Option<Vec<Multiaddr>> {
+        lock(&self.inner.identified).get(peer).cloned()
+    }
+
+    pub(crate) fn remember(&self, peer: &PeerId, addrs: &[Multiaddr]) -> Result<(), NodeError> {
         let addrs: Vec<String> = invites::advertised(addrs.to_vec())
             .iter()
             .map(|a| a.to_string())
@@ -549,16 +572,10 @@ impl Node {
             // circle syncing with everyone every round costs more than all
             // the posts (60 members: ~240 syncs a second).
             for t in self.inner.topics.all() {
-                if let Ok(mut peers) = self
-                    .inner
-                    .net
-                    .topic_peers(t.keys.gossip_topic.clone())
-                    .await
-                {
-                    shuffle(&mut peers);
-                    for p in peers.into_iter().take(SYNC_FANOUT) {
-                        self.spawn_sync(p, t.id());
-                    }
+                let mut peers = self.inner.members.of(&t.id());
+                shuffle(&mut peers);
+                for p in peers.into_iter().take(SYNC_FANOUT) {
+                    self.spawn_sync(p, t.id());
                 }
             }
         }
@@ -707,15 +724,15 @@ impl Node {
         self.publish(&state, Kind::Other(kindred_proto::dm::CONTACT_KIND), card)
             .await?;
         // Peers connected before we joined announced the topic while we did
-        // not know it; no new announcement will come, so sync with them now.
+        // not know it; no new announcement will come, so challenge them now
+        // (sync follows a proof).
         for p in self
             .inner
             .net
             .topic_peers(state.keys.gossip_topic.clone())
             .await?
         {
-            lock(&self.inner.members).insert(p);
-            self.spawn_sync(p, state.id());
+            self.check_member(p, state.id());
         }
         self.discover(true, true).await;
         Ok(state)
@@ -798,12 +815,7 @@ impl Node {
         let deadline = tokio::time::Instant::now() + wait;
         let mut peers = 0;
         while tokio::time::Instant::now() < deadline {
-            peers = self
-                .inner
-                .net
-                .topic_peers(state.keys.gossip_topic.clone())
-                .await?
-                .len();
+            peers = self.inner.members.of(&state.id()).len();
             if peers > 0 {
                 break;
             }
@@ -953,12 +965,7 @@ impl Node {
     pub(crate) async fn summary(&self, t: &TopicState) -> Result<TopicSummary, NodeError> {
         let counts = self.inner.store.counts(&t.id())?;
         let stats = self.inner.stats.get(&t.id());
-        let peers = self
-            .inner
-            .net
-            .topic_peers(t.keys.gossip_topic.clone())
-            .await?
-            .len();
+        let peers = self.inner.members.of(&t.id()).len();
         let (running, fetched) = lock(&self.inner.progress)
             .get(&t.id())
             .copied()
@@ -993,9 +1000,9 @@ impl Node {
     }
 
     pub async fn peers(&self) -> Result<Vec<PeerView>, NodeError> {
-        let mut names: HashMap<String, String> = HashMap::new();
+        let mut names: HashMap<String, (TopicId, String)> = HashMap::new();
         for t in self.inner.topics.all() {
-            names.insert(t.keys.gossip_topic.clone(), t.name.clone());
+            names.insert(t.keys.gossip_topic.clone(), (t.id(), t.name.clone()));
         }
         let mut handles = self.handles_by_peer();
         Ok(self
@@ -1007,10 +1014,14 @@ impl Node {
             .map(|p| PeerView {
                 peer_id: p.peer.to_string(),
                 addrs: p.addrs.iter().map(|a| a.to_string()).collect(),
+                // Only circles it proved it is in: a subscription alone
+                // says nothing.
                 topics: p
                     .topics
                     .iter()
-                    .filter_map(|t| names.get(t).cloned())
+                    .filter_map(|t| names.get(t))
+                    .filter(|(id, _)| self.inner.members.is_member(&p.peer, id))
+                    .map(|(_, name)| name.clone())
                     .collect(),
                 handles: handles.remove(&p.peer).unwrap_or_default(),
             })

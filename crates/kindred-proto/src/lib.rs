@@ -43,6 +43,7 @@ pub mod envelope;
 pub mod identity;
 pub mod ids;
 pub mod invite;
+pub mod membership;
 pub mod noise;
 pub mod sync;
 pub mod text;

@@ -17,6 +17,10 @@ pub const LABEL_SYNC_TAG: &[u8] = b"kindred/v1/sync-tag";
 pub const LABEL_RENDEZVOUS_KEY: &[u8] = b"kindred/v1/rendezvous-key";
 /// Domain label for DHT rendezvous records (an HMAC input prefix).
 pub const LABEL_RENDEZVOUS: &[u8] = b"kindred/v1/rendezvous";
+pub const LABEL_MEMBER_KEY: &[u8] = b"kindred/v1/member-key";
+/// Domain labels for the membership proof (HMAC input prefixes).
+pub const LABEL_MEMBER_TAG: &[u8] = b"kindred/v1/member-tag";
+pub const LABEL_MEMBER_PROOF: &[u8] = b"kindred/v1/member-proof";
 /// Rendezvous records rotate once per UTC day.
 pub const RENDEZVOUS_PERIOD_MS: u64 = 86_400_000;
 
@@ -35,6 +39,7 @@ pub struct TopicKeys {
     message_key: Zeroizing<[u8; 32]>,
     sync_key: Zeroizing<[u8; 32]>,
     rendezvous_key: Zeroizing<[u8; 32]>,
+    member_key: Zeroizing<[u8; 32]>,
 }
 
 impl std::fmt::Debug for TopicKeys {
@@ -64,6 +69,7 @@ impl TopicKeys {
             message_key: expand(&hk, LABEL_MESSAGE_KEY),
             sync_key: expand(&hk, LABEL_SYNC_KEY),
             rendezvous_key: expand(&hk, LABEL_RENDEZVOUS_KEY),
+            member_key: expand(&hk, LABEL_MEMBER_KEY),
         }
     }
 
@@ -85,19 +91,48 @@ impl TopicKeys {
         )
     }
 
+    /// Names this circle in a membership challenge from `challenger` to
+    /// `prover` (PeerIds in binary form), as the sync tag does for sync.
+    pub fn member_tag(&self, challenger: &[u8], prover: &[u8]) -> [u8; 32] {
+        pair_mac(
+            self.member_key.as_ref(),
+            LABEL_MEMBER_TAG,
+            challenger,
+            prover,
+            &[],
+        )
+    }
+
+    /// The answer to a membership challenge: only a member can compute it,
+    /// and it is bound to both peers and the challenger's fresh nonce, so
+    /// it can be neither replayed nor relayed (spec/protocol.md §6.1).
+    pub fn member_proof(&self, challenger: &[u8], prover: &[u8], nonce: &[u8; 32]) -> [u8; 32] {
+        pair_mac(
+            self.member_key.as_ref(),
+            LABEL_MEMBER_PROOF,
+            challenger,
+            prover,
+            nonce,
+        )
+    }
+
     /// The tag a requester puts in a sync request to name this topic to one
     /// responder. Bound to both peers, so a non-member who sees it learns
     /// nothing it can link to other connections or to the gossip topic.
     pub fn sync_tag(&self, requester: &[u8], responder: &[u8]) -> [u8; 32] {
-        crate::hmac_sha256(
+        pair_mac(
             self.sync_key.as_ref(),
-            &[
-                LABEL_SYNC_TAG,
-                &(requester.len() as u16).to_be_bytes(),
-                requester,
-                &(responder.len() as u16).to_be_bytes(),
-                responder,
-            ],
+            LABEL_SYNC_TAG,
+            requester,
+            responder,
+            &[],
         )
     }
+}
+
+/// HMAC-SHA256 over `label || u16be(len(a)) || a || u16be(len(b)) || b || tail`.
+fn pair_mac(key: &[u8], label: &[u8], a: &[u8], b: &[u8], tail: &[u8]) -> [u8; 32] {
+    let la = (a.len() as u16).to_be_bytes();
+    let lb = (b.len() as u16).to_be_bytes();
+    crate::hmac_sha256(key, &[label, &la, a, &lb, b, tail])
 }

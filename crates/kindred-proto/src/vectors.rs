@@ -64,6 +64,58 @@ fn key_schedule() {
 }
 
 #[test]
+fn membership_proof() {
+    use crate::membership::{self, Answer, Challenge};
+    let k = TopicKeys::derive(&TopicSecret::from_bytes(std::array::from_fn(|i| i as u8)));
+    let challenger = [0x11u8; 38];
+    let prover = [0x22u8; 38];
+    let nonce = [0x33u8; 32];
+    let challenge = Challenge {
+        tag: Id32(k.member_tag(&challenger, &prover)),
+        nonce: Id32(nonce),
+    };
+    let proof = k.member_proof(&challenger, &prover, &nonce);
+    let answer = Answer::Proof(Id32(proof));
+    assert!(membership::verify(
+        &k,
+        &challenger,
+        &prover,
+        &nonce,
+        &answer
+    ));
+    // Bound to both peers and the nonce: swapped roles or another nonce fail.
+    assert!(!membership::verify(
+        &k,
+        &prover,
+        &challenger,
+        &nonce,
+        &answer
+    ));
+    assert!(!membership::verify(
+        &k,
+        &challenger,
+        &prover,
+        &[0x34; 32],
+        &answer
+    ));
+    check(
+        "membership.json",
+        json!({
+            "description": "membership challenge and proof (spec/protocol.md, Proving membership); the topic secret is key-schedule.json's",
+            "member_key_label": "kindred/v1/member-key",
+            "challenger_peer_id": h(&challenger),
+            "prover_peer_id": h(&prover),
+            "nonce": h(&nonce),
+            "tag": h(&challenge.tag.0),
+            "proof": h(&proof),
+            "challenge": h(&challenge.encode()),
+            "answer": h(&answer.encode()),
+            "unknown_answer": h(&Answer::Unknown.encode()),
+        }),
+    );
+}
+
+#[test]
 fn pseudonyms() {
     let node = NodeSecret::from_bytes([0x33; 32]);
     let topic = TopicKeys::derive(&TopicSecret::from_bytes([0x44; 32])).id;

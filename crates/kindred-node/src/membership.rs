@@ -1,0 +1,217 @@
+//! Which connected peers are members of which circle (spec/protocol.md §6.1).
+//!
+//! Subscribing to a circle's gossip topic proves nothing: the topic string
+//! is visible to every connected peer. A peer counts as a member (shown in
+//! `peers` and `status`, remembered in the address book, redialled, synced
+//! with, counted towards "enough members connected", sent gossip) only
+//! after it answers a challenge that needs the circle's key. A subscriber
+//! that fails is nothing, and gossip never flows to it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kindred_net::{Command, PeerId};
+use kindred_proto::codec::Id32;
+use kindred_proto::membership::{self, Answer, Challenge};
+use kindred_proto::TopicId;
+
+use crate::service::Node;
+
+/// Challenges one peer may make us answer per minute (each costs an HMAC
+/// per circle we are in).
+const ANSWERS_PER_MINUTE: u32 = 64;
+/// Peers whose answer counts we keep; beyond it the oldest window goes.
+const MAX_TRACKED: usize = 1024;
+
+#[derive(Default)]
+pub(crate) struct Members(Mutex<State>);
+
+#[derive(Default)]
+struct State {
+    /// Per circle, the connected peers that proved membership.
+    proven: HashMap<TopicId, HashSet<PeerId>>,
+    /// Challenges we sent and wait on.
+    asking: HashSet<(PeerId, TopicId)>,
+    /// Peers that failed a challenge while connected: not asked again
+    /// until they reconnect (one proof attempt each).
+    failed: HashSet<(PeerId, TopicId)>,
+    /// Challenges we answered per peer in the current minute.
+    answered: HashMap<PeerId, (Instant, u32)>,
+}
+
+impl Members {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Connected members of a circle.
+    pub fn of(&self, topic: &TopicId) -> Vec<PeerId> {
+        self.lock()
+            .proven
+            .get(topic)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn is_member(&self, peer: &PeerId, topic: &TopicId) -> bool {
+        self.lock()
+            .proven
+            .get(topic)
+            .is_some_and(|s| s.contains(peer))
+    }
+
+    /// Whether the peer proved membership of any circle.
+    pub fn is_any_member(&self, peer: &PeerId) -> bool {
+        self.lock().proven.values().any(|s| s.contains(peer))
+    }
+
+    /// Forgets a peer that disconnected; returns whether it was a member
+    /// of any circle (so worth redialling).
+    pub fn forget(&self, peer: &PeerId) -> bool {
+        let mut s = self.lock();
+        let mut was = false;
+        for set in s.proven.values_mut() {
+            was |= set.remove(peer);
+        }
+        s.asking.retain(|(p, _)| p != peer);
+        s.failed.retain(|(p, _)| p != peer);
+        s.answered.remove(peer);
+        was
+    }
+
+    /// Whether one more challenge from `peer` may be answered now.
+    fn may_answer(&self, peer: PeerId) -> bool {
+        let mut s = self.lock();
+        let now = Instant::now();
+        if s.answered.len() >= MAX_TRACKED && !s.answered.contains_key(&peer) {
+            let oldest = s
+                .answered
+                .iter()
+                .min_by_key(|(_, (t, _))| *t)
+                .map(|(p, _)| *p);
+            if let Some(p) = oldest {
+                s.answered.remove(&p);
+            }
+        }
+        let (since, n) = s.answered.entry(peer).or_insert((now, 0));
+        if now.duration_since(*since) > Duration::from_secs(60) {
+            *since = now;
+            *n = 0;
+        }
+        *n += 1;
+        *n <= ANSWERS_PER_MINUTE
+    }
+}
+
+impl Node {
+    /// Challenges `peer` to prove membership of `topic`, once per
+    /// connection; on success it becomes a member (and history syncs).
+    pub(crate) fn check_member(&self, peer: PeerId, topic: TopicId) {
+        {
+            let mut s = self.inner.members.lock();
+            let key = (peer, topic);
+            let proven = s.proven.get(&topic).is_some_and(|m| m.contains(&peer));
+            if proven || s.failed.contains(&key) || !s.asking.insert(key) {
+                return;
+            }
+        }
+        let node = self.clone();
+        tokio::spawn(async move {
+            let ok = node.challenge(peer, topic).await;
+            let newly_proven_peer = {
+                let mut s = node.inner.members.lock();
+                s.asking.remove(&(peer, topic));
+                if ok {
+                    let first = !s.proven.values().any(|m| m.contains(&peer));
+                    s.proven.entry(topic).or_default().insert(peer);
+                    first
+                } else {
+                    s.failed.insert((peer, topic));
+                    false
+                }
+            };
+            if !ok {
+                tracing::debug!(%peer, "a peer on a circle's topic did not prove membership");
+                // Holding the topic string without the key is what an
+                // outsider does: nothing flows to it, in any circle.
+                if node.inner.members.is_any_member(&peer) {
+                    node.inner.members.forget(&peer);
+                    let _ = node
+                        .inner
+                        .net
+                        .send(Command::SetProven {
+                            peer,
+                            proven: false,
+                        })
+                        .await;
+                }
+                return;
+            }
+            if newly_proven_peer {
+                let _ = node
+                    .inner
+                    .net
+                    .send(Command::SetProven { peer, proven: true })
+                    .await;
+            }
+            node.on_member(peer, topic);
+        });
+    }
+
+    /// One challenge–response; true when the answer proves membership.
+    async fn challenge(&self, peer: PeerId, topic: TopicId) -> bool {
+        let Some(t) = self.inner.topics.get(&topic) else {
+            return false;
+        };
+        let Ok(nonce) = kindred_proto::random_bytes::<32>() else {
+            return false;
+        };
+        let (me, them) = (self.inner.peer_id.to_bytes(), peer.to_bytes());
+        let challenge = Challenge {
+            tag: Id32(t.keys.member_tag(&me, &them)),
+            nonce: Id32(nonce),
+        };
+        match self.inner.net.challenge(peer, challenge.encode()).await {
+            Ok(bytes) => Answer::decode(&bytes)
+                .is_ok_and(|a| membership::verify(&t.keys, &me, &them, &nonce, &a)),
+            Err(e) => {
+                tracing::debug!(%peer, "membership challenge failed: {e}");
+                false
+            }
+        }
+    }
+
+    /// Answers a challenge from `peer`. Every circle's tag is computed and
+    /// compared, so the time taken does not tell which one matched.
+    pub(crate) fn answer_challenge(&self, peer: PeerId, request: &[u8]) -> Vec<u8> {
+        let Ok(c) = Challenge::decode(request) else {
+            return Answer::Unknown.encode();
+        };
+        if !self.inner.members.may_answer(peer) {
+            return Answer::Unknown.encode();
+        }
+        let (me, them) = (self.inner.peer_id.to_bytes(), peer.to_bytes());
+        let mut found = None;
+        for t in self.inner.topics.all() {
+            if kindred_proto::constant_time_eq(&t.keys.member_tag(&them, &me), &c.tag.0) {
+                found = Some(t);
+            }
+        }
+        match found {
+            Some(t) => Answer::Proof(Id32(t.keys.member_proof(&them, &me, &c.nonce.0))).encode(),
+            None => Answer::Unknown.encode(),
+        }
+    }
+
+    /// A peer just proved membership: remember where it listens, and sync.
+    fn on_member(&self, peer: PeerId, topic: TopicId) {
+        let addrs = self.identified_addrs(&peer);
+        if let Some(addrs) = addrs {
+            if let Err(e) = self.remember(&peer, &addrs) {
+                tracing::warn!("could not remember a member's addresses: {e}");
+            }
+        }
+        self.spawn_sync(peer, topic);
+    }
+}
