@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{wait_for, Node};
-use kindred_net::{Command, Event, MessageAcceptance, Multiaddr, NetConfig, PeerId};
+use kindred_net::{Command, Event, Multiaddr, NetConfig, PeerId};
 use kindred_proto::envelope::seal;
 use kindred_proto::{Invite, Kind, MessageContent, Pseudonym, TopicKeys, TopicSecret};
 
