@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
@@ -20,7 +20,7 @@ use kindred_proto::PublicKey;
 use kindred_store::{ConsentAction, ContactRecord, DmRecord, DmState, OutboxRecord, Received};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
-use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::peers::{handle, identity_of, peer_of};
 use crate::service::Node;
@@ -31,10 +31,12 @@ const DELIVER_NOW: Duration = Duration::from_secs(3);
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A session with nothing in flight closes after this.
+/// A session with nothing in flight closes after this; an inbound session
+/// whose peer sends nothing for this long is closed (spec/dm.md §2).
 const IDLE: Duration = Duration::from_secs(60);
-/// Inbound sessions served at once; more wait (mini-redis's connection limit).
-const MAX_INBOUND: usize = 64;
+/// An inbound session must bring its first frame this soon after the
+/// handshake, or it is closed.
+const FIRST_FRAME: Duration = Duration::from_secs(10);
 const BACKOFF_FIRST_MS: u64 = 2_000;
 const BACKOFF_MAX_MS: u64 = 5 * 60_000;
 
@@ -46,7 +48,8 @@ pub(crate) struct DmService {
     /// Fires with the peer whenever one of its conversation's messages changes.
     pub updates: broadcast::Sender<PeerId>,
     transfers: AtomicU32,
-    inbound: Arc<Semaphore>,
+    inbound: crate::dm_limits::Inbound,
+    requests: crate::dm_limits::RequestRate,
 }
 
 struct Outgoing {
@@ -70,7 +73,8 @@ impl DmService {
             draining: Mutex::new(HashSet::new()),
             updates: broadcast::channel(1024).0,
             transfers: AtomicU32::new(0),
-            inbound: Arc::new(Semaphore::new(MAX_INBOUND)),
+            inbound: Default::default(),
+            requests: Default::default(),
         }
     }
 }
@@ -223,15 +227,28 @@ impl Node {
                     },
                     _ = shutdown.recv() => break,
                 };
-                let Ok(permit) = node.dm().inbound.clone().acquire_owned().await else {
-                    break;
+                // Full: refused at once (never a wait that one peer's idle
+                // streams could stretch forever); an accepted contact takes
+                // the slot of the stalest stranger.
+                let accepted = node
+                    .store()
+                    .contact(&peer.to_bytes())
+                    .is_ok_and(|c| c.consent == kindred_store::Consent::Accepted);
+                let Some(slot) = node.dm().inbound.admit(peer, accepted) else {
+                    tracing::debug!(%peer, "refused a private-message session: too many open");
+                    continue;
                 };
                 let n = node.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = n.inbound_session(peer, stream).await {
-                        tracing::debug!(%peer, "inbound private-message session ended: {e}");
+                    let evicted = slot.evicted();
+                    tokio::select! {
+                        r = n.inbound_session(peer, stream, &slot) => if let Err(e) = r {
+                            tracing::debug!(%peer, "inbound private-message session ended: {e}");
+                        },
+                        _ = evicted => {
+                            tracing::debug!(%peer, "closed a stranger's idle session for an accepted contact");
+                        }
                     }
-                    drop(permit);
                 });
             }
         }))
@@ -241,6 +258,7 @@ impl Node {
         &self,
         peer: PeerId,
         mut stream: libp2p::Stream,
+        slot: &crate::dm_limits::Slot,
     ) -> Result<(), NodeError> {
         let expected = identity_of(&peer).ok_or_else(|| err("peer has no ed25519 identity"))?;
         let hs = Handshake::responder(&self.dm().key, &self.dm().binding, expected).map_err(err)?;
@@ -249,11 +267,14 @@ impl Node {
             self.store().learn_static_key(&peer.to_bytes(), &k)?;
         }
         let mut parts = Reassembler::default();
+        let mut deadline = FIRST_FRAME;
         loop {
-            let m = match tokio::time::timeout(IDLE * 2, read_msg(&mut stream)).await {
+            let m = match tokio::time::timeout(deadline, read_msg(&mut stream)).await {
                 Ok(Ok(m)) => m,
                 _ => return Ok(()),
             };
+            deadline = IDLE;
+            slot.touch();
             let Some(frame) = session.open_frame(&m).map_err(err)? else {
                 continue;
             };
@@ -302,9 +323,24 @@ impl Node {
                 DmMessage::decode(&plain).map_err(err)?
             }
         };
-        let outcome = self.store().dm_incoming(&peer.to_bytes(), &msg, now_ms())?;
-        if outcome == Received::Refused {
+        let pb = peer.to_bytes();
+        let consent = self.store().contact(&pb)?.consent;
+        // Someone not accepted may only make us write so often (each held
+        // message is a write and an fsync); beyond it the message waits at
+        // the sender, unacknowledged.
+        let request = matches!(
+            consent,
+            kindred_store::Consent::Unknown | kindred_store::Consent::Requested
+        );
+        if request && !self.dm().requests.allow(*peer) {
             return Ok(None);
+        }
+        let outcome = self.store().dm_incoming(&pb, &msg, now_ms())?;
+        match outcome {
+            Received::Refused => return Ok(None),
+            // Nothing was written: acknowledged, so they cannot tell.
+            Received::Dropped => return Ok(Some(msg.id.into_vec())),
+            _ => {}
         }
         self.store().flush().await?;
         if matches!(outcome, Received::Shown | Received::Held) {
@@ -553,6 +589,16 @@ impl Node {
             return Err(err("that is this node"));
         }
         let pb = target.peer.to_bytes();
+        // Until they have written to us, this is a request on their side,
+        // which takes only a short text (spec/dm.md §5).
+        if text.len() > kindred_store::MAX_REQUEST_TEXT_BYTES
+            && !self.store().has_heard_from(&pb)?
+        {
+            return Err(err(format!(
+                "a first message to someone who has not written to you can be at most {} KiB; send a shorter one and the rest once they reply",
+                kindred_store::MAX_REQUEST_TEXT_BYTES / 1024
+            )));
+        }
         let now = now_ms();
         let msg = DmMessage::new(
             kindred_proto::random_bytes::<DM_ID_LEN>()?,

@@ -11,6 +11,7 @@ mod batch;
 pub mod control;
 mod discovery;
 mod dm;
+mod dm_limits;
 mod error;
 mod events;
 mod invites;

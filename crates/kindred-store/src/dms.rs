@@ -14,7 +14,16 @@ use crate::records::{decode, encode};
 use crate::{Result, StoreError};
 
 /// Most messages held hidden from one requester before acceptance.
-pub const MAX_HELD: u64 = 50;
+pub const MAX_HELD: u64 = 20;
+/// Most messages held from all requesters together: fresh identities cost
+/// nothing, so the per-requester cap alone would not bound the disk.
+pub const MAX_HELD_TOTAL: u64 = 200;
+/// Most bytes of text held from all requesters together.
+pub const MAX_HELD_BYTES: u64 = 1024 * 1024;
+/// Longest text a message from someone not accepted may carry.
+pub const MAX_REQUEST_TEXT_BYTES: usize = 4 * 1024;
+
+const HELD_TOTALS: &[u8] = b"held-totals";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Consent {
@@ -41,6 +50,9 @@ pub struct ContactRecord {
     pub unread: u64,
     /// Messages hidden while the peer's request is pending.
     pub held: u64,
+    /// Bytes of their text.
+    #[serde(default)]
+    pub held_bytes: u64,
     pub last_ts: Millis,
     pub last_text: String,
     /// The peer's Noise static key as proven in a session (to seal replies).
@@ -144,6 +156,13 @@ fn get_contact(t: &TransactionalTree, peer: &[u8]) -> Result<ContactRecord> {
         Some(v) => decode("contact", &v),
         None => Ok(ContactRecord::default()),
     }
+}
+
+/// (messages, bytes) held from all requesters, as stored; a missing or
+/// unreadable record counts as none (the caps are a bound, not a ledger).
+fn held_totals(v: Option<&[u8]>) -> (u64, u64) {
+    v.and_then(|v| decode::<(u64, u64)>("held totals", v).ok())
+        .unwrap_or((0, 0))
 }
 
 fn put<T: Serialize>(t: &TransactionalTree, k: &[u8], v: &T) -> Result<()> {
@@ -265,21 +284,35 @@ impl Store {
     /// Takes in a message from `peer`, applying the replay cache and consent
     /// in one atomic step.
     pub fn dm_incoming(&self, peer: &[u8], msg: &DmMessage, now: Millis) -> Result<Received> {
+        // Declined and blocked peers cost nothing: no write, no flush.
+        if matches!(
+            self.contact(peer)?.consent,
+            Consent::Declined | Consent::Blocked
+        ) {
+            return Ok(Received::Dropped);
+        }
         self.ensure_space()?;
         let _g = self.write_guard();
         let t = self.trees();
         let seq = self.next_seq()?;
-        (&t.contacts, &t.dms, &t.dm_index)
-            .transaction(|(contacts, dms, index)| {
+        let len = msg.text.len() as u64;
+        (&t.contacts, &t.dms, &t.dm_index, &t.meta)
+            .transaction(|(contacts, dms, index, meta)| {
                 let ik = id_key(peer, &msg.id);
                 if index.get(&ik)?.is_some() {
                     return Ok(Received::Duplicate);
                 }
                 let mut c = get_contact(contacts, peer).map_err(abort_tx)?;
+                let (held, held_bytes) = held_totals(meta.get(HELD_TOTALS)?.as_deref());
                 let (outcome, state) = match c.consent {
-                    Consent::Declined | Consent::Blocked => (Received::Dropped, None),
+                    Consent::Declined | Consent::Blocked => return Ok(Received::Dropped),
                     Consent::Accepted => (Received::Shown, Some(DmState::Received)),
-                    Consent::Unknown | Consent::Requested if c.held >= MAX_HELD => {
+                    Consent::Unknown | Consent::Requested
+                        if c.held >= MAX_HELD
+                            || held >= MAX_HELD_TOTAL
+                            || held_bytes + len > MAX_HELD_BYTES
+                            || msg.text.len() > MAX_REQUEST_TEXT_BYTES =>
+                    {
                         (Received::Refused, None)
                     }
                     Consent::Unknown | Consent::Requested => {
@@ -289,8 +322,11 @@ impl Store {
                 if outcome == Received::Refused {
                     return Ok(outcome);
                 }
-                // Dropped ids enter the replay cache too, so retries stay cheap.
                 index.insert(ik, &seq.to_be_bytes())?;
+                if outcome == Received::Held {
+                    meta.insert(HELD_TOTALS, encode(&(held + 1, held_bytes + len)))?;
+                    c.held_bytes += len;
+                }
                 if let Some(state) = state {
                     let record = DmRecord {
                         id: msg.id.clone(),
@@ -406,9 +442,34 @@ impl Store {
                 };
             }
         }
+        // What this requester had held no longer counts against the totals.
+        let (held, held_bytes) = held_totals(t.meta.get(HELD_TOTALS)?.as_deref());
+        let totals = (
+            held.saturating_sub(c.held),
+            held_bytes.saturating_sub(c.held_bytes),
+        );
+        t.meta.insert(HELD_TOTALS, encode(&totals))?;
         c.held = 0;
+        c.held_bytes = 0;
         t.contacts.insert(peer, encode(&c))?;
         Ok(c)
+    }
+
+    /// Messages and bytes held from all requesters together.
+    pub fn held_totals(&self) -> Result<(u64, u64)> {
+        Ok(held_totals(self.trees().meta.get(HELD_TOTALS)?.as_deref()))
+    }
+
+    /// Whether this peer has ever written to us (so a first message to them
+    /// is not a request on their side).
+    pub fn has_heard_from(&self, peer: &[u8]) -> Result<bool> {
+        for item in self.trees().dms.scan_prefix(conv_prefix(peer)) {
+            let (_, v) = item?;
+            if decode::<DmRecord>("private message", &v).is_ok_and(|r| !r.from_me) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     // ---- outbox ----

@@ -16,6 +16,7 @@ pub use datadir::{
 };
 pub use dms::{
     Consent, ConsentAction, ContactRecord, DmRecord, DmState, OutboxRecord, Received, MAX_HELD,
+    MAX_HELD_BYTES, MAX_HELD_TOTAL, MAX_REQUEST_TEXT_BYTES,
 };
 pub use messages::{Inserted, SyncPage, TopicCounts};
 pub use records::{MessageRecord, TopicRecord};
