@@ -328,11 +328,22 @@ pub fn spawn(
             .filter(|a| a.iter().any(|p| matches!(p, Protocol::P2pCircuit)))
             .filter_map(|a| {
                 a.iter().find_map(|p| match p {
+                    Protocol::P2p(id) => Some((id, None)),
+                    _ => None,
+                })
+            })
+            .collect(),
+        configured: config
+            .listen
+            .iter()
+            .filter_map(|a| {
+                a.iter().find_map(|p| match p {
                     Protocol::P2p(id) => Some(id),
                     _ => None,
                 })
             })
             .collect(),
+        failed_relays: HashSet::new(),
         remote_addrs: HashMap::new(),
         listen_addrs: HashSet::new(),
         relays: HashMap::new(),
@@ -364,8 +375,15 @@ struct SwarmTask {
     listen_addrs: HashSet<Multiaddr>,
     pending_connect: HashMap<PeerId, Vec<oneshot::Sender<bool>>>,
     pending_providers: HashMap<kad::QueryId, (oneshot::Sender<Vec<PeerId>>, HashSet<PeerId>)>,
-    /// Relays we asked for a slot (at most [`MAX_RELAYS`]).
-    reserved_on: HashSet<PeerId>,
+    /// Relays we asked for a slot (at most [`MAX_RELAYS`]), by the listener
+    /// that holds the slot.
+    reserved_on: HashMap<PeerId, Option<libp2p::core::transport::ListenerId>>,
+    /// Peers the user named (`--bootstrap`, a circuit `--listen`): with
+    /// proven members, the only ones trusted as relays.
+    configured: HashSet<PeerId>,
+    /// Relays that refused or dropped our slot while connected: not asked
+    /// again this run (at most one entry per trusted relay tried).
+    failed_relays: HashSet<PeerId>,
     /// Relays we have met and where they listen, for when AutoNAT later
     /// finds us unreachable.
     relays: HashMap<PeerId, Multiaddr>,
@@ -462,6 +480,7 @@ impl SwarmTask {
                         tracing::warn!(%addr, "a bootstrap address needs /p2p/<peer id> at the end");
                         continue;
                     };
+                    self.configured.insert(peer);
                     let bare: Multiaddr = addr
                         .iter()
                         .filter(|p| !matches!(p, Protocol::P2p(_)))
@@ -552,6 +571,10 @@ impl SwarmTask {
                 }
                 let score = if proven { 0.0 } else { crate::UNPROVEN_SCORE };
                 gs.set_application_score(&peer, score);
+                // A member that offers relaying may now serve as our relay.
+                if proven && self.relays.contains_key(&peer) {
+                    self.maybe_reserve(peer);
+                }
             }
             Command::Respond {
                 responder,
@@ -612,6 +635,36 @@ impl SwarmTask {
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.listen_addrs.remove(&address);
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                addresses,
+                reason,
+            } => {
+                for a in &addresses {
+                    self.listen_addrs.remove(a);
+                }
+                // A relay slot that failed or closed: drop that relay and
+                // try another we trust.
+                let lost = self
+                    .reserved_on
+                    .iter()
+                    .find(|(_, l)| **l == Some(listener_id))
+                    .map(|(p, _)| *p);
+                if let Some(relay) = lost {
+                    tracing::info!(%relay, ?reason, "lost our slot on a relay; choosing another");
+                    self.reserved_on.remove(&relay);
+                    // Still connected yet no slot: the relay refused or
+                    // dropped it, so it is not asked again this run. One
+                    // that went away is asked again when it comes back.
+                    if self.swarm.is_connected(&relay) {
+                        self.failed_relays.insert(relay);
+                    }
+                    let others: Vec<PeerId> = self.relays.keys().copied().collect();
+                    for r in others {
+                        self.maybe_reserve(r);
+                    }
+                }
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -721,10 +774,14 @@ impl SwarmTask {
     /// them; the relayed address then shows among its listen addresses, and
     /// so in its invites and contact cards.
     fn maybe_reserve(&mut self, relay: PeerId) {
-        // A relay's operator has said it is reachable.
+        // A relay's operator has said it is reachable. Only relays the user
+        // named or proven members are trusted with a slot: a relay sees who
+        // reaches us and could drop the reservation.
         if self.swarm.behaviour().relay_server.is_enabled()
             || self.reserved_on.len() >= MAX_RELAYS
-            || self.reserved_on.contains(&relay)
+            || self.reserved_on.contains_key(&relay)
+            || self.failed_relays.contains(&relay)
+            || !(self.configured.contains(&relay) || self.proven.contains(&relay))
             || self.reachability() != crate::Reachability::Private
         {
             return;
@@ -736,9 +793,9 @@ impl SwarmTask {
             .with(Protocol::P2p(relay))
             .with(Protocol::P2pCircuit);
         match self.swarm.listen_on(circuit.clone()) {
-            Ok(_) => {
+            Ok(listener) => {
                 tracing::info!(%relay, "not reachable from outside: reserving a slot on a relay");
-                self.reserved_on.insert(relay);
+                self.reserved_on.insert(relay, Some(listener));
             }
             Err(e) => tracing::debug!(%circuit, "cannot reserve on relay: {e}"),
         }

@@ -116,39 +116,42 @@ impl Inbound {
 }
 
 /// How often strangers may make us write a held request.
-#[derive(Default)]
-pub(crate) struct RequestRate(Mutex<RateState>);
+pub(crate) struct RequestRate {
+    per_peer: crate::limits::PeerRate,
+    total: Mutex<(Option<Instant>, u32)>,
+}
 
-#[derive(Default)]
-struct RateState {
-    window: Option<Instant>,
-    total: u32,
-    per_peer: HashMap<PeerId, u32>,
+impl Default for RequestRate {
+    fn default() -> Self {
+        RequestRate {
+            per_peer: crate::limits::PeerRate::new(
+                REQUESTS_PER_PEER_MINUTE,
+                Duration::from_secs(60),
+            ),
+            total: Mutex::new((None, 0)),
+        }
+    }
 }
 
 impl RequestRate {
-    /// Whether one more held request from `peer` may be written now. The
-    /// counts reset every minute, so the map never outlives a minute's
-    /// strangers.
+    /// Whether one more held request from `peer` may be written now.
     pub fn allow(&self, peer: PeerId) -> bool {
-        let mut s = lock(&self.0);
-        let now = Instant::now();
-        if s.window
-            .is_none_or(|w| now.duration_since(w) > Duration::from_secs(60))
         {
-            s.window = Some(now);
-            s.total = 0;
-            s.per_peer.clear();
+            let mut t = lock(&self.total);
+            let now = Instant::now();
+            if t.0
+                .is_none_or(|w| now.duration_since(w) > Duration::from_secs(60))
+            {
+                *t = (Some(now), 0);
+            }
+            if t.1 >= REQUESTS_PER_MINUTE {
+                return false;
+            }
+            if !self.per_peer.allow(peer) {
+                return false;
+            }
+            t.1 += 1;
         }
-        if s.total >= REQUESTS_PER_MINUTE {
-            return false;
-        }
-        let n = s.per_peer.entry(peer).or_insert(0);
-        if *n >= REQUESTS_PER_PEER_MINUTE {
-            return false;
-        }
-        *n += 1;
-        s.total += 1;
         true
     }
 }

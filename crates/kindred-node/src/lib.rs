@@ -15,6 +15,7 @@ mod dm_limits;
 mod error;
 mod events;
 mod invites;
+mod limits;
 mod membership;
 mod peers;
 mod ports;

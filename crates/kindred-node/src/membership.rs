@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kindred_net::{Command, PeerId};
 use kindred_proto::codec::Id32;
@@ -21,11 +21,20 @@ use crate::service::Node;
 /// Challenges one peer may make us answer per minute (each costs an HMAC
 /// per circle we are in).
 const ANSWERS_PER_MINUTE: u32 = 64;
-/// Peers whose answer counts we keep; beyond it the oldest window goes.
-const MAX_TRACKED: usize = 1024;
 
-#[derive(Default)]
-pub(crate) struct Members(Mutex<State>);
+pub(crate) struct Members {
+    state: Mutex<State>,
+    answers: crate::limits::PeerRate,
+}
+
+impl Default for Members {
+    fn default() -> Self {
+        Members {
+            state: Mutex::default(),
+            answers: crate::limits::PeerRate::new(ANSWERS_PER_MINUTE, Duration::from_secs(60)),
+        }
+    }
+}
 
 #[derive(Default)]
 struct State {
@@ -36,13 +45,11 @@ struct State {
     /// Peers that failed a challenge while connected: not asked again
     /// until they reconnect (one proof attempt each).
     failed: HashSet<(PeerId, TopicId)>,
-    /// Challenges we answered per peer in the current minute.
-    answered: HashMap<PeerId, (Instant, u32)>,
 }
 
 impl Members {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Connected members of a circle.
@@ -76,31 +83,7 @@ impl Members {
         }
         s.asking.retain(|(p, _)| p != peer);
         s.failed.retain(|(p, _)| p != peer);
-        s.answered.remove(peer);
         was
-    }
-
-    /// Whether one more challenge from `peer` may be answered now.
-    fn may_answer(&self, peer: PeerId) -> bool {
-        let mut s = self.lock();
-        let now = Instant::now();
-        if s.answered.len() >= MAX_TRACKED && !s.answered.contains_key(&peer) {
-            let oldest = s
-                .answered
-                .iter()
-                .min_by_key(|(_, (t, _))| *t)
-                .map(|(p, _)| *p);
-            if let Some(p) = oldest {
-                s.answered.remove(&p);
-            }
-        }
-        let (since, n) = s.answered.entry(peer).or_insert((now, 0));
-        if now.duration_since(*since) > Duration::from_secs(60) {
-            *since = now;
-            *n = 0;
-        }
-        *n += 1;
-        *n <= ANSWERS_PER_MINUTE
     }
 }
 
@@ -188,7 +171,7 @@ impl Node {
         let Ok(c) = Challenge::decode(request) else {
             return Answer::Unknown.encode();
         };
-        if !self.inner.members.may_answer(peer) {
+        if !self.inner.members.answers.allow(peer) {
             return Answer::Unknown.encode();
         }
         let (me, them) = (self.inner.peer_id.to_bytes(), peer.to_bytes());

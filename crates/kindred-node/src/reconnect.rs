@@ -45,7 +45,7 @@ impl Node {
             Ok(p) => p.into_iter().map(|p| p.peer).collect(),
             Err(_) => return,
         };
-        let Ok(known) = self.store().known_peers() else {
+        let Ok(known) = self.store().known_peers(crate::now_ms()) else {
             return;
         };
         let now = Instant::now();

@@ -120,6 +120,8 @@ pub(crate) struct Inner {
     pub backoff: crate::reconnect::Backoff,
     /// Per topic: sync runs in flight and messages they have brought so far.
     pub progress: Mutex<HashMap<TopicId, (usize, u64)>>,
+    /// Sync requests each peer may make us answer (see [`crate::sync`]).
+    pub sync_answers: crate::limits::PeerRate,
 }
 
 /// One message from the network placed in a circle's history. Benchmarks
@@ -242,6 +244,10 @@ impl Node {
                 dm,
                 backoff: Default::default(),
                 progress: Mutex::new(HashMap::new()),
+                sync_answers: crate::limits::PeerRate::new(
+                    crate::sync::ANSWERS_PER_WINDOW,
+                    crate::sync::ANSWER_WINDOW,
+                ),
             }),
         };
         for (_, rec) in node.inner.store.topics()? {
@@ -531,7 +537,9 @@ impl Node {
             .map(|a| a.to_string())
             .collect();
         if !addrs.is_empty() {
-            self.inner.store.remember_peer(&peer.to_bytes(), &addrs)?;
+            self.inner
+                .store
+                .remember_peer(&peer.to_bytes(), &addrs, now_ms())?;
         }
         Ok(())
     }
@@ -803,9 +811,12 @@ impl Node {
             if peer == self.inner.peer_id || addrs.is_empty() {
                 continue;
             }
+            // The invite's issuer is named by the person joining, so it is
+            // remembered before any proof (like a --bootstrap address).
             self.inner.store.remember_peer(
                 &peer.to_bytes(),
                 &addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                now_ms(),
             )?;
             self.inner
                 .net

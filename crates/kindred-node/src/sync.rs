@@ -11,6 +11,10 @@ use crate::NodeError;
 
 /// A peer that keeps answering without progress is not worth more rounds.
 const MAX_ROUNDS: usize = 10_000;
+/// Sync requests one peer may make us answer per window: a catch-up of
+/// 32k messages at full speed (64 pages), and each answer reads the store.
+pub(crate) const ANSWERS_PER_WINDOW: u32 = 64;
+pub(crate) const ANSWER_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Node {
     /// Starts a sync with `peer` for `topic` unless one is running; if one
@@ -163,6 +167,12 @@ impl Node {
     /// Answers a sync request from `peer`. Any malformed request gets a
     /// `Refused` answer; nothing in it can stop the node.
     pub(crate) fn answer_sync(&self, peer: PeerId, request: &[u8]) -> Vec<u8> {
+        if !self.inner.sync_answers.allow(peer) {
+            return SyncResponse::Refused {
+                reason: "too many sync requests; try again in a few seconds".into(),
+            }
+            .encode();
+        }
         let response = match SyncRequest::decode(request) {
             Err(e) => SyncResponse::Refused {
                 reason: e.to_string(),

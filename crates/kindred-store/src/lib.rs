@@ -8,6 +8,7 @@
 mod datadir;
 mod dms;
 mod messages;
+mod peers;
 mod records;
 mod staging;
 
@@ -19,6 +20,7 @@ pub use dms::{
     MAX_HELD_BYTES, MAX_HELD_TOTAL, MAX_REQUEST_TEXT_BYTES,
 };
 pub use messages::{Inserted, SyncPage, TopicCounts};
+pub use peers::{KNOWN_PEER_TTL_MS, MAX_ADDRS_PER_PEER, MAX_KNOWN_PEERS};
 pub use records::{MessageRecord, TopicRecord};
 
 use std::path::PathBuf;

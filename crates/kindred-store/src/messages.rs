@@ -704,22 +704,6 @@ impl Store {
         }
         Ok(())
     }
-
-    // ---- address book ----
-
-    pub fn remember_peer(&self, peer: &[u8], addrs: &[String]) -> Result<()> {
-        self.t.peers.insert(peer, encode(&addrs))?;
-        Ok(())
-    }
-
-    pub fn known_peers(&self) -> Result<Vec<(Vec<u8>, Vec<String>)>> {
-        let mut out = Vec::new();
-        for item in self.t.peers.iter() {
-            let (k, v) = item?;
-            out.push((k.to_vec(), decode("peer addresses", &v)?));
-        }
-        Ok(out)
-    }
 }
 
 /// A sync page being filled, within its bounds.
