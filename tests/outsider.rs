@@ -166,4 +166,30 @@ fn an_outsider_sees_only_ciphertext_and_its_injections_are_rejected() {
         Some(0),
         "junk was forwarded to bob"
     );
+
+    // Alice's address book holds Bob, and nothing of the outsider: it will
+    // never be redialled.
+    let bob_id: PeerId = b.peer_id().parse().expect("bob's peer id");
+    let mut a = a;
+    a.stop();
+    let store = kindred_store::Store::open(
+        kindred_store::DataDir::lock(a.data_dir()).expect("alice's data dir"),
+    )
+    .expect("alice's store");
+    let known: Vec<PeerId> = store
+        .known_peers(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_millis() as u64,
+        )
+        .expect("address book")
+        .into_iter()
+        .filter_map(|(p, _)| PeerId::from_bytes(&p).ok())
+        .collect();
+    assert!(known.contains(&bob_id), "bob is remembered: {known:?}");
+    assert!(
+        !known.contains(&net.peer_id()),
+        "the outsider is remembered"
+    );
 }

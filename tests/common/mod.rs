@@ -2,6 +2,7 @@
 //! 127.0.0.1 and drives them through the CLI, as a person would.
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod lab;
 
 use std::path::{Path, PathBuf};
@@ -305,6 +306,15 @@ impl Node {
     }
 
     /// This node's first listening address with /p2p/<peer id>.
+    /// The running node's process id (from its control file).
+    pub fn pid(&self) -> u32 {
+        let info: Value = serde_json::from_slice(
+            &std::fs::read(self.dir.join("control.json")).expect("control.json"),
+        )
+        .expect("control.json is JSON");
+        info["pid"].as_u64().expect("pid") as u32
+    }
+
     pub fn full_addr(&self) -> String {
         let s = self.status();
         format!(

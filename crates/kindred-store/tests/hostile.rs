@@ -115,3 +115,30 @@ fn a_post_hung_on_old_parents_is_marked_late_and_a_gap_fill_is_not() {
     assert_eq!(c.messages, 32);
     assert!(c.posts < c.messages);
 }
+
+#[test]
+fn the_address_book_is_capped_and_forgets_members_not_seen_for_long() {
+    use kindred_store::{KNOWN_PEER_TTL_MS, MAX_ADDRS_PER_PEER, MAX_KNOWN_PEERS};
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let addrs: Vec<String> = (0..40).map(|i| format!("/ip4/127.0.0.1/tcp/{i}")).collect();
+    for i in 0..(MAX_KNOWN_PEERS as u64 + 10) {
+        s.remember_peer(&i.to_be_bytes(), &addrs, 1_000 + i)
+            .unwrap();
+    }
+    let now = 1_000 + MAX_KNOWN_PEERS as u64 + 10;
+    let known = s.known_peers(now).unwrap();
+    assert_eq!(known.len(), MAX_KNOWN_PEERS);
+    assert!(known.iter().all(|(_, a)| a.len() == MAX_ADDRS_PER_PEER));
+    // The ten seen longest ago made room.
+    assert!(!known
+        .iter()
+        .any(|(p, _)| p.as_slice() == 9u64.to_be_bytes()));
+    assert!(known
+        .iter()
+        .any(|(p, _)| p.as_slice() == 10u64.to_be_bytes()));
+    // 90 days later, one member seen again: the rest are forgotten.
+    let later = now + KNOWN_PEER_TTL_MS + 1;
+    s.remember_peer(&7u64.to_be_bytes(), &addrs, later).unwrap();
+    assert_eq!(s.known_peers(later).unwrap().len(), 1);
+}
