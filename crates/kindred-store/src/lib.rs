@@ -69,3 +69,18 @@ impl From<sled::Error> for StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 pub use messages::Store;
+
+/// Runs every decoder the store uses on its own records over `bytes`, for
+/// the fuzz targets: damaged records must give errors, never panics.
+#[doc(hidden)]
+pub fn decode_any_record(bytes: &[u8]) {
+    use records::decode;
+    let _ = decode::<MessageRecord>("message", bytes);
+    let _ = decode::<TopicRecord>("topic", bytes);
+    let _ = records::depth_in(bytes);
+    let _ = decode::<ContactRecord>("contact", bytes);
+    let _ = decode::<DmRecord>("private message", bytes);
+    let _ = decode::<OutboxRecord>("outbox entry", bytes);
+    let _ = decode::<(u64, serde_bytes::ByteBuf, String)>("card", bytes);
+    peers::decode_for_fuzzing(bytes);
+}

@@ -76,3 +76,7 @@ impl Store {
         Ok(out)
     }
 }
+
+pub(crate) fn decode_for_fuzzing(bytes: &[u8]) {
+    let _ = decode_entry(bytes);
+}

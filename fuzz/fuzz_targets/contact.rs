@@ -1,0 +1,9 @@
+//! Contact codes from anyone (a PEER argument, a circle's contact card).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = kindred_proto::dm::Contact::parse(s);
+    }
+});
