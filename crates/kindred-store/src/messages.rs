@@ -64,6 +64,9 @@ pub(crate) struct Trees {
     pub peers: sled::Tree,
     /// peer id bytes -> ContactRecord.
     pub contacts: sled::Tree,
+    /// topic || tag || …: messages waiting for a parent by arrival and by
+    /// author, and their counts, for the pending caps (see staging).
+    pub pending_index: sled::Tree,
     /// tree name || 0 || key -> value: records a list could not decode,
     /// moved aside so the rest of the list still works.
     pub quarantine: sled::Tree,
@@ -177,6 +180,7 @@ impl Store {
             dm_index: tree("dm_index")?,
             outbox: tree("outbox")?,
             quarantine: tree("quarantine")?,
+            pending_index: tree("pending_index")?,
         };
         let store = Store {
             t,

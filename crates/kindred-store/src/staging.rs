@@ -28,8 +28,22 @@ enum T {
     Names,
     Cards,
     Meta,
+    PendingIndex,
 }
-const TREES: usize = 9;
+const TREES: usize = 10;
+
+/// Messages kept waiting for a missing parent, per circle and per author.
+/// A member could otherwise grow the pending set without end by naming
+/// parents that do not exist; past a cap the oldest waiting one goes (sync
+/// can bring it again once its parent is there).
+pub const MAX_PENDING: u64 = 4096;
+pub const MAX_PENDING_PER_AUTHOR: u64 = 256;
+
+/// Tags of the pending index's keys (after the topic).
+const BY_TIME: u8 = b't';
+const BY_AUTHOR: u8 = b'a';
+const COUNT: u8 = b'n';
+const AUTHOR_COUNT: u8 = b'c';
 
 /// Staged value of a key: `Some` written, `None` removed.
 type Layer = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
@@ -78,6 +92,7 @@ impl<'a> Staging<'a> {
             &t.names,
             &t.cards,
             &t.meta,
+            &t.pending_index,
         ]
     }
 
@@ -176,12 +191,7 @@ impl<'a> Staging<'a> {
         }
         let missing = self.missing_parents(&record)?;
         if !missing.is_empty() {
-            let k = self.key(&[id.as_bytes()]);
-            self.put(T::Pending, k, encode(&record));
-            for p in &missing {
-                let w = self.key(&[p.as_bytes(), id.as_bytes()]);
-                self.put(T::Waiting, w, Vec::new());
-            }
+            self.hold(&record, &missing)?;
             return Ok(Inserted {
                 duplicate: false,
                 stored: vec![],
@@ -279,6 +289,7 @@ impl<'a> Staging<'a> {
         self.put(T::Heads, msg_key.clone(), Vec::new());
         if was_pending {
             self.remove(T::Pending, msg_key)?;
+            self.unindex(&record)?;
         }
         let count = match self.count {
             Some(n) => n,
@@ -294,6 +305,102 @@ impl<'a> Staging<'a> {
         }
         self.depths.insert(id, Some(depth));
         Ok(record)
+    }
+
+    fn counter(&self, k: &[u8]) -> Result<u64> {
+        Ok(self
+            .read(T::PendingIndex, k, |v| {
+                Ok(v.try_into().map(u64::from_be_bytes).unwrap_or(0))
+            })?
+            .unwrap_or(0))
+    }
+
+    fn set_counter(&mut self, k: Vec<u8>, n: u64) -> Result<()> {
+        if n == 0 {
+            self.remove(T::PendingIndex, k)
+        } else {
+            self.put(T::PendingIndex, k, n.to_be_bytes().to_vec());
+            Ok(())
+        }
+    }
+
+    /// The pending index's keys for a record: by arrival, by author, and
+    /// the two counters.
+    fn index_keys(&self, r: &MessageRecord) -> [Vec<u8>; 4] {
+        let (at, id) = (r.received_at.to_be_bytes(), r.id());
+        [
+            self.key(&[&[BY_TIME], &at, id.as_bytes()]),
+            self.key(&[&[BY_AUTHOR], &r.author, &at, id.as_bytes()]),
+            self.key(&[&[COUNT]]),
+            self.key(&[&[AUTHOR_COUNT], &r.author]),
+        ]
+    }
+
+    /// Keeps a message until its missing parents arrive, within the caps.
+    fn hold(&mut self, record: &MessageRecord, missing: &[MessageId]) -> Result<()> {
+        let id = record.id();
+        self.put(T::Pending, self.key(&[id.as_bytes()]), encode(record));
+        for p in missing {
+            let w = self.key(&[p.as_bytes(), id.as_bytes()]);
+            self.put(T::Waiting, w, Vec::new());
+        }
+        let [by_time, by_author, count, author_count] = self.index_keys(record);
+        self.put(T::PendingIndex, by_time, record.author.to_vec());
+        self.put(T::PendingIndex, by_author, Vec::new());
+        let (n, a) = (self.counter(&count)? + 1, self.counter(&author_count)? + 1);
+        self.set_counter(count, n)?;
+        self.set_counter(author_count.clone(), a)?;
+        if a > MAX_PENDING_PER_AUTHOR {
+            let prefix = self.key(&[&[BY_AUTHOR], &record.author]);
+            if let Some(k) = self
+                .keys_with_prefix(T::PendingIndex, &prefix)?
+                .into_iter()
+                .next()
+            {
+                if let Some(oldest) = MessageId::from_slice(&k[k.len() - 32..]) {
+                    self.evict(&oldest)?;
+                }
+            }
+        } else if n > MAX_PENDING {
+            let prefix = self.key(&[&[BY_TIME]]);
+            if let Some(k) = self
+                .keys_with_prefix(T::PendingIndex, &prefix)?
+                .into_iter()
+                .next()
+            {
+                if let Some(oldest) = MessageId::from_slice(&k[k.len() - 32..]) {
+                    self.evict(&oldest)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes a message out of the pending index (it was placed or evicted).
+    fn unindex(&mut self, record: &MessageRecord) -> Result<()> {
+        let [by_time, by_author, count, author_count] = self.index_keys(record);
+        self.remove(T::PendingIndex, by_time)?;
+        self.remove(T::PendingIndex, by_author)?;
+        let (n, a) = (self.counter(&count)?, self.counter(&author_count)?);
+        self.set_counter(count, n.saturating_sub(1))?;
+        self.set_counter(author_count, a.saturating_sub(1))
+    }
+
+    /// Drops a waiting message: it is gone as if it had never arrived.
+    fn evict(&mut self, id: &MessageId) -> Result<()> {
+        let k = self.key(&[id.as_bytes()]);
+        let Some(rec) = self.read(T::Pending, &k, |v| {
+            decode::<MessageRecord>("pending message", v)
+        })?
+        else {
+            return Ok(());
+        };
+        self.remove(T::Pending, k)?;
+        for p in rec.parent_ids() {
+            let w = self.key(&[p.as_bytes(), id.as_bytes()]);
+            self.remove(T::Waiting, w)?;
+        }
+        self.unindex(&rec)
     }
 
     /// Whether (depth, id) beats the newest entry under `k` in `t`.

@@ -142,3 +142,57 @@ fn the_address_book_is_capped_and_forgets_members_not_seen_for_long() {
     s.remember_peer(&7u64.to_be_bytes(), &addrs, later).unwrap();
     assert_eq!(s.known_peers(later).unwrap().len(), 1);
 }
+
+/// A message by `author` (seed) naming a parent that does not exist.
+fn orphan(keys: &TopicKeys, author: u8, n: u32) -> kindred_store::MessageRecord {
+    use kindred_proto::envelope::{open, seal};
+    use kindred_proto::{MessageContent, MessageId, Pseudonym};
+    let content = MessageContent {
+        kind: Kind::Post,
+        body: format!("{author}/{n}"),
+        parents: vec![MessageId(kindred_proto::hmac_sha256(
+            &[author],
+            &[&n.to_be_bytes()],
+        ))],
+        timestamp: 0,
+    };
+    let (_, env) = seal(keys, &Pseudonym::from_seed([author; 32]), &content).unwrap();
+    kindred_store::MessageRecord::from_opened(&open(keys, &env).unwrap(), &env, u64::from(n))
+}
+
+#[test]
+fn messages_waiting_for_parents_that_never_come_are_capped_oldest_first() {
+    use kindred_store::{MAX_PENDING, MAX_PENDING_PER_AUTHOR};
+    let dir = tempfile::tempdir().unwrap();
+    let keys = TopicKeys::derive(&TopicSecret::from_bytes([9; 32]));
+    let s = open(dir.path());
+    let has = |s: &Store, m: &kindred_store::MessageRecord| s.contains(&keys.id, &m.id()).unwrap();
+    // One author: past its cap, its oldest waiting messages go.
+    let one: Vec<_> = (0..MAX_PENDING_PER_AUTHOR as u32 + 40)
+        .map(|n| orphan(&keys, 1, n))
+        .collect();
+    s.insert_many(&keys.id, one.clone()).unwrap();
+    assert_eq!(s.counts(&keys.id).unwrap().pending, MAX_PENDING_PER_AUTHOR);
+    assert!(one[..40].iter().all(|m| !has(&s, m)), "the oldest 40 went");
+    assert!(one[40..].iter().all(|m| has(&s, m)));
+    // Many authors: the circle's cap holds, oldest first.
+    let authors = (MAX_PENDING / MAX_PENDING_PER_AUTHOR) as u8 + 2;
+    for a in 2..=authors {
+        let batch: Vec<_> = (0..MAX_PENDING_PER_AUTHOR as u32)
+            .map(|n| orphan(&keys, a, 1000 + n))
+            .collect();
+        s.insert_many(&keys.id, batch).unwrap();
+    }
+    assert_eq!(s.counts(&keys.id).unwrap().pending, MAX_PENDING);
+    assert!(
+        one.iter().all(|m| !has(&s, m)),
+        "author 1's were the oldest"
+    );
+    // Reopened, the counts still hold: one more evicts one more.
+    s.flush_blocking().unwrap();
+    drop(s);
+    let s = open(dir.path());
+    s.insert(&keys.id, orphan(&keys, authors + 1, 99_999))
+        .unwrap();
+    assert_eq!(s.counts(&keys.id).unwrap().pending, MAX_PENDING);
+}
