@@ -132,3 +132,46 @@ fn idle_private_message_streams_do_not_shut_out_an_accepted_contact() {
     let chat = alice.chat(&bob.peer_id());
     assert!(chat.iter().any(|(t, _)| t == "still there?"));
 }
+
+#[test]
+fn identify_churn_with_fresh_identities_leaves_memory_bounded() {
+    let alice = Node::new("alice");
+    alice.create("grief");
+    let (peer, addr, _) = target(&alice);
+    let pid = alice.pid();
+    let churn = |n: usize| {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+            let mut tasks = Vec::new();
+            for _ in 0..n {
+                let (gate, addr) = (gate.clone(), addr.clone());
+                tasks.push(tokio::spawn(async move {
+                    let _p = gate.acquire().await.unwrap();
+                    // Connect, let identify run both ways, go away.
+                    let s = Stranger::connect(peer, &addr).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    drop(s);
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        });
+    };
+    // A first round warms up allocator pools; the second is what is measured.
+    churn(200);
+    let before = rss_kib(pid);
+    churn(800);
+    wait_for("the strangers' connections to close", T, || {
+        (alice.status()["peers"].as_u64() == Some(0)).then_some(())
+    });
+    let after = rss_kib(pid);
+    eprintln!("800 fresh identities connected, identified and left: RSS {before} -> {after} KiB");
+    assert!(
+        after < before + 24 * 1024,
+        "RSS grew from {before} to {after} KiB"
+    );
+    // Still serving: a post goes in.
+    alice.post("grief", "still here");
+}

@@ -20,9 +20,6 @@ pub struct Behaviour {
     pub limits: connection_limits::Behaviour,
     pub gossipsub: gossipsub::Behaviour,
     pub sync: request_response::Behaviour<CappedBytes>,
-    /// Membership challenges (`/kindred/member/1`): a subscriber counts as a
-    /// member only once it has answered one.
-    pub member: request_response::Behaviour<CappedBytes>,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
@@ -115,11 +112,6 @@ pub fn gossipsub_config() -> Result<gossipsub::Config, NetError> {
         .map_err(|e| NetError::Config(e.to_string()))
 }
 
-/// How long a membership challenge may take. Default 10 s.
-pub const MEMBER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Membership challenges open at once per connection.
-const MEMBER_STREAMS: usize = 8;
-
 /// The application score (P5) of a connected peer that has not proven
 /// membership of any circle we share: with gossipsub's default weight (10)
 /// and thresholds it puts the peer at −60, below the publish (−50) and
@@ -179,19 +171,6 @@ impl Behaviour {
             )],
             request_response::Config::default().with_request_timeout(config.request_timeout),
         );
-        let member = request_response::Behaviour::with_codec(
-            CappedBytes {
-                max_request: kindred_proto::membership::MAX_BYTES,
-                max_response: kindred_proto::membership::MAX_BYTES,
-            },
-            [(
-                StreamProtocol::new(kindred_proto::membership::PROTOCOL),
-                request_response::ProtocolSupport::Full,
-            )],
-            request_response::Config::default()
-                .with_request_timeout(MEMBER_TIMEOUT)
-                .with_max_concurrent_streams(MEMBER_STREAMS),
-        );
         // Peers hear of new listen addresses (a relay slot just reserved), so
         // their DHT routing tables carry the relayed path to a node behind NAT.
         let identify = identify::Behaviour::new(
@@ -249,7 +228,6 @@ impl Behaviour {
             limits: connection_limits::Behaviour::new(limits),
             gossipsub,
             sync,
-            member,
             identify,
             // Dead links (a laptop asleep, Wi-Fi gone, a silent partition)
             // are noticed within ~15 s; the swarm task closes them.

@@ -14,7 +14,7 @@ mod wire;
 
 pub use behaviour::{
     autonat_config, gossipsub_config, peer_score, topic_score, Behaviour, RelayLimits,
-    MEMBER_TIMEOUT, UNPROVEN_SCORE,
+    UNPROVEN_SCORE,
 };
 pub use libp2p::gossipsub::MessageAcceptance;
 pub use libp2p::Stream;

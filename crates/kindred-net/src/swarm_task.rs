@@ -73,12 +73,6 @@ pub enum Command {
         responder: SyncResponder,
         response: Vec<u8>,
     },
-    /// Send a membership challenge; the reply is the peer's answer.
-    Challenge {
-        peer: PeerId,
-        request: Vec<u8>,
-        reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
-    },
     /// Whether a connected peer has proven membership of a circle we share:
     /// only then does gossip flow to it (see [`crate::UNPROVEN_SCORE`]).
     SetProven {
@@ -130,12 +124,6 @@ pub enum Event {
         request: Vec<u8>,
         responder: SyncResponder,
     },
-    /// A peer asks us to prove membership; answer with [`Command::Respond`].
-    MemberChallenge {
-        peer: PeerId,
-        request: Vec<u8>,
-        responder: SyncResponder,
-    },
 }
 
 /// One gossip message waiting for its verdict.
@@ -149,7 +137,7 @@ pub struct GossipIn {
     pub received: std::time::Instant,
 }
 
-/// Where the answer to one inbound sync request or membership challenge goes.
+/// Where the answer to one inbound sync request goes.
 #[derive(Debug)]
 pub struct SyncResponder(request_response::ResponseChannel<Vec<u8>>);
 
@@ -232,16 +220,6 @@ impl NetHandle {
         .await?
     }
 
-    /// Sends a membership challenge and waits for the answer.
-    pub async fn challenge(&self, peer: PeerId, request: Vec<u8>) -> Result<Vec<u8>, NetError> {
-        self.ask(|reply| Command::Challenge {
-            peer,
-            request,
-            reply,
-        })
-        .await?
-    }
-
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
         self.ask(|reply| Command::Peers { reply }).await
     }
@@ -317,7 +295,6 @@ pub fn spawn(
         commands: cmd_rx,
         events: ev_tx,
         pending_sync: HashMap::new(),
-        pending_member: HashMap::new(),
         proven: HashSet::new(),
         pending_connect: HashMap::new(),
         pending_providers: HashMap::new(),
@@ -366,8 +343,6 @@ struct SwarmTask {
     commands: mpsc::Receiver<Command>,
     events: mpsc::UnboundedSender<Event>,
     pending_sync:
-        HashMap<request_response::OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
-    pending_member:
         HashMap<request_response::OutboundRequestId, oneshot::Sender<Result<Vec<u8>, NetError>>>,
     /// Connected peers that proved membership of a circle we share.
     proven: HashSet<PeerId>,
@@ -550,18 +525,6 @@ impl SwarmTask {
             } => {
                 let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
                 self.pending_sync.insert(id, reply);
-            }
-            Command::Challenge {
-                peer,
-                request,
-                reply,
-            } => {
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .member
-                    .send_request(&peer, request);
-                self.pending_member.insert(id, reply);
             }
             Command::SetProven { peer, proven } => {
                 if proven {
@@ -853,39 +816,6 @@ impl SwarmTask {
                 }
             }
             BehaviourEvent::Sync(_) => {}
-            BehaviourEvent::Member(request_response::Event::Message { peer, message, .. }) => {
-                match message {
-                    request_response::Message::Request {
-                        request, channel, ..
-                    } => self.emit(Event::MemberChallenge {
-                        peer,
-                        request,
-                        responder: SyncResponder(channel),
-                    }),
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    } => {
-                        if let Some(reply) = self.pending_member.remove(&request_id) {
-                            let _ = reply.send(Ok(response));
-                        }
-                    }
-                }
-            }
-            BehaviourEvent::Member(request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            }) => {
-                if let Some(reply) = self.pending_member.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Request {
-                        peer,
-                        detail: error.to_string(),
-                    }));
-                }
-            }
-            BehaviourEvent::Member(_) => {}
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 self.note_relay(peer_id, &info);
                 let dht = info

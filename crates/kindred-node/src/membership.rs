@@ -11,7 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use kindred_net::{Command, PeerId};
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use kindred_net::{Command, PeerId, StreamProtocol};
 use kindred_proto::codec::Id32;
 use kindred_proto::membership::{self, Answer, Challenge};
 use kindred_proto::TopicId;
@@ -21,6 +22,33 @@ use crate::service::Node;
 /// Challenges one peer may make us answer per minute (each costs an HMAC
 /// per circle we are in).
 const ANSWERS_PER_MINUTE: u32 = 64;
+/// How long one challenge (either side) may take.
+const CHALLENGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Inbound challenges served at once; more are refused.
+const MAX_INBOUND: usize = 32;
+
+fn protocol() -> StreamProtocol {
+    StreamProtocol::new(membership::PROTOCOL)
+}
+
+/// One length-prefixed value of at most [`membership::MAX_BYTES`].
+async fn write_value(s: &mut libp2p::Stream, v: &[u8]) -> std::io::Result<()> {
+    s.write_all(&(v.len() as u16).to_be_bytes()).await?;
+    s.write_all(v).await?;
+    s.flush().await
+}
+
+async fn read_value(s: &mut libp2p::Stream) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).await?;
+    let len = u16::from_be_bytes(len) as usize;
+    if len > membership::MAX_BYTES {
+        return Err(std::io::Error::other("membership message over 256 bytes"));
+    }
+    let mut buf = vec![0u8; len];
+    s.read_exact(&mut buf).await?;
+    Ok(buf)
+}
 
 pub(crate) struct Members {
     state: Mutex<State>,
@@ -155,14 +183,69 @@ impl Node {
             tag: Id32(t.keys.member_tag(&me, &them)),
             nonce: Id32(nonce),
         };
-        match self.inner.net.challenge(peer, challenge.encode()).await {
-            Ok(bytes) => Answer::decode(&bytes)
+        let mut control = self.inner.net.streams();
+        let exchange = async {
+            let mut s = control
+                .open_stream(peer, protocol())
+                .await
+                .map_err(std::io::Error::other)?;
+            write_value(&mut s, &challenge.encode()).await?;
+            let answer = read_value(&mut s).await;
+            let _ = s.close().await;
+            answer
+        };
+        match tokio::time::timeout(CHALLENGE_TIMEOUT, exchange).await {
+            Ok(Ok(bytes)) => Answer::decode(&bytes)
                 .is_ok_and(|a| membership::verify(&t.keys, &me, &them, &nonce, &a)),
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::debug!(%peer, "membership challenge failed: {e}");
                 false
             }
+            Err(_) => {
+                tracing::debug!(%peer, "membership challenge timed out");
+                false
+            }
         }
+    }
+
+    /// Answers challenges (`/kindred/member/1`, a stream each) until the
+    /// node stops.
+    pub(crate) fn start_membership(
+        &self,
+        mut shutdown: tokio::sync::broadcast::Receiver<()>,
+    ) -> Result<tokio::task::JoinHandle<()>, crate::NodeError> {
+        let mut incoming = self.inner.net.streams().accept(protocol()).map_err(|_| {
+            crate::NodeError::BadInput("the membership protocol is already registered".into())
+        })?;
+        let node = self.clone();
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND));
+        Ok(tokio::spawn(async move {
+            loop {
+                let (peer, mut stream) = tokio::select! {
+                    next = incoming.next() => match next {
+                        Some(s) => s,
+                        None => break,
+                    },
+                    _ = shutdown.recv() => break,
+                };
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    continue;
+                };
+                let n = node.clone();
+                tokio::spawn(async move {
+                    let serve = async {
+                        let request = read_value(&mut stream).await?;
+                        let answer = n.answer_challenge(peer, &request);
+                        write_value(&mut stream, &answer).await?;
+                        stream.close().await
+                    };
+                    if let Err(e) = tokio::time::timeout(CHALLENGE_TIMEOUT, serve).await {
+                        tracing::debug!(%peer, "a membership challenge timed out: {e}");
+                    }
+                    drop(permit);
+                });
+            }
+        }))
     }
 
     /// Answers a challenge from `peer`. Every circle's tag is computed and

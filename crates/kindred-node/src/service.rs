@@ -268,6 +268,7 @@ impl Node {
         let (shutdown, _) = broadcast::channel(1);
         let mut tasks = vec![
             node.start_dm(shutdown.subscribe())?,
+            node.start_membership(shutdown.subscribe())?,
             tokio::spawn(node.clone().event_loop(events)),
             tokio::spawn(
                 node.clone()
@@ -483,20 +484,6 @@ impl Node {
                 if let Some(t) = self.inner.topics.by_gossip_topic(&topic) {
                     self.check_member(peer, t.id());
                 }
-            }
-            Event::MemberChallenge {
-                peer,
-                request,
-                responder,
-            } => {
-                let response = self.answer_challenge(peer, &request);
-                self.inner
-                    .net
-                    .send(Command::Respond {
-                        responder,
-                        response,
-                    })
-                    .await?;
             }
             // Batched in the event loop; one arriving here is judged alone.
             Event::Gossip(g) => {
