@@ -13,6 +13,12 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_kindred");
 
+/// The binary the node harness runs: this build's, or another one named by
+/// `KINDRED_TEST_BIN` (to measure an older build against the same attacks).
+pub fn node_bin() -> String {
+    std::env::var("KINDRED_TEST_BIN").unwrap_or_else(|_| BIN.to_string())
+}
+
 /// Polls `check` until it returns `Some`, or fails the test after `timeout`.
 pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
@@ -185,10 +191,10 @@ impl Node {
     /// `kindred`, inside this node's wrapper if it has one.
     pub fn command(&self) -> Command {
         match self.wrapper.split_first() {
-            None => Command::new(BIN),
+            None => Command::new(node_bin()),
             Some((first, rest)) => {
                 let mut c = Command::new(first);
-                c.args(rest).arg(BIN);
+                c.args(rest).arg(node_bin());
                 c
             }
         }
