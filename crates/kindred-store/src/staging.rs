@@ -349,28 +349,20 @@ impl<'a> Staging<'a> {
         self.put(T::PendingIndex, by_author, Vec::new());
         let (n, a) = (self.counter(&count)? + 1, self.counter(&author_count)? + 1);
         self.set_counter(count, n)?;
-        self.set_counter(author_count.clone(), a)?;
-        if a > MAX_PENDING_PER_AUTHOR {
-            let prefix = self.key(&[&[BY_AUTHOR], &record.author]);
-            if let Some(k) = self
+        self.set_counter(author_count, a)?;
+        let over = if a > MAX_PENDING_PER_AUTHOR {
+            Some(self.key(&[&[BY_AUTHOR], &record.author]))
+        } else {
+            (n > MAX_PENDING).then(|| self.key(&[&[BY_TIME]]))
+        };
+        if let Some(prefix) = over {
+            // Keys under either prefix end in the id, oldest first.
+            let oldest = self
                 .keys_with_prefix(T::PendingIndex, &prefix)?
                 .into_iter()
-                .next()
-            {
-                if let Some(oldest) = MessageId::from_slice(&k[k.len() - 32..]) {
-                    self.evict(&oldest)?;
-                }
-            }
-        } else if n > MAX_PENDING {
-            let prefix = self.key(&[&[BY_TIME]]);
-            if let Some(k) = self
-                .keys_with_prefix(T::PendingIndex, &prefix)?
-                .into_iter()
-                .next()
-            {
-                if let Some(oldest) = MessageId::from_slice(&k[k.len() - 32..]) {
-                    self.evict(&oldest)?;
-                }
+                .next();
+            if let Some(id) = oldest.and_then(|k| MessageId::from_slice(&k[k.len() - 32..])) {
+                self.evict(&id)?;
             }
         }
         Ok(())
