@@ -28,6 +28,13 @@ fn hostile_posts_and_names_are_neutralised_where_people_read_them() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Joined \"night owls\""));
+    // Every invite is a distinct key.
+    let (i1, i2) = (
+        alice.ok(&["topic", "invite", "night owls"]),
+        alice.ok(&["topic", "invite", "night owls"]),
+    );
+    assert_ne!(i1.trim(), i2.trim());
+    assert_ne!(i1.trim(), invite);
     // Again: already a member, and said so.
     let again = bob.cli_stdin(&["join"], &invite);
     assert!(String::from_utf8_lossy(&again.stdout).contains("already in \"night owls\""));

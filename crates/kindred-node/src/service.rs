@@ -763,6 +763,9 @@ impl Node {
             signer: t.me.public_key(),
             peers: vec![invites::invite_peer(self.inner.peer_id, &addrs)],
             expires: expires_in.map(|d| now_ms() + d.as_millis() as u64),
+            // Each invite is its own key, though all carry the circle's one
+            // secret until invites become credentials (issue 11).
+            id: Some(kindred_proto::random_bytes()?),
         };
         Ok(invite.encode(&t.me)?)
     }

@@ -49,7 +49,12 @@ pub struct Invite {
     pub signer: PublicKey,
     pub peers: Vec<InvitePeer>,
     pub expires: Option<Millis>,
+    /// Random, so every invite issued is a distinct key (spec/invite.md).
+    pub id: Option<[u8; INVITE_ID_LEN]>,
 }
+
+/// Bytes of an invite's id.
+pub const INVITE_ID_LEN: usize = 16;
 
 #[derive(Serialize, Deserialize)]
 struct WireBody {
@@ -60,6 +65,8 @@ struct WireBody {
     signer: ByteBuf,
     peers: Vec<InvitePeer>,
     exp: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    id: Option<ByteBuf>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -148,6 +155,7 @@ impl Invite {
             signer: ByteBuf::from(self.signer.0.to_vec()),
             peers: self.peers.clone(),
             exp: self.expires,
+            id: self.id.map(|i| ByteBuf::from(i.to_vec())),
         });
         let mut sig_input = LABEL_INVITE_SIG.to_vec();
         sig_input.extend_from_slice(&body);
@@ -183,6 +191,14 @@ impl Invite {
         if !identity::verify(&signer, &sig_input, &sig) {
             return Err(InviteError::BadSignature);
         }
+        let id = match body.id {
+            None => None,
+            Some(b) => Some(
+                b.as_slice()
+                    .try_into()
+                    .map_err(|_| bad("id", format!("must be {INVITE_ID_LEN} bytes")))?,
+            ),
+        };
         let invite = Invite {
             topic_name: body.name,
             secret: TopicSecret::from_bytes(secret),
@@ -191,6 +207,7 @@ impl Invite {
             signer,
             peers: body.peers,
             expires: body.exp,
+            id,
         };
         invite.check_fields()?;
         if let Some(expired_at) = invite.expires {
@@ -219,6 +236,7 @@ mod tests {
                 addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
             }],
             expires: Some(2_000),
+            id: Some([5; INVITE_ID_LEN]),
         };
         (invite, signer)
     }

@@ -207,6 +207,7 @@ fn invites() {
             addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
         }],
         expires: Some(1_800_000_000_000),
+        id: None,
     };
     let text = invite.encode(&signer).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(Invite::parse(&text, 0).as_ref(), Ok(&invite));
