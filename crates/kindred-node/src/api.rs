@@ -187,11 +187,11 @@ async fn hello(
     })))
 }
 
-async fn status(State(s): State<ApiState>) -> ApiResult<crate::service::StatusView> {
+async fn status(State(s): State<ApiState>) -> ApiResult<crate::circles::StatusView> {
     Ok(Json(s.node.status().await?))
 }
 
-async fn peers(State(s): State<ApiState>) -> ApiResult<Vec<crate::service::PeerView>> {
+async fn peers(State(s): State<ApiState>) -> ApiResult<Vec<crate::circles::PeerView>> {
     Ok(Json(s.node.peers().await?))
 }
 
@@ -280,7 +280,7 @@ async fn post_message(
     State(s): State<ApiState>,
     Path(topic): Path<String>,
     Json(req): Json<PostReq>,
-) -> ApiResult<crate::service::MessageView> {
+) -> ApiResult<crate::circles::MessageView> {
     Ok(Json(s.node.post(&topic, &req.text).await?))
 }
 
@@ -291,7 +291,7 @@ struct ListReq {
 
 #[derive(Serialize, Deserialize)]
 pub struct MessagesReply {
-    pub messages: Vec<crate::service::MessageView>,
+    pub messages: Vec<crate::circles::MessageView>,
     /// Pass as `after` to `follow` to get what arrives next.
     pub cursor: u64,
 }

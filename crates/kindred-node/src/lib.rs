@@ -8,6 +8,7 @@
 
 pub mod api;
 mod batch;
+mod circles;
 pub mod control;
 mod discovery;
 mod dm;
@@ -31,8 +32,8 @@ pub use topics::TopicSummary;
 
 /// The JSON shapes the API returns.
 pub mod service_views {
+    pub use crate::circles::{MessageView, PeerView, StatusView};
     pub use crate::dm::{ConversationView, DmSent, DmView, InboxView};
-    pub use crate::service::{MessageView, PeerView, StatusView};
 }
 
 /// The PeerId a node secret gives.

@@ -1,0 +1,483 @@
+//! What the control API offers on circles: create, join, invite, post,
+//! read and follow, and the status views. The network side (validation,
+//! storage of gossip) is in `service.rs`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kindred_net::Command;
+use kindred_proto::envelope::{open, seal};
+use kindred_proto::{
+    Invite, Kind, MessageContent, MessageId, TopicId, TopicKeys, TopicSecret, MAX_PARENTS,
+};
+use kindred_store::{MessageRecord, TopicRecord};
+use serde::Serialize;
+use serde_bytes::ByteBuf;
+use tokio::sync::broadcast;
+
+use crate::service::{lock, Node};
+use crate::topics::{TopicState, TopicSummary};
+use crate::{invites, now_ms, NodeError};
+
+/// A message as the API shows it.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct MessageView {
+    pub id: String,
+    /// The author's pseudonym in this topic (hex public key).
+    pub author: String,
+    /// How people name the author: `~` and the pseudonym's first 12 hex digits.
+    pub handle: String,
+    pub author_name: Option<String>,
+    pub text: String,
+    /// The author's clock, clamped to no later than when this node received
+    /// it (a sender cannot date a message in the future).
+    pub timestamp: u64,
+    pub received_at: u64,
+    pub depth: u64,
+    /// How many levels below the top of history it was placed on arrival
+    /// (0: on time); see spec §3.4.
+    #[serde(default)]
+    pub late_by: u64,
+    pub mine: bool,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct PeerView {
+    pub peer_id: String,
+    pub addrs: Vec<String>,
+    /// Names of our topics this peer is subscribed to.
+    pub topics: Vec<String>,
+    /// The peer's handles in those circles, for `kindred dm`.
+    pub handles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct StatusView {
+    pub peer_id: String,
+    pub data_dir: String,
+    pub listen: Vec<String>,
+    pub api: Option<String>,
+    /// `public`, `private` (behind NAT or a firewall) or `unknown`.
+    pub reachability: String,
+    pub peers: usize,
+    pub topics: Vec<TopicSummary>,
+    /// Stored records that could not be read and were set aside.
+    #[serde(default)]
+    pub quarantined: u64,
+    pub version: String,
+}
+
+impl Node {
+    /// The display name chosen with `init --name`, if any.
+    pub fn default_name(&self) -> Result<Option<String>, NodeError> {
+        Ok(self
+            .inner
+            .store
+            .config("name")?
+            .filter(|n| !n.trim().is_empty()))
+    }
+
+    fn display_name(&self, requested: Option<String>) -> Result<String, NodeError> {
+        let name = match requested {
+            Some(n) => n,
+            None => self.inner.store.config("name")?.unwrap_or_default(),
+        };
+        let name = name.trim().to_string();
+        if name.is_empty() {
+            return Ok("anonymous".into());
+        }
+        kindred_proto::text::check_name(&name, kindred_proto::MAX_NAME_BYTES)
+            .map_err(|e| NodeError::BadInput(format!("this display name cannot be used: {e}")))?;
+        Ok(name)
+    }
+
+    /// Opens a new circle; returns it and an invite to it.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        rules: &str,
+        my_name: Option<String>,
+        expires_in: Option<Duration>,
+    ) -> Result<(TopicSummary, String), NodeError> {
+        let name = name.trim();
+        kindred_proto::text::check_name(name, kindred_proto::MAX_NAME_BYTES)
+            .map_err(|e| NodeError::BadInput(format!("this circle name cannot be used: {e}")))?;
+        if rules.len() > kindred_proto::invite::MAX_RULES_BYTES {
+            return Err(NodeError::BadInput(format!(
+                "rules are over the limit of {} bytes",
+                kindred_proto::invite::MAX_RULES_BYTES
+            )));
+        }
+        let secret = TopicSecret::generate()?;
+        let keys = TopicKeys::derive(&secret);
+        let me = self.inner.secret.pseudonym(&keys.id);
+        let record = TopicRecord {
+            name: name.to_string(),
+            secret: ByteBuf::from(secret.as_bytes().to_vec()),
+            rules: rules.to_string(),
+            creator: ByteBuf::from(me.public_key().0.to_vec()),
+            my_name: self.display_name(my_name)?,
+            joined_at: now_ms(),
+        };
+        let state = self.add_topic(&keys.id, &record).await?;
+        let invite = self.invite_for(&state, expires_in).await?;
+        Ok((self.summary(&state).await?, invite))
+    }
+
+    async fn add_topic(
+        &self,
+        id: &TopicId,
+        record: &TopicRecord,
+    ) -> Result<Arc<TopicState>, NodeError> {
+        self.inner.store.put_topic(id, record)?;
+        self.inner.store.flush().await?;
+        let state = self
+            .inner
+            .topics
+            .insert(TopicState::from_record(&self.inner.secret, record)?);
+        self.inner
+            .net
+            .subscribe(state.keys.gossip_topic.clone())
+            .await?;
+        self.publish(&state, Kind::Profile, state.my_name.clone())
+            .await?;
+        // Members can write to us privately by our handle in this circle.
+        let card = self.contact_for(Some(state.me.public_key())).await?;
+        self.publish(&state, Kind::Other(kindred_proto::dm::CONTACT_KIND), card)
+            .await?;
+        // Peers connected before we joined announced the topic while we did
+        // not know it; no new announcement will come, so challenge them now
+        // (sync follows a proof).
+        for p in self
+            .inner
+            .net
+            .topic_peers(state.keys.gossip_topic.clone())
+            .await?
+        {
+            self.check_member(p, state.id());
+        }
+        self.discover(true, true).await;
+        Ok(state)
+    }
+
+    /// A fresh invite to a topic this node belongs to.
+    pub async fn invite(
+        &self,
+        topic: &str,
+        expires_in: Option<Duration>,
+    ) -> Result<String, NodeError> {
+        let state = self.inner.topics.resolve(topic)?;
+        self.invite_for(&state, expires_in).await
+    }
+
+    async fn invite_for(
+        &self,
+        t: &TopicState,
+        expires_in: Option<Duration>,
+    ) -> Result<String, NodeError> {
+        // Right after start the listeners may not have reported yet.
+        let mut addrs = invites::advertised(self.inner.net.listen_addrs().await?);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while addrs.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            addrs = invites::advertised(self.inner.net.listen_addrs().await?);
+        }
+        let invite = Invite {
+            topic_name: t.name.clone(),
+            secret: t.keys.secret().clone(),
+            rules: t.rules.clone(),
+            creator: t.creator,
+            signer: t.me.public_key(),
+            peers: vec![invites::invite_peer(self.inner.peer_id, &addrs)],
+            expires: expires_in.map(|d| now_ms() + d.as_millis() as u64),
+            // Each invite is its own key, though all carry the circle's one
+            // secret until invites become credentials (issue 11).
+            id: Some(kindred_proto::random_bytes()?),
+        };
+        Ok(invite.encode(&t.me)?)
+    }
+
+    /// Joins a circle from an invite. Returns the topic, how many members
+    /// answered within `wait` (0 means none of the invite's peers was
+    /// reachable yet), and whether this node was in the circle already.
+    pub async fn join(
+        &self,
+        invite_text: &str,
+        my_name: Option<String>,
+        wait: Duration,
+    ) -> Result<(TopicSummary, usize, bool), NodeError> {
+        let invite = Invite::parse(invite_text, now_ms())?;
+        let keys = TopicKeys::derive(&invite.secret);
+        let already = self.inner.topics.get(&keys.id);
+        let was_member = already.is_some();
+        let state = match already {
+            Some(s) => s,
+            None => {
+                let record = TopicRecord {
+                    name: invite.topic_name.clone(),
+                    secret: ByteBuf::from(invite.secret.as_bytes().to_vec()),
+                    rules: invite.rules.clone(),
+                    creator: ByteBuf::from(invite.creator.0.to_vec()),
+                    my_name: self.display_name(my_name)?,
+                    joined_at: now_ms(),
+                };
+                self.add_topic(&keys.id, &record).await?
+            }
+        };
+        for (peer, addrs) in invites::peers_of(&invite.peers) {
+            if peer == self.inner.peer_id || addrs.is_empty() {
+                continue;
+            }
+            // The invite's issuer is named by the person joining, so it is
+            // remembered before any proof (like a --bootstrap address).
+            self.inner.store.remember_peer(
+                &peer.to_bytes(),
+                &addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                now_ms(),
+            )?;
+            self.inner
+                .net
+                .send(Command::AddAddresses { peer, addrs })
+                .await?;
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut peers = 0;
+        while tokio::time::Instant::now() < deadline {
+            peers = self.inner.members.of(&state.id()).len();
+            if peers > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok((self.summary(&state).await?, peers, was_member))
+    }
+
+    /// Posts text to a topic. Returns once the message is on disk.
+    pub async fn post(&self, topic: &str, text: &str) -> Result<MessageView, NodeError> {
+        let state = self.inner.topics.resolve(topic)?;
+        if text.trim().is_empty() {
+            return Err(NodeError::BadInput("message text is empty".into()));
+        }
+        let record = self.publish(&state, Kind::Post, text.to_string()).await?;
+        Ok(self.view(&state, &record))
+    }
+
+    /// Seals, stores (durably) and then publishes one message.
+    async fn publish(
+        &self,
+        t: &TopicState,
+        kind: Kind,
+        body: String,
+    ) -> Result<MessageRecord, NodeError> {
+        let tid = t.id();
+        let parents: Vec<MessageId> = self
+            .inner
+            .store
+            .heads(&tid)?
+            .into_iter()
+            .take(MAX_PARENTS)
+            .map(|(_, id)| id)
+            .collect();
+        let content = MessageContent {
+            kind,
+            body,
+            parents,
+            timestamp: now_ms(),
+        };
+        let (_, envelope) = seal(&t.keys, &t.me, &content)?;
+        let opened = open(&t.keys, &envelope)
+            .map_err(|e| NodeError::BadInput(format!("own message failed to verify: {e}")))?;
+        let record = MessageRecord::from_opened(&opened, &envelope, now_ms());
+        let inserted = self.inner.store.insert(&tid, record)?;
+        let _ = self.inner.updates.send(tid);
+        let stored = inserted.stored.into_iter().next().ok_or_else(|| {
+            NodeError::BadInput("own message could not be placed in history".into())
+        })?;
+        // Out to the circle first, then to disk: the caller's answer still
+        // waits for the flush (an acknowledged post is durable), but the
+        // members need not wait for our fsync. Should we crash in between,
+        // the members have it and sync gives it back.
+        match self
+            .inner
+            .net
+            .publish(t.keys.gossip_topic.clone(), envelope)
+            .await
+        {
+            Ok(kindred_net::PublishOutcome::Sent) => {}
+            Ok(kindred_net::PublishOutcome::NoPeers) => {
+                tracing::debug!("no members connected; the message will travel by sync")
+            }
+            Err(e) => tracing::warn!("publish failed, the message will travel by sync: {e}"),
+        }
+        self.inner.store.flush().await?;
+        Ok(stored)
+    }
+
+    pub(crate) fn view(&self, t: &TopicState, m: &MessageRecord) -> MessageView {
+        let author = m.author();
+        MessageView {
+            id: m.id().to_hex(),
+            author_name: self
+                .inner
+                .store
+                .author_name(&t.id(), &author)
+                .ok()
+                .flatten(),
+            author: author.to_hex(),
+            handle: crate::peers::handle(&author),
+            text: m.body.clone(),
+            timestamp: m.timestamp.min(m.received_at),
+            received_at: m.received_at,
+            depth: m.depth,
+            late_by: m.late_by,
+            mine: author == t.me.public_key(),
+        }
+    }
+
+    /// The newest `limit` posts in history order, and a cursor for [`Node::follow`].
+    pub fn messages(
+        &self,
+        topic: &str,
+        limit: usize,
+    ) -> Result<(Vec<MessageView>, u64), NodeError> {
+        let t = self.inner.topics.resolve(topic)?;
+        let cursor = self.inner.store.last_arrival(&t.id())?;
+        let msgs = self.inner.store.latest(&t.id(), Kind::Post, limit)?;
+        Ok((msgs.iter().map(|m| self.view(&t, m)).collect(), cursor))
+    }
+
+    /// Posts that arrived after `cursor`, waiting up to `wait` for some.
+    pub async fn follow(
+        &self,
+        topic: &str,
+        cursor: u64,
+        wait: Duration,
+    ) -> Result<(Vec<MessageView>, u64), NodeError> {
+        let t = self.inner.topics.resolve(topic)?;
+        let mut updates = self.inner.updates.subscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut cursor = cursor;
+        loop {
+            let batch = self.inner.store.arrivals_after(&t.id(), cursor, 1000)?;
+            if let Some((last, _)) = batch.last() {
+                cursor = *last;
+            }
+            let posts: Vec<MessageView> = batch
+                .iter()
+                .filter(|(_, m)| m.kind() == Kind::Post)
+                .map(|(_, m)| self.view(&t, m))
+                .collect();
+            if !posts.is_empty() {
+                return Ok((posts, cursor));
+            }
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if remaining.is_zero() {
+                return Ok((vec![], cursor));
+            }
+            match tokio::time::timeout(remaining, updates.recv()).await {
+                Err(_) => return Ok((vec![], cursor)),
+                Ok(Err(broadcast::error::RecvError::Closed)) => return Ok((vec![], cursor)),
+                Ok(_) => {}
+            }
+        }
+    }
+
+    pub async fn topics(&self) -> Result<Vec<TopicSummary>, NodeError> {
+        let mut out = Vec::new();
+        for t in self.inner.topics.all() {
+            out.push(self.summary(&t).await?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn summary(&self, t: &TopicState) -> Result<TopicSummary, NodeError> {
+        let counts = self.inner.store.counts(&t.id())?;
+        let stats = self.inner.stats.get(&t.id());
+        let peers = self.inner.members.of(&t.id()).len();
+        let (running, fetched) = lock(&self.inner.progress)
+            .get(&t.id())
+            .copied()
+            .unwrap_or((0, 0));
+        let sync = if counts.missing > 0 {
+            "gaps"
+        } else if running > 0 && fetched > 0 {
+            "catching-up"
+        } else if peers == 0 {
+            "no-peers"
+        } else {
+            "in-sync"
+        };
+        Ok(TopicSummary {
+            id: t.id().to_hex(),
+            name: t.name.clone(),
+            rules: t.rules.clone(),
+            my_name: t.my_name.clone(),
+            me: t.me.public_key().to_hex(),
+            messages: counts.posts,
+            other: counts.messages - counts.posts.min(counts.messages),
+            pending: counts.pending,
+            missing: counts.missing,
+            peers,
+            accepted: stats.accepted,
+            rejected: stats.rejected,
+            duplicates: stats.duplicates,
+            sync: sync.into(),
+            catching_up: if running > 0 { fetched } else { 0 },
+            gap_since: counts.gap_since,
+        })
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerView>, NodeError> {
+        let mut names: HashMap<String, (TopicId, String)> = HashMap::new();
+        for t in self.inner.topics.all() {
+            names.insert(t.keys.gossip_topic.clone(), (t.id(), t.name.clone()));
+        }
+        let mut handles = self.handles_by_peer();
+        Ok(self
+            .inner
+            .net
+            .peers()
+            .await?
+            .into_iter()
+            .map(|p| PeerView {
+                peer_id: p.peer.to_string(),
+                addrs: p.addrs.iter().map(|a| a.to_string()).collect(),
+                // Only circles it proved it is in: a subscription alone
+                // says nothing.
+                topics: p
+                    .topics
+                    .iter()
+                    .filter_map(|t| names.get(t))
+                    .filter(|(id, _)| self.inner.members.is_member(&p.peer, id))
+                    .map(|(_, name)| name.clone())
+                    .collect(),
+                handles: handles.remove(&p.peer).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    pub async fn status(&self) -> Result<StatusView, NodeError> {
+        let mut listen: Vec<String> = self
+            .inner
+            .net
+            .listen_addrs()
+            .await?
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        listen.sort();
+        let api = lock(&self.inner.api_addr).map(|a| a.to_string());
+        Ok(StatusView {
+            peer_id: self.inner.peer_id.to_string(),
+            data_dir: self.inner.store.data_dir().display().to_string(),
+            listen,
+            api,
+            reachability: self.inner.net.reachability().await?.as_str().to_string(),
+            peers: self.inner.net.peers().await?.len(),
+            topics: self.topics().await?,
+            quarantined: self.inner.store.quarantined(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+    }
+}
