@@ -156,3 +156,41 @@ fn the_cli_sends_nothing_to_a_program_that_is_not_the_node() {
     assert!(seen.starts_with("GET /v1/hello?nonce="), "{seen}");
     assert!(!seen.contains(&token) && !seen.contains("secret"), "{seen}");
 }
+
+/// `block` also hides the blocked person's circle posts, and `unblock`
+/// shows them again (nothing is deleted).
+#[test]
+fn blocking_someone_hides_their_circle_posts_too() {
+    let alice = Node::new("alice");
+    let bob = Node::new("bob");
+    let invite = alice.create("recovery");
+    bob.join(&invite);
+    bob.post("recovery", "you are all idiots");
+    alice.post("recovery", "welcome, everyone");
+    alice.wait_posts("recovery", 2, Duration::from_secs(20));
+    let bob_handle = bob.handle_seen_by(&alice);
+    alice.ok(&["block", &bob_handle]);
+    assert_eq!(
+        alice.texts("recovery"),
+        vec!["welcome, everyone".to_string()]
+    );
+    // Later posts from Bob stay hidden too; the circle goes on.
+    bob.post("recovery", "still here, still rude");
+    alice.post("recovery", "second");
+    bob.wait_posts("recovery", 4, Duration::from_secs(20));
+    // All four are in Alice's store (the count says so); two are shown.
+    wait_for(
+        "alice to store all four posts",
+        Duration::from_secs(20),
+        || (alice.topic_status("recovery")["messages"] == 4).then_some(()),
+    );
+    let shown = alice.texts("recovery");
+    assert_eq!(
+        shown,
+        vec!["welcome, everyone".to_string(), "second".to_string()]
+    );
+    alice.ok(&["unblock", &bob_handle]);
+    wait_for("bob's posts to show again", Duration::from_secs(20), || {
+        (alice.texts("recovery").len() == 4).then_some(())
+    });
+}

@@ -344,7 +344,38 @@ impl Node {
         let t = self.inner.topics.resolve(topic)?;
         let cursor = self.inner.store.last_arrival(&t.id())?;
         let msgs = self.inner.store.latest(&t.id(), Kind::Post, limit)?;
-        Ok((msgs.iter().map(|m| self.view(&t, m)).collect(), cursor))
+        let blocked = self.blocked_authors(&t)?;
+        Ok((
+            msgs.iter()
+                .filter(|m| !blocked.contains(&m.author()))
+                .map(|m| self.view(&t, m))
+                .collect(),
+            cursor,
+        ))
+    }
+
+    /// Pseudonyms in this circle of people you blocked: their contact card
+    /// ties the pseudonym to the node you blocked, so `kindred block` also
+    /// hides their posts here (they are kept, and show again on unblock).
+    fn blocked_authors(
+        &self,
+        t: &TopicState,
+    ) -> Result<std::collections::HashSet<kindred_proto::PublicKey>, NodeError> {
+        let mut out = std::collections::HashSet::new();
+        for (author, code) in self.inner.store.cards(&t.id())? {
+            let Ok(c) = kindred_proto::dm::Contact::parse(&code) else {
+                continue;
+            };
+            let Some(peer) = crate::peers::peer_of(&c.identity) else {
+                continue;
+            };
+            if self.inner.store.contact(&peer.to_bytes())?.consent
+                == kindred_store::Consent::Blocked
+            {
+                out.insert(author);
+            }
+        }
+        Ok(out)
     }
 
     /// Posts that arrived after `cursor`, waiting up to `wait` for some.
@@ -363,9 +394,10 @@ impl Node {
             if let Some((last, _)) = batch.last() {
                 cursor = *last;
             }
+            let blocked = self.blocked_authors(&t)?;
             let posts: Vec<MessageView> = batch
                 .iter()
-                .filter(|(_, m)| m.kind() == Kind::Post)
+                .filter(|(_, m)| m.kind() == Kind::Post && !blocked.contains(&m.author()))
                 .map(|(_, m)| self.view(&t, m))
                 .collect();
             if !posts.is_empty() {
