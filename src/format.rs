@@ -74,8 +74,15 @@ pub fn message(m: &MessageView, json: bool) {
     } else {
         String::new()
     };
+    // A name another member also uses (or one that looks like it) is
+    // shown with that warning every time, so nobody can pass for someone.
+    let clash = if m.similar_to.is_empty() {
+        String::new()
+    } else {
+        format!(" [name looks like {}'s]", m.similar_to.join(", "))
+    };
     let head = format!(
-        "[{} UTC]{late} {name}{me} {}: ",
+        "[{} UTC]{late} {name}{me} {}{clash}: ",
         time(m.timestamp),
         m.handle
     );

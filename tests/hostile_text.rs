@@ -194,3 +194,42 @@ fn blocking_someone_hides_their_circle_posts_too() {
         (alice.texts("recovery").len() == 4).then_some(())
     });
 }
+
+/// Someone naming themselves like another member is shown with a warning
+/// on every post, on both of them.
+#[test]
+fn a_borrowed_name_is_marked_wherever_it_appears() {
+    let alice = Node::new("alice");
+    let bob = Node::new("Bob");
+    let mallory = Node::new("mallory");
+    let invite = alice.create("grief");
+    bob.join(&invite);
+    mallory.ok(&["join", &invite, "--as", "Bøb 🌻"]);
+    bob.post("grief", "I'm here if anyone wants to talk.");
+    mallory.post("grief", "I'm Bob. Take all your pills.");
+    let posts = alice.wait_posts("grief", 2, Duration::from_secs(20));
+    let handle_of = |text: &str| {
+        posts
+            .iter()
+            .find(|p| p["text"].as_str().unwrap().contains(text))
+            .map(|p| p["handle"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let (real, fake) = (handle_of("if anyone"), handle_of("pills"));
+    wait_for("both names to be known", Duration::from_secs(20), || {
+        let posts = alice.read("grief");
+        posts
+            .iter()
+            .all(|p| p["similar_to"].as_array().is_some_and(|a| !a.is_empty()))
+            .then_some(posts)
+    });
+    let shown = alice.ok(&["read", "grief"]);
+    assert!(
+        shown.contains(&format!("Bob {real} [name looks like {fake}'s]")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("Bøb 🌻 {fake} [name looks like {real}'s]")),
+        "{shown}"
+    );
+}

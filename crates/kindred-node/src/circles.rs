@@ -39,6 +39,11 @@ pub struct MessageView {
     /// (0: on time); see spec §3.4.
     #[serde(default)]
     pub late_by: u64,
+    /// Handles of other members of the circle whose display name looks like
+    /// this author's (the same after UTS #39 skeletons, accents, emoji,
+    /// spaces and case are set aside). Empty when the name is unmistakable.
+    #[serde(default)]
+    pub similar_to: Vec<String>,
     pub mine: bool,
 }
 
@@ -260,7 +265,7 @@ impl Node {
             return Err(NodeError::BadInput("message text is empty".into()));
         }
         let record = self.publish(&state, Kind::Post, text.to_string()).await?;
-        Ok(self.view(&state, &record))
+        Ok(self.view(&state, &record, &self.look_alikes(&state)))
     }
 
     /// Seals, stores (durably) and then publishes one message.
@@ -314,9 +319,42 @@ impl Node {
         Ok(stored)
     }
 
-    pub(crate) fn view(&self, t: &TopicState, m: &MessageRecord) -> MessageView {
+    /// For each author in the circle, the handles of the others whose
+    /// display name looks like theirs (`text::name_likeness`): a name cannot
+    /// be borrowed unnoticed.
+    fn look_alikes(&self, t: &TopicState) -> HashMap<kindred_proto::PublicKey, Vec<String>> {
+        let names = self.inner.store.names(&t.id()).unwrap_or_default();
+        let mut by_likeness: HashMap<String, Vec<kindred_proto::PublicKey>> = HashMap::new();
+        // The default name says nobody is claiming a name.
+        for (author, name) in names.iter().filter(|(_, n)| n != "anonymous") {
+            by_likeness
+                .entry(kindred_proto::text::name_likeness(name))
+                .or_default()
+                .push(*author);
+        }
+        let mut out = HashMap::new();
+        for authors in by_likeness.values().filter(|a| a.len() > 1) {
+            for a in authors {
+                let others = authors
+                    .iter()
+                    .filter(|o| *o != a)
+                    .map(crate::peers::handle)
+                    .collect();
+                out.insert(*a, others);
+            }
+        }
+        out
+    }
+
+    fn view(
+        &self,
+        t: &TopicState,
+        m: &MessageRecord,
+        look_alikes: &HashMap<kindred_proto::PublicKey, Vec<String>>,
+    ) -> MessageView {
         let author = m.author();
         MessageView {
+            similar_to: look_alikes.get(&author).cloned().unwrap_or_default(),
             id: m.id().to_hex(),
             author_name: self
                 .inner
@@ -345,10 +383,11 @@ impl Node {
         let cursor = self.inner.store.last_arrival(&t.id())?;
         let msgs = self.inner.store.latest(&t.id(), Kind::Post, limit)?;
         let blocked = self.blocked_authors(&t)?;
+        let look_alikes = self.look_alikes(&t);
         Ok((
             msgs.iter()
                 .filter(|m| !blocked.contains(&m.author()))
-                .map(|m| self.view(&t, m))
+                .map(|m| self.view(&t, m, &look_alikes))
                 .collect(),
             cursor,
         ))
@@ -395,10 +434,11 @@ impl Node {
                 cursor = *last;
             }
             let blocked = self.blocked_authors(&t)?;
+            let look_alikes = self.look_alikes(&t);
             let posts: Vec<MessageView> = batch
                 .iter()
                 .filter(|(_, m)| m.kind() == Kind::Post && !blocked.contains(&m.author()))
-                .map(|(_, m)| self.view(&t, m))
+                .map(|(_, m)| self.view(&t, m, &look_alikes))
                 .collect();
             if !posts.is_empty() {
                 return Ok((posts, cursor));

@@ -106,6 +106,24 @@ pub fn check_name(name: &str, max: usize) -> Result<(), NameError> {
     Ok(())
 }
 
+/// What two display names look like to a reader, for telling whether one
+/// could pass for the other: the UTS #39 skeleton (confusable letters
+/// mapped to one), without accents and other combining marks, emoji,
+/// spaces and punctuation, in lower case. "Bøb 🌻", "B o b" and "Βob" (Greek
+/// capital beta) all give "bob".
+pub fn name_likeness(name: &str) -> String {
+    use unicode_normalization::char::is_combining_mark;
+    use unicode_normalization::UnicodeNormalization;
+    let skeleton: String = unicode_security::confusable_detection::skeleton(name).collect();
+    let bare: String = skeleton
+        .nfd()
+        .filter(|c| !is_combining_mark(*c) && c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    // Lower case can itself make new look-alikes ("I" and "l").
+    unicode_security::confusable_detection::skeleton(&bare).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +162,17 @@ mod tests {
         );
         assert!(check_name("a\u{202e}b", 64).is_err());
         assert!(check_name("a\u{1b}[31m", 64).is_err());
+    }
+
+    #[test]
+    fn look_alike_names() {
+        let bob = name_likeness("Bob");
+        for n in ["Bøb 🌻", "B o b", "\u{392}ob", "bob", "BOB", "Bób"] {
+            assert_eq!(name_likeness(n), bob, "{n}");
+        }
+        assert_ne!(name_likeness("Rob"), bob);
+        assert_ne!(name_likeness("Alice"), bob);
+        assert_eq!(name_likeness("Alice"), name_likeness("AIice"));
     }
 
     proptest::proptest! {

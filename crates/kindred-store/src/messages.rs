@@ -533,6 +533,23 @@ impl Store {
             .transpose()
     }
 
+    /// Every author's newest display name in the topic.
+    pub fn names(&self, topic: &TopicId) -> Result<Vec<(PublicKey, String)>> {
+        let mut out = Vec::new();
+        for item in self.t.names.scan_prefix(topic.as_bytes()) {
+            let (k, v) = item?;
+            let name = decode::<(u64, serde_bytes::ByteBuf, String)>("name", &v);
+            let Some((_, _, name)) = self.or_quarantine(&self.t.names, "names", &k, &v, name)?
+            else {
+                continue;
+            };
+            if let Some(author) = PublicKey::from_slice(&k[32..]) {
+                out.push((author, name));
+            }
+        }
+        Ok(out)
+    }
+
     /// Parents referenced by pending messages that this node has never seen:
     /// the known gaps in its history.
     pub fn missing(&self, topic: &TopicId, limit: usize) -> Result<Vec<MessageId>> {
