@@ -419,16 +419,27 @@ impl Store {
 
     /// Contacts members published in a topic: (author pseudonym, contact code).
     pub fn cards(&self, topic: &TopicId) -> Result<Vec<(PublicKey, String)>> {
+        self.newest_by_author(&self.t.cards, "cards", "card", topic)
+    }
+
+    /// The text of each author's newest entry in `tree` (names, cards),
+    /// keyed `topic || author`; unreadable entries are set aside.
+    fn newest_by_author(
+        &self,
+        tree: &sled::Tree,
+        name: &str,
+        what: &'static str,
+        topic: &TopicId,
+    ) -> Result<Vec<(PublicKey, String)>> {
         let mut out = Vec::new();
-        for item in self.t.cards.scan_prefix(topic.as_bytes()) {
+        for item in tree.scan_prefix(topic.as_bytes()) {
             let (k, v) = item?;
-            let card = decode::<(u64, serde_bytes::ByteBuf, String)>("card", &v);
-            let Some((_, _, code)) = self.or_quarantine(&self.t.cards, "cards", &k, &v, card)?
-            else {
+            let entry = decode::<(u64, serde_bytes::ByteBuf, String)>(what, &v);
+            let Some((_, _, text)) = self.or_quarantine(tree, name, &k, &v, entry)? else {
                 continue;
             };
             if let Some(author) = PublicKey::from_slice(&k[32..]) {
-                out.push((author, code));
+                out.push((author, text));
             }
         }
         Ok(out)
@@ -535,19 +546,7 @@ impl Store {
 
     /// Every author's newest display name in the topic.
     pub fn names(&self, topic: &TopicId) -> Result<Vec<(PublicKey, String)>> {
-        let mut out = Vec::new();
-        for item in self.t.names.scan_prefix(topic.as_bytes()) {
-            let (k, v) = item?;
-            let name = decode::<(u64, serde_bytes::ByteBuf, String)>("name", &v);
-            let Some((_, _, name)) = self.or_quarantine(&self.t.names, "names", &k, &v, name)?
-            else {
-                continue;
-            };
-            if let Some(author) = PublicKey::from_slice(&k[32..]) {
-                out.push((author, name));
-            }
-        }
-        Ok(out)
+        self.newest_by_author(&self.t.names, "names", "name", topic)
     }
 
     /// Parents referenced by pending messages that this node has never seen:
