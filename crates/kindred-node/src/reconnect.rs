@@ -1,5 +1,5 @@
 //! Staying connected: members we know but are not connected to are redialled
-//! with exponential backoff (1 s doubling to 60 s), reset when they connect.
+//! with exponential backoff (250 ms doubling to 60 s), reset when they connect.
 //! This is what brings a laptop back into its circles after sleep, a network
 //! change, or the other side restarting.
 
@@ -39,7 +39,7 @@ impl Backoff {
 }
 
 impl Node {
-    /// Dials known members that are due; called every second.
+    /// Dials known members that are due; called every [`TICK`].
     pub(crate) async fn reconnect_due(&self) {
         let connected: HashSet<PeerId> = match self.inner.net.peers().await {
             Ok(p) => p.into_iter().map(|p| p.peer).collect(),
@@ -52,6 +52,13 @@ impl Node {
         let mut due: Vec<(PeerId, Vec<Multiaddr>)> = Vec::new();
         {
             let mut state = self.inner.backoff.lock();
+            // Only address-book members keep a backoff entry, so the map is
+            // bounded by the address book's cap.
+            let in_book: HashSet<PeerId> = known
+                .iter()
+                .filter_map(|(k, _)| PeerId::from_bytes(k).ok())
+                .collect();
+            state.retain(|p, _| in_book.contains(p));
             for (peer, addrs) in known {
                 let Ok(peer) = PeerId::from_bytes(&peer) else {
                     continue;
