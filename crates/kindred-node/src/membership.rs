@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use kindred_net::{Command, PeerId, StreamProtocol};
-use kindred_proto::codec::Id32;
+use kindred_proto::codec::Fixed;
 use kindred_proto::membership::{self, Answer, Challenge};
 use kindred_proto::TopicId;
 
@@ -180,8 +180,8 @@ impl Node {
         };
         let (me, them) = (self.inner.peer_id.to_bytes(), peer.to_bytes());
         let challenge = Challenge {
-            tag: Id32(t.keys.member_tag(&me, &them)),
-            nonce: Id32(nonce),
+            tag: Fixed(t.keys.member_tag(&me, &them)),
+            nonce: Fixed(nonce),
         };
         let mut control = self.inner.net.streams();
         let exchange = async {
@@ -265,7 +265,7 @@ impl Node {
             }
         }
         match found {
-            Some(t) => Answer::Proof(Id32(t.keys.member_proof(&them, &me, &c.nonce.0))).encode(),
+            Some(t) => Answer::Proof(Fixed(t.keys.member_proof(&them, &me, &c.nonce.0))).encode(),
             None => Answer::Unknown.encode(),
         }
     }

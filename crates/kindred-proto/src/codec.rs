@@ -115,34 +115,38 @@ impl<'de, T: serde::Deserialize<'de>, const N: usize> serde::Deserialize<'de> fo
     }
 }
 
-/// A 32-byte id on the wire, refused while decoding if it has any other
-/// length (so a list of empty byte strings fails at its first item).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Id32(pub [u8; 32]);
+/// Exactly `N` bytes on the wire (a CBOR byte string), refused while
+/// decoding if it has any other length, so a list of empty byte strings
+/// fails at its first item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fixed<const N: usize>(pub [u8; N]);
 
-impl Serialize for Id32 {
+/// A 32-byte id or key on the wire.
+pub type Id32 = Fixed<32>;
+
+impl<const N: usize> Serialize for Fixed<N> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_bytes(&self.0)
     }
 }
 
-impl<'de> serde::Deserialize<'de> for Id32 {
+impl<'de, const N: usize> serde::Deserialize<'de> for Fixed<N> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Bytes32;
-        impl<'de> serde::de::Visitor<'de> for Bytes32 {
-            type Value = Id32;
+        struct Bytes<const N: usize>;
+        impl<'de, const N: usize> serde::de::Visitor<'de> for Bytes<N> {
+            type Value = Fixed<N>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a 32-byte string")
+                write!(f, "a {N}-byte string")
             }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Id32, E> {
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Fixed<N>, E> {
                 v.try_into()
-                    .map(Id32)
+                    .map(Fixed)
                     .map_err(|_| E::invalid_length(v.len(), &self))
             }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Id32, E> {
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Fixed<N>, E> {
                 self.visit_bytes(&v)
             }
         }
-        d.deserialize_bytes(Bytes32)
+        d.deserialize_bytes(Bytes::<N>)
     }
 }

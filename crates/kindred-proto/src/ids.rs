@@ -58,3 +58,13 @@ id_type!(
     PublicKey,
     32
 );
+id_type!(
+    /// Hash of one signed authority op (spec/authority.md §1).
+    OpId,
+    32
+);
+id_type!(
+    /// A circle's authority identity: the id of its genesis op.
+    CircleId,
+    32
+);

@@ -37,6 +37,7 @@ macro_rules! secret_type {
 }
 pub(crate) use secret_type;
 
+pub mod authority;
 pub mod codec;
 pub mod dm;
 pub mod envelope;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-use crate::codec::{self, Capped, DecodeError, Id32};
+use crate::codec::{self, Capped, DecodeError, Fixed, Id32};
 use crate::ids::MessageId;
 
 pub const PROTOCOL: &str = "/kindred/sync/1";
@@ -52,7 +52,7 @@ pub type Ids = Capped<Id32, MAX_IDS>;
 
 /// Ids for the wire; beyond [`MAX_IDS`] they are left out.
 pub fn ids_to_wire(ids: &[MessageId]) -> Ids {
-    Capped(ids.iter().take(MAX_IDS).map(|i| Id32(i.0)).collect())
+    Capped(ids.iter().take(MAX_IDS).map(|i| Fixed(i.0)).collect())
 }
 
 pub fn ids_from_wire(ids: &Ids) -> Vec<MessageId> {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde_bytes::ByteBuf;
 use serde_json::{json, Value};
 
-use crate::codec::{Capped, Id32};
+use crate::codec::{Capped, Fixed};
 use crate::envelope::{self, Kind, MessageContent};
 use crate::invite::{Invite, InvitePeer};
 use crate::sync::{SyncRequest, SyncResponse};
@@ -71,11 +71,11 @@ fn membership_proof() {
     let prover = [0x22u8; 38];
     let nonce = [0x33u8; 32];
     let challenge = Challenge {
-        tag: Id32(k.member_tag(&challenger, &prover)),
-        nonce: Id32(nonce),
+        tag: Fixed(k.member_tag(&challenger, &prover)),
+        nonce: Fixed(nonce),
     };
     let proof = k.member_proof(&challenger, &prover, &nonce);
-    let answer = Answer::Proof(Id32(proof));
+    let answer = Answer::Proof(Fixed(proof));
     assert!(membership::verify(
         &k,
         &challenger,
@@ -234,11 +234,11 @@ fn sync_messages() {
     let heads = SyncRequest::Heads { tag: tag.clone() };
     let fetch = SyncRequest::Fetch {
         tag,
-        want: Capped(vec![Id32([0xaa; 32])]),
-        have: Capped(vec![Id32([0xbb; 32])]),
+        want: Capped(vec![Fixed([0xaa; 32])]),
+        have: Capped(vec![Fixed([0xbb; 32])]),
     };
     let answer = SyncResponse::Heads {
-        heads: Capped(vec![Id32([0xcc; 32])]),
+        heads: Capped(vec![Fixed([0xcc; 32])]),
     };
     check(
         "sync.json",
