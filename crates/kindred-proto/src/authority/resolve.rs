@@ -171,9 +171,16 @@ impl Graph {
             let verdict = if let Some(r) = &node.rejected {
                 Verdict::Rejected(r.clone())
             } else if let Some(&by) = voided.get(&i) {
-                Verdict::Superseded(Refusal::Voided {
-                    author: node.op.author,
-                    by: self.nodes[by].op.id,
+                let by = &self.nodes[by].op;
+                Verdict::Superseded(match by.action {
+                    Action::Revoke(_) => Refusal::InviteRevoked {
+                        by: by.author,
+                        ts: by.ts,
+                    },
+                    _ => Refusal::Voided {
+                        author: node.op.author,
+                        by: by.id,
+                    },
                 })
             } else if i == 0 {
                 state.apply(&node.op, &node.recipients);
@@ -239,6 +246,36 @@ impl Graph {
                         voided.insert(o, d);
                         break;
                     }
+                }
+            }
+        }
+        // Strong revocation: a revoke voids admissions and requests made
+        // through its invite concurrently with it.
+        let revokes: Vec<(usize, PublicKey)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, n)| inset(*i) && n.rejected.is_none() && !voided.contains_key(i))
+            .filter_map(|(i, n)| match &n.op.action {
+                Action::Revoke(k) => Some((i, *k)),
+                _ => None,
+            })
+            .collect();
+        for (r, key) in revokes {
+            for (o, n) in self.nodes.iter().enumerate() {
+                let uses = match &n.op.action {
+                    Action::Admit { request, .. } | Action::Request(request) => {
+                        request.body.invite == key
+                    }
+                    _ => false,
+                };
+                if uses
+                    && inset(o)
+                    && n.rejected.is_none()
+                    && !voided.contains_key(&o)
+                    && self.concurrent(r, o)
+                {
+                    voided.insert(o, r);
                 }
             }
         }
