@@ -576,3 +576,88 @@ fn ops_of_another_circle_are_refused_and_missing_parents_are_named() {
     assert_eq!(fresh.state(), view.state());
     let _: OpId = last.id;
 }
+
+mod simulated {
+    use super::super::sim::{run, Config};
+    use super::super::{History, Policy, WhoInvites};
+    use proptest::prelude::*;
+
+    fn cases() -> u32 {
+        std::env::var("KINDRED_SIM_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(48)
+    }
+
+    fn config(seed: u64, people: usize, steps: usize, moderators: bool, share: bool) -> Config {
+        Config {
+            seed,
+            people,
+            steps,
+            policy: Policy {
+                history: if share {
+                    History::Share
+                } else {
+                    History::Protect
+                },
+                invite: if moderators {
+                    WhoInvites::Moderators
+                } else {
+                    WhoInvites::Members
+                },
+            },
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+        /// Replay one failure with KINDRED_SIM_SEED=<seed> (see `replay`).
+        #[test]
+        fn simulated_circles_converge(
+            seed in any::<u64>(),
+            people in 3usize..12,
+            steps in 20usize..160,
+            moderators in any::<bool>(),
+            share in any::<bool>(),
+        ) {
+            let c = config(seed, people, steps, moderators, share);
+            let r = run(&c);
+            prop_assert!(r.is_ok(), "{c:?}: {}", r.unwrap_err());
+        }
+    }
+
+    /// `KINDRED_SIM_SEED=seed[,people,steps,moderators,share]` replays one run.
+    #[test]
+    fn replay() {
+        let Ok(spec) = std::env::var("KINDRED_SIM_SEED") else {
+            return;
+        };
+        let f: Vec<&str> = spec.split(',').collect();
+        let num = |i: usize, d: u64| f.get(i).and_then(|v| v.parse().ok()).unwrap_or(d);
+        let c = config(
+            num(0, 1),
+            num(1, 10) as usize,
+            num(2, 150) as usize,
+            num(3, 0) == 1,
+            num(4, 0) == 1,
+        );
+        println!("{:?}", run(&c).unwrap());
+    }
+
+    #[test]
+    fn a_long_run_with_many_people_converges_and_does_things() {
+        let r = run(&Config {
+            seed: 7,
+            people: 14,
+            steps: 400,
+            ..Config::default()
+        })
+        .unwrap();
+        println!("{r:?}");
+        assert!(
+            r.ops > 50 && r.applied > 20 && r.superseded > 0 && r.epochs > 5,
+            "{r:?}"
+        );
+        assert!(r.partitions > 0 && r.removed > 0, "{r:?}");
+    }
+}
