@@ -291,3 +291,129 @@ fn dm_binding_and_sealed() {
         }),
     );
 }
+
+#[test]
+fn authority_ops() {
+    use crate::authority::{
+        open_rekey, seal_rekey, Circle, Draft, EpochSecret, Genesis, JoinBody, JoinRequest,
+        KxSecret, Policy,
+    };
+    use crate::ids::TopicId;
+    let node = |b: u8| NodeSecret::from_bytes([b; 32]);
+    let (owner_node, joiner_node) = (node(0x01), node(0x02));
+    let topic = TopicKeys::derive(&TopicSecret::from_bytes([0x0c; 32])).id;
+    let owner_kx = KxSecret::derive(&owner_node, &topic);
+    let joiner_kx = KxSecret::derive(&joiner_node, &topic);
+    let owner = owner_node.pseudonym(&topic);
+    let joiner = joiner_node.pseudonym(&topic);
+    let genesis = Genesis {
+        name: "grief support".into(),
+        rules: "Be kind.".into(),
+        policy: Policy::default(),
+        topic,
+        kx: owner_kx.public(),
+        owner_name: "Ada".into(),
+    };
+    let (mut circle, epoch0) =
+        Circle::create(&owner, genesis, 1_700_000_000_000, &[0x10; 64]).unwrap();
+    let invite_key = Pseudonym::from_seed([0x1e; 32]);
+    let draft = Draft::Invite {
+        key: invite_key.public_key(),
+        expires: Some(1_800_000_000_000),
+        uses: Some(1),
+        approval: false,
+    };
+    let (invite_op, _) = circle
+        .draft(&owner, draft, 1_700_000_001_000, &[0; 64])
+        .unwrap();
+    circle.insert(invite_op.clone(), 0);
+    let request = JoinRequest::sign(
+        JoinBody {
+            circle: circle.id(),
+            invite: invite_key.public_key(),
+            joiner: joiner.public_key(),
+            kx: joiner_kx.public(),
+            name: "Bo".into(),
+            peer: vec![0x00, 0x24, 0x08, 0x01],
+            ts: 1_700_000_002_000,
+        },
+        &invite_key,
+        &joiner,
+    )
+    .unwrap();
+    let (admit, epoch1) = circle
+        .draft(
+            &owner,
+            Draft::Admit(request.clone()),
+            1_700_000_003_000,
+            &[0x20; 64],
+        )
+        .unwrap();
+    let epoch1 = epoch1.unwrap();
+    circle.insert(admit.clone(), 0);
+    let recipients = circle.recipients(&admit.id).to_vec();
+    let rekey = admit.action.rekey().unwrap().clone();
+    let pos = recipients
+        .iter()
+        .position(|r| *r == joiner.public_key())
+        .unwrap();
+    assert_eq!(
+        open_rekey(&topic, &rekey, pos, &joiner_kx),
+        Some(epoch1.clone())
+    );
+    // One entry on its own, with every input.
+    let single = seal_rekey(
+        &topic,
+        &[joiner_kx.public()],
+        &EpochSecret::from_bytes([0x33; 32]),
+        &[0x44; 32],
+    );
+    let _: TopicId = topic;
+    check(
+        "authority.json",
+        json!({
+            "description": "authority ops, a join request and rekey entries (spec/authority.md); the topic is key-schedule-style from a locator of 32 bytes 0x0c; node secrets are 32 bytes of 0x01 (owner) and 0x02 (joiner); pseudonyms as protocol.md §1",
+            "topic_id": topic.to_hex(),
+            "owner": {
+                "pseudonym": owner.public_key().to_hex(),
+                "kx_secret": h(owner_kx.as_bytes()),
+                "kx": h(&owner_kx.public()),
+            },
+            "joiner": {
+                "pseudonym": joiner.public_key().to_hex(),
+                "kx_secret": h(joiner_kx.as_bytes()),
+                "kx": h(&joiner_kx.public()),
+            },
+            "genesis": {
+                "entropy": h(&[0x10; 64]),
+                "epoch_secret": h(epoch0.as_bytes()),
+                "op": h(circle.genesis().encoded()),
+                "circle_id": circle.id().to_hex(),
+            },
+            "invite": {
+                "invite_seed": h(&[0x1e; 32]),
+                "op": h(invite_op.encoded()),
+                "op_id": invite_op.id.to_hex(),
+            },
+            "join_request": {
+                "encoded": h(&request.encode()),
+                "request_id": h(&request.id),
+            },
+            "admit": {
+                "entropy": h(&[0x20; 64]),
+                "op": h(admit.encoded()),
+                "op_id": admit.id.to_hex(),
+                "recipients": recipients.iter().map(|r| r.to_hex()).collect::<Vec<_>>(),
+                "epoch_secret": h(epoch1.as_bytes()),
+            },
+            "rekey_entry": {
+                "recipient_kx": h(&joiner_kx.public()),
+                "ephemeral_secret": h(&[0x44; 32]),
+                "epoch_secret": h(&[0x33; 32]),
+                "position": 0,
+                "ephemeral": h(&single.ephemeral),
+                "entry": h(&single.entries[0]),
+            },
+        }),
+    );
+}
