@@ -12,12 +12,12 @@ use sha2::{Digest, Sha256};
 use crate::codec::{self, DecodeError};
 use crate::identity::{self, Pseudonym};
 use crate::ids::{MessageId, PublicKey};
-use crate::topic::TopicKeys;
+use crate::topic::{EpochKeys, Keyring, TopicKeys, EPOCH_TAG_LEN};
 use crate::{
     Millis, MAX_ENVELOPE_BYTES, MAX_NAME_BYTES, MAX_PARENTS, MAX_TEXT_BYTES, PADDING_BLOCK,
 };
 
-pub const ENVELOPE_VERSION: u8 = 1;
+pub const ENVELOPE_VERSION: u8 = 2;
 pub const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 pub const LABEL_MESSAGE_ID: &[u8] = b"kindred/v1/message-id";
@@ -33,6 +33,8 @@ pub enum Kind {
     Post,
     /// The author's display name in this topic; body is the name.
     Profile,
+    /// A signed authority op (spec/authority.md); body is its bytes.
+    Authority,
     Other(u32),
 }
 
@@ -41,6 +43,7 @@ impl Kind {
         match self {
             Kind::Post => 0,
             Kind::Profile => 1,
+            Kind::Authority => 2,
             Kind::Other(c) => c,
         }
     }
@@ -49,6 +52,7 @@ impl Kind {
         match code {
             0 => Kind::Post,
             1 => Kind::Profile,
+            2 => Kind::Authority,
             c => Kind::Other(c),
         }
     }
@@ -56,8 +60,15 @@ impl Kind {
     fn max_body(self) -> usize {
         match self {
             Kind::Profile => MAX_NAME_BYTES,
+            // Bounded by the envelope itself.
+            Kind::Authority => MAX_ENVELOPE_BYTES,
             _ => MAX_TEXT_BYTES,
         }
+    }
+
+    /// Kinds whose body is bytes rather than text.
+    pub fn is_binary(self) -> bool {
+        matches!(self, Kind::Authority)
     }
 }
 
@@ -77,6 +88,11 @@ pub struct MessageContent {
 pub struct OpenedMessage {
     pub id: MessageId,
     pub author: PublicKey,
+    /// The epoch it was encrypted under.
+    pub epoch: [u8; EPOCH_TAG_LEN],
+    /// For text kinds `content.body` holds the text and this is empty; for
+    /// binary kinds ([`Kind::is_binary`]) this holds the body.
+    pub data: Vec<u8>,
     pub content: MessageContent,
 }
 
@@ -84,6 +100,8 @@ pub struct OpenedMessage {
 struct WireEnvelope {
     #[serde(rename = "v")]
     version: u8,
+    #[serde(rename = "e")]
+    epoch: ByteBuf,
     #[serde(rename = "n")]
     nonce: ByteBuf,
     #[serde(rename = "c")]
@@ -92,11 +110,11 @@ struct WireEnvelope {
 
 /// The fields the signature covers, as one CBOR array.
 #[derive(Serialize)]
-struct ToSign<'a>(&'a ByteBuf, &'a [ByteBuf], u32, &'a str, u64);
+struct ToSign<'a>(&'a ByteBuf, &'a [ByteBuf], u32, &'a ByteBuf, u64);
 
 /// The plaintext inside the envelope, before padding.
 #[derive(Serialize, Deserialize)]
-struct WireInner(ByteBuf, Vec<ByteBuf>, u32, String, u64, ByteBuf);
+struct WireInner(ByteBuf, Vec<ByteBuf>, u32, ByteBuf, u64, ByteBuf);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {
@@ -124,6 +142,10 @@ pub enum OpenError {
     BadNonce(usize),
     #[error("does not decrypt with this topic's key (wrong topic, or tampered)")]
     Decrypt,
+    #[error("encrypted under a key this node does not hold (an epoch from before it joined, or one whose key has not reached it yet)")]
+    UnknownEpoch([u8; EPOCH_TAG_LEN]),
+    #[error("the text of this message is not UTF-8")]
+    NotText,
     #[error("plaintext padding is malformed or not minimal")]
     BadPlaintextPadding,
     #[error("field {0} has the wrong length")]
@@ -156,9 +178,19 @@ fn bstr_header_len(len: usize) -> usize {
 }
 
 /// Encoded envelope length for a ciphertext of `ct_len` bytes:
-/// map(3) header, "v" 1, "n" bstr(24), "c" bstr(ct_len).
+/// map(4) header, "v" 2, "e" bstr(8), "n" bstr(24), "c" bstr(ct_len).
 fn envelope_len(ct_len: usize) -> usize {
-    1 + 2 + 1 + 2 + bstr_header_len(NONCE_LEN) + NONCE_LEN + 2 + bstr_header_len(ct_len) + ct_len
+    1 + 2
+        + 1
+        + 2
+        + bstr_header_len(EPOCH_TAG_LEN)
+        + EPOCH_TAG_LEN
+        + 2
+        + bstr_header_len(NONCE_LEN)
+        + NONCE_LEN
+        + 2
+        + bstr_header_len(ct_len)
+        + ct_len
 }
 
 /// The number of zero bytes that follow the 0x80 marker so the envelope is a
@@ -176,10 +208,16 @@ fn padding_zeros(inner_len: usize) -> usize {
     }
 }
 
-fn signing_input(keys: &TopicKeys, nonce: &[u8], unsigned: &ToSign<'_>) -> Vec<u8> {
+fn signing_input(
+    keys: &TopicKeys,
+    epoch: &[u8],
+    nonce: &[u8],
+    unsigned: &ToSign<'_>,
+) -> Vec<u8> {
     let mut input = Vec::with_capacity(128 + unsigned.3.len());
     input.extend_from_slice(LABEL_MESSAGE_SIG);
     input.extend_from_slice(keys.id.as_bytes());
+    input.extend_from_slice(epoch);
     input.extend_from_slice(nonce);
     input.extend_from_slice(&codec::encode(unsigned));
     input
@@ -210,25 +248,42 @@ fn check_limits(kind: Kind, body_len: usize, parents: usize) -> Result<(), Limit
     Ok(())
 }
 
-/// Signs and encrypts a message with a fresh random nonce.
+/// Signs and encrypts a text message under an epoch with a fresh nonce.
 pub fn seal(
     keys: &TopicKeys,
+    epoch: &EpochKeys,
     author: &Pseudonym,
     content: &MessageContent,
 ) -> Result<(MessageId, Vec<u8>), SealError> {
     let nonce: [u8; NONCE_LEN] = crate::random_bytes().map_err(|_| SealError::Encrypt)?;
-    seal_with_nonce(keys, author, content, &nonce)
+    seal_with_nonce(keys, epoch, author, content, content.body.as_bytes(), &nonce)
 }
 
-/// [`seal`] with a given nonce. A nonce must never repeat under one topic key;
-/// this exists for test vectors.
-pub fn seal_with_nonce(
+/// Seals a message whose body is bytes (an authority op); `content.body`
+/// is ignored.
+pub fn seal_data(
     keys: &TopicKeys,
+    epoch: &EpochKeys,
     author: &Pseudonym,
     content: &MessageContent,
+    data: &[u8],
+) -> Result<(MessageId, Vec<u8>), SealError> {
+    let nonce: [u8; NONCE_LEN] = crate::random_bytes().map_err(|_| SealError::Encrypt)?;
+    seal_with_nonce(keys, epoch, author, content, data, &nonce)
+}
+
+/// [`seal`] with a given nonce and body bytes. A nonce must never repeat
+/// under one epoch key; this exists for test vectors.
+pub fn seal_with_nonce(
+    keys: &TopicKeys,
+    epoch: &EpochKeys,
+    author: &Pseudonym,
+    content: &MessageContent,
+    body: &[u8],
     nonce: &[u8; NONCE_LEN],
 ) -> Result<(MessageId, Vec<u8>), SealError> {
-    check_limits(content.kind, content.body.len(), content.parents.len())?;
+    check_limits(content.kind, body.len(), content.parents.len())?;
+    let body = ByteBuf::from(body.to_vec());
     let author_bytes = ByteBuf::from(author.public_key().0.to_vec());
     let parents: Vec<ByteBuf> = content
         .parents
@@ -239,15 +294,15 @@ pub fn seal_with_nonce(
         &author_bytes,
         &parents,
         content.kind.code(),
-        &content.body,
+        &body,
         content.timestamp,
     );
-    let sig = author.sign(&signing_input(keys, nonce, &unsigned));
+    let sig = author.sign(&signing_input(keys, &epoch.tag, nonce, &unsigned));
     let inner = WireInner(
         author_bytes,
         parents,
         content.kind.code(),
-        content.body.clone(),
+        body,
         content.timestamp,
         ByteBuf::from(sig.to_vec()),
     );
@@ -256,18 +311,19 @@ pub fn seal_with_nonce(
     plaintext.push(0x80);
     plaintext.resize(plaintext.len() + zeros, 0);
 
-    let cipher = XChaCha20Poly1305::new(keys.message_key().into());
+    let cipher = XChaCha20Poly1305::new(epoch.message_key().into());
     let ciphertext = cipher
         .encrypt(
             &XNonce::from(*nonce),
             Payload {
                 msg: &plaintext,
-                aad: ENVELOPE_AD,
+                aad: &envelope_ad(&epoch.tag),
             },
         )
         .map_err(|_| SealError::Encrypt)?;
     let envelope = codec::encode(&WireEnvelope {
         version: ENVELOPE_VERSION,
+        epoch: ByteBuf::from(epoch.tag.to_vec()),
         nonce: ByteBuf::from(nonce.to_vec()),
         ciphertext: ByteBuf::from(ciphertext),
     });
@@ -280,8 +336,13 @@ pub fn seal_with_nonce(
     Ok((message_id(&envelope), envelope))
 }
 
-/// Decrypts and verifies an envelope received for this topic.
-pub fn open(keys: &TopicKeys, envelope: &[u8]) -> Result<OpenedMessage, OpenError> {
+fn envelope_ad(epoch: &[u8]) -> Vec<u8> {
+    [ENVELOPE_AD, epoch].concat()
+}
+
+/// Decrypts and verifies an envelope received for this topic, under
+/// whichever of the held epochs it names.
+pub fn open(keys: &TopicKeys, ring: &Keyring, envelope: &[u8]) -> Result<OpenedMessage, OpenError> {
     if envelope.len() > MAX_ENVELOPE_BYTES {
         return Err(OpenError::TooLarge {
             len: envelope.len(),
@@ -300,13 +361,19 @@ pub fn open(keys: &TopicKeys, envelope: &[u8]) -> Result<OpenedMessage, OpenErro
     }
     let nonce = XNonce::try_from(wire.nonce.as_slice())
         .map_err(|_| OpenError::BadNonce(wire.nonce.len()))?;
-    let cipher = XChaCha20Poly1305::new(keys.message_key().into());
+    let tag: [u8; EPOCH_TAG_LEN] = wire
+        .epoch
+        .as_slice()
+        .try_into()
+        .map_err(|_| OpenError::BadField("epoch"))?;
+    let epoch = ring.get(&tag).ok_or(OpenError::UnknownEpoch(tag))?;
+    let cipher = XChaCha20Poly1305::new(epoch.message_key().into());
     let plaintext = cipher
         .decrypt(
             &nonce,
             Payload {
                 msg: &wire.ciphertext,
-                aad: ENVELOPE_AD,
+                aad: &envelope_ad(&tag),
             },
         )
         .map_err(|_| OpenError::Decrypt)?;
@@ -340,17 +407,27 @@ pub fn open(keys: &TopicKeys, envelope: &[u8]) -> Result<OpenedMessage, OpenErro
     let unsigned = ToSign(&author, &parents, kind.code(), &body, timestamp);
     if !identity::verify(
         &author_key,
-        &signing_input(keys, &wire.nonce, &unsigned),
+        &signing_input(keys, &tag, &wire.nonce, &unsigned),
         &sig_bytes,
     ) {
         return Err(OpenError::BadSignature);
     }
+    let (text, data) = if kind.is_binary() {
+        (String::new(), body.into_vec())
+    } else {
+        (
+            String::from_utf8(body.into_vec()).map_err(|_| OpenError::NotText)?,
+            Vec::new(),
+        )
+    };
     Ok(OpenedMessage {
         id: message_id(envelope),
         author: author_key,
+        epoch: tag,
+        data,
         content: MessageContent {
             kind,
-            body,
+            body: text,
             parents: parent_ids,
             timestamp,
         },
@@ -366,6 +443,14 @@ mod tests {
         TopicKeys::derive(&TopicSecret::from_bytes([7; 32]))
     }
 
+    fn epoch() -> EpochKeys {
+        EpochKeys::derive(&keys().id, &crate::authority::EpochSecret::from_bytes([8; 32]))
+    }
+
+    fn ring() -> Keyring {
+        Keyring::single(epoch())
+    }
+
     fn post(text: &str) -> MessageContent {
         MessageContent {
             kind: Kind::Post,
@@ -379,7 +464,8 @@ mod tests {
     fn envelope_len_formula_matches_encoder() {
         for ct in [0usize, 1, 23, 24, 255, 256, 300, 65535, 65536] {
             let enc = codec::encode(&WireEnvelope {
-                version: 1,
+                version: 2,
+                epoch: ByteBuf::from(vec![0; EPOCH_TAG_LEN]),
                 nonce: ByteBuf::from(vec![0; NONCE_LEN]),
                 ciphertext: ByteBuf::from(vec![0; ct]),
             });
@@ -392,9 +478,9 @@ mod tests {
         let k = keys();
         let a = Pseudonym::from_seed([1; 32]);
         for len in (0..2000).step_by(7) {
-            let (id, env) = seal(&k, &a, &post(&"x".repeat(len))).unwrap();
+            let (id, env) = seal(&k, &epoch(), &a, &post(&"x".repeat(len))).unwrap();
             assert_eq!(env.len() % PADDING_BLOCK, 0, "text of {len} bytes");
-            let opened = open(&k, &env).unwrap();
+            let opened = open(&k, &ring(), &env).unwrap();
             assert_eq!(opened.id, id);
             assert_eq!(opened.content.body.len(), len);
         }
@@ -402,19 +488,21 @@ mod tests {
 
     #[test]
     fn other_topic_cannot_open() {
-        let (_, env) = seal(&keys(), &Pseudonym::from_seed([1; 32]), &post("hi")).unwrap();
+        let (_, env) = seal(&keys(), &epoch(), &Pseudonym::from_seed([1; 32]), &post("hi")).unwrap();
         let other = TopicKeys::derive(&TopicSecret::from_bytes([8; 32]));
-        assert_eq!(open(&other, &env), Err(OpenError::Decrypt));
+        let other_epoch = EpochKeys::derive(&other.id, &crate::authority::EpochSecret::from_bytes([9; 32]));
+        assert_eq!(open(&other, &ring(), &env), Err(OpenError::BadSignature));
+        assert_eq!(open(&keys(), &Keyring::single(other_epoch), &env), Err(OpenError::UnknownEpoch(epoch().tag)));
     }
 
     #[test]
     fn every_flipped_byte_is_rejected() {
         let k = keys();
-        let (_, env) = seal(&k, &Pseudonym::from_seed([1; 32]), &post("hello")).unwrap();
+        let (_, env) = seal(&k, &epoch(), &Pseudonym::from_seed([1; 32]), &post("hello")).unwrap();
         for i in 0..env.len() {
             let mut bad = env.clone();
             bad[i] ^= 0x01;
-            assert!(open(&k, &bad).is_err(), "flip at byte {i} was accepted");
+            assert!(open(&k, &ring(), &bad).is_err(), "flip at byte {i} was accepted");
         }
     }
 
@@ -424,15 +512,15 @@ mod tests {
         let a = Pseudonym::from_seed([1; 32]);
         let long = post(&"x".repeat(MAX_TEXT_BYTES + 1));
         assert!(matches!(
-            seal(&k, &a, &long),
+            seal(&k, &epoch(), &a, &long),
             Err(SealError::Limit(LimitError::BodyTooLong { .. }))
         ));
         let mut name = post(&"n".repeat(MAX_NAME_BYTES + 1));
         name.kind = Kind::Profile;
         assert!(matches!(
-            seal(&k, &a, &name),
+            seal(&k, &epoch(), &a, &name),
             Err(SealError::Limit(LimitError::BodyTooLong { .. }))
         ));
-        assert!(seal(&k, &a, &post(&"x".repeat(MAX_TEXT_BYTES))).is_ok());
+        assert!(seal(&k, &epoch(), &a, &post(&"x".repeat(MAX_TEXT_BYTES))).is_ok());
     }
 }

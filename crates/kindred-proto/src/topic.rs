@@ -10,7 +10,6 @@ use crate::ids::TopicId;
 pub const TOPIC_SALT: &[u8] = b"kindred/v1/topic";
 pub const LABEL_TOPIC_ID: &[u8] = b"kindred/v1/topic-id";
 pub const LABEL_GOSSIP_TOPIC: &[u8] = b"kindred/v1/gossip-topic";
-pub const LABEL_MESSAGE_KEY: &[u8] = b"kindred/v1/message-key";
 pub const LABEL_SYNC_KEY: &[u8] = b"kindred/v1/sync-key";
 /// Domain label for the per-connection sync tag (an HMAC input prefix).
 pub const LABEL_SYNC_TAG: &[u8] = b"kindred/v1/sync-tag";
@@ -25,9 +24,75 @@ pub const LABEL_MEMBER_PROOF: &[u8] = b"kindred/v1/member-proof";
 pub const RENDEZVOUS_PERIOD_MS: u64 = 86_400_000;
 
 crate::secret_type!(
-    /// The random 32 bytes that make a topic: whoever holds them is a member.
+    /// A circle's locator (spec/authority.md §1): the random 32 bytes every
+    /// invite carries. It finds members and proves one holds an invite;
+    /// it reads nothing (message keys come from epochs, [`EpochKeys`]).
     TopicSecret
 );
+
+pub const LABEL_EPOCH_MESSAGE_KEY: &[u8] = b"kindred/v1/epoch-message-key";
+pub const LABEL_EPOCH_TAG: &[u8] = b"kindred/v1/epoch-tag";
+/// Bytes of the epoch tag an envelope carries in clear.
+pub const EPOCH_TAG_LEN: usize = 8;
+
+/// The keys of one epoch (spec/protocol.md §2): what messages are
+/// encrypted under, and the tag that tells a receiver which epoch that is.
+#[derive(Clone)]
+pub struct EpochKeys {
+    pub tag: [u8; EPOCH_TAG_LEN],
+    message_key: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for EpochKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EpochKeys({})", hex::encode(self.tag))
+    }
+}
+
+impl EpochKeys {
+    pub fn derive(topic: &TopicId, secret: &crate::authority::EpochSecret) -> EpochKeys {
+        let hk = Hkdf::<Sha256>::new(Some(topic.as_bytes()), secret.as_bytes());
+        let full = expand(&hk, LABEL_EPOCH_TAG);
+        let mut tag = [0u8; EPOCH_TAG_LEN];
+        tag.copy_from_slice(&full[..EPOCH_TAG_LEN]);
+        EpochKeys {
+            tag,
+            message_key: expand(&hk, LABEL_EPOCH_MESSAGE_KEY),
+        }
+    }
+
+    pub(crate) fn message_key(&self) -> &[u8; 32] {
+        &self.message_key
+    }
+}
+
+/// The epochs a node holds for one circle, by tag.
+#[derive(Clone, Debug, Default)]
+pub struct Keyring(std::collections::BTreeMap<[u8; EPOCH_TAG_LEN], EpochKeys>);
+
+impl Keyring {
+    pub fn single(keys: EpochKeys) -> Keyring {
+        let mut ring = Keyring::default();
+        ring.insert(keys);
+        ring
+    }
+
+    pub fn insert(&mut self, keys: EpochKeys) {
+        self.0.insert(keys.tag, keys);
+    }
+
+    pub fn get(&self, tag: &[u8; EPOCH_TAG_LEN]) -> Option<&EpochKeys> {
+        self.0.get(tag)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 /// Everything a member derives from the topic secret.
 #[derive(Clone)]
@@ -36,7 +101,6 @@ pub struct TopicKeys {
     pub id: TopicId,
     /// The gossipsub topic string: a hash, so the human name never hits the wire.
     pub gossip_topic: String,
-    message_key: Zeroizing<[u8; 32]>,
     sync_key: Zeroizing<[u8; 32]>,
     rendezvous_key: Zeroizing<[u8; 32]>,
     member_key: Zeroizing<[u8; 32]>,
@@ -66,7 +130,6 @@ impl TopicKeys {
             secret: secret.clone(),
             id,
             gossip_topic: format!("kindred/1/{}", hex::encode(*gossip)),
-            message_key: expand(&hk, LABEL_MESSAGE_KEY),
             sync_key: expand(&hk, LABEL_SYNC_KEY),
             rendezvous_key: expand(&hk, LABEL_RENDEZVOUS_KEY),
             member_key: expand(&hk, LABEL_MEMBER_KEY),
@@ -75,10 +138,6 @@ impl TopicKeys {
 
     pub fn secret(&self) -> &TopicSecret {
         &self.secret
-    }
-
-    pub(crate) fn message_key(&self) -> &[u8; 32] {
-        &self.message_key
     }
 
     /// The DHT key under which members announce themselves during one

@@ -11,6 +11,8 @@ use crate::codec::{Capped, Fixed};
 use crate::envelope::{self, Kind, MessageContent};
 use crate::invite::{Invite, InvitePeer};
 use crate::sync::{SyncRequest, SyncResponse};
+use crate::authority::EpochSecret;
+use crate::topic::{EpochKeys, Keyring};
 use crate::{MessageId, NodeSecret, Pseudonym, TopicKeys, TopicSecret};
 
 fn dir() -> PathBuf {
@@ -49,7 +51,11 @@ fn key_schedule() {
             "topic_secret": h(secret.as_bytes()),
             "topic_id": k.id.to_hex(),
             "gossip_topic": k.gossip_topic,
-            "message_key": h(k.message_key()),
+            "epoch": {
+                "epoch_secret": h(&[0x0e; 32]),
+                "tag": h(&EpochKeys::derive(&k.id, &EpochSecret::from_bytes([0x0e; 32])).tag),
+                "message_key": h(EpochKeys::derive(&k.id, &EpochSecret::from_bytes([0x0e; 32])).message_key()),
+            },
             "rendezvous": {
                 "period": 20_000u64,
                 "key": h(&k.rendezvous(20_000)),
@@ -134,6 +140,8 @@ fn pseudonyms() {
 #[test]
 fn envelopes() {
     let keys = TopicKeys::derive(&TopicSecret::from_bytes([0x55; 32]));
+    let epoch = EpochKeys::derive(&keys.id, &EpochSecret::from_bytes([0x77; 32]));
+    let ring = Keyring::single(epoch.clone());
     let author = Pseudonym::from_seed([0x66; 32]);
     let cases = [
         (
@@ -166,9 +174,10 @@ fn envelopes() {
             parents: parents.clone(),
             timestamp,
         };
-        let (id, env) = envelope::seal_with_nonce(&keys, &author, &content, &nonce)
-            .unwrap_or_else(|e| panic!("{e}"));
-        let opened = envelope::open(&keys, &env).unwrap_or_else(|e| panic!("{e}"));
+        let (id, env) =
+            envelope::seal_with_nonce(&keys, &epoch, &author, &content, body.as_bytes(), &nonce)
+                .unwrap_or_else(|e| panic!("{e}"));
+        let opened = envelope::open(&keys, &ring, &env).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(opened.content, content);
         out.push(json!({
             "kind": kind.code(),
@@ -186,6 +195,8 @@ fn envelopes() {
         json!({
             "description": "group message envelopes (spec/protocol.md, Group messages)",
             "topic_secret": h(keys.secret().as_bytes()),
+            "epoch_secret": h(&[0x77; 32]),
+            "epoch_tag": h(&epoch.tag),
             "author_seed": h(&[0x66; 32]),
             "author_public_key": author.public_key().to_hex(),
             "cases": out,

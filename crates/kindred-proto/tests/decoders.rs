@@ -1,7 +1,9 @@
 //! Any bytes into any decoder give a value or an error: never a panic, a
 //! hang, or an allocation out of proportion to the input.
 
+use kindred_proto::authority::EpochSecret;
 use kindred_proto::envelope::{open, seal};
+use kindred_proto::topic::{EpochKeys, Keyring};
 use kindred_proto::sync::{SyncRequest, SyncResponse};
 use kindred_proto::{Invite, Kind, MessageContent, Pseudonym, TopicKeys, TopicSecret};
 use proptest::prelude::*;
@@ -10,12 +12,20 @@ fn keys() -> TopicKeys {
     TopicKeys::derive(&TopicSecret::from_bytes([7; 32]))
 }
 
+fn epoch() -> EpochKeys {
+    EpochKeys::derive(&keys().id, &EpochSecret::from_bytes([8; 32]))
+}
+
+fn ring() -> Keyring {
+    Keyring::single(epoch())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn envelope_decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
-        let _ = open(&keys(), &bytes);
+        let _ = open(&keys(), &ring(), &bytes);
     }
 
     #[test]
@@ -24,18 +34,18 @@ proptest! {
         let mut b = bytes.clone();
         b.resize(256, 0);
         b[..bytes.len()].copy_from_slice(&bytes);
-        let _ = open(&keys(), &b);
+        let _ = open(&keys(), &ring(), &b);
     }
 
     #[test]
     fn mutated_real_envelopes_are_rejected(pos in any::<prop::sample::Index>(), bit in 0u8..8) {
-        let (_, env) = seal(&keys(), &Pseudonym::from_seed([1; 32]), &MessageContent {
+        let (_, env) = seal(&keys(), &epoch(), &Pseudonym::from_seed([1; 32]), &MessageContent {
             kind: Kind::Post, body: "hello".into(), parents: vec![], timestamp: 1,
         }).unwrap();
         let mut bad = env.clone();
         let i = pos.index(bad.len());
         bad[i] ^= 1 << bit;
-        prop_assert!(open(&keys(), &bad).is_err());
+        prop_assert!(open(&keys(), &ring(), &bad).is_err());
     }
 
     #[test]
@@ -78,7 +88,7 @@ fn declared_lengths_beyond_the_input_fail_fast() {
 fn oversized_input_is_refused_before_decoding() {
     let big = vec![0u8; kindred_proto::MAX_ENVELOPE_BYTES + 256];
     assert!(matches!(
-        open(&keys(), &big),
+        open(&keys(), &ring(), &big),
         Err(kindred_proto::OpenError::TooLarge { .. })
     ));
     let big = vec![0u8; kindred_proto::sync::MAX_REQUEST_BYTES + 1];
