@@ -27,7 +27,15 @@ pub fn chain(
             parents: prev.iter().map(|(id, _)| *id).collect(),
             timestamp: now - (n - k) as u64,
         };
-        let (id, envelope) = seal(keys, &kindred_proto::topic::EpochKeys::derive(&keys.id, &kindred_proto::authority::EpochSecret::from_bytes([1; 32])), author, &content)?;
+        let (id, envelope) = seal(
+            keys,
+            &kindred_proto::topic::EpochKeys::derive(
+                &keys.id,
+                &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
+            ),
+            author,
+            &content,
+        )?;
         let depth = prev.map(|(_, d)| d + 1).unwrap_or(0);
         out.push(MessageRecord {
             id: ByteBuf::from(id.0.to_vec()),
@@ -66,7 +74,16 @@ pub fn loose(
                 parents: vec![],
                 timestamp: now,
             };
-            Ok(seal(keys, &kindred_proto::topic::EpochKeys::derive(&keys.id, &kindred_proto::authority::EpochSecret::from_bytes([1; 32])), author, &content)?.1)
+            Ok(seal(
+                keys,
+                &kindred_proto::topic::EpochKeys::derive(
+                    &keys.id,
+                    &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
+                ),
+                author,
+                &content,
+            )?
+            .1)
         })
         .collect()
 }

@@ -208,12 +208,7 @@ fn padding_zeros(inner_len: usize) -> usize {
     }
 }
 
-fn signing_input(
-    keys: &TopicKeys,
-    epoch: &[u8],
-    nonce: &[u8],
-    unsigned: &ToSign<'_>,
-) -> Vec<u8> {
+fn signing_input(keys: &TopicKeys, epoch: &[u8], nonce: &[u8], unsigned: &ToSign<'_>) -> Vec<u8> {
     let mut input = Vec::with_capacity(128 + unsigned.3.len());
     input.extend_from_slice(LABEL_MESSAGE_SIG);
     input.extend_from_slice(keys.id.as_bytes());
@@ -256,7 +251,14 @@ pub fn seal(
     content: &MessageContent,
 ) -> Result<(MessageId, Vec<u8>), SealError> {
     let nonce: [u8; NONCE_LEN] = crate::random_bytes().map_err(|_| SealError::Encrypt)?;
-    seal_with_nonce(keys, epoch, author, content, content.body.as_bytes(), &nonce)
+    seal_with_nonce(
+        keys,
+        epoch,
+        author,
+        content,
+        content.body.as_bytes(),
+        &nonce,
+    )
 }
 
 /// Seals a message whose body is bytes (an authority op); `content.body`
@@ -444,7 +446,10 @@ mod tests {
     }
 
     fn epoch() -> EpochKeys {
-        EpochKeys::derive(&keys().id, &crate::authority::EpochSecret::from_bytes([8; 32]))
+        EpochKeys::derive(
+            &keys().id,
+            &crate::authority::EpochSecret::from_bytes([8; 32]),
+        )
     }
 
     fn ring() -> Keyring {
@@ -488,11 +493,23 @@ mod tests {
 
     #[test]
     fn other_topic_cannot_open() {
-        let (_, env) = seal(&keys(), &epoch(), &Pseudonym::from_seed([1; 32]), &post("hi")).unwrap();
+        let (_, env) = seal(
+            &keys(),
+            &epoch(),
+            &Pseudonym::from_seed([1; 32]),
+            &post("hi"),
+        )
+        .unwrap();
         let other = TopicKeys::derive(&TopicSecret::from_bytes([8; 32]));
-        let other_epoch = EpochKeys::derive(&other.id, &crate::authority::EpochSecret::from_bytes([9; 32]));
+        let other_epoch = EpochKeys::derive(
+            &other.id,
+            &crate::authority::EpochSecret::from_bytes([9; 32]),
+        );
         assert_eq!(open(&other, &ring(), &env), Err(OpenError::BadSignature));
-        assert_eq!(open(&keys(), &Keyring::single(other_epoch), &env), Err(OpenError::UnknownEpoch(epoch().tag)));
+        assert_eq!(
+            open(&keys(), &Keyring::single(other_epoch), &env),
+            Err(OpenError::UnknownEpoch(epoch().tag))
+        );
     }
 
     #[test]
@@ -502,7 +519,10 @@ mod tests {
         for i in 0..env.len() {
             let mut bad = env.clone();
             bad[i] ^= 0x01;
-            assert!(open(&k, &ring(), &bad).is_err(), "flip at byte {i} was accepted");
+            assert!(
+                open(&k, &ring(), &bad).is_err(),
+                "flip at byte {i} was accepted"
+            );
         }
     }
 

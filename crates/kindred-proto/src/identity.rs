@@ -52,6 +52,12 @@ impl Pseudonym {
         Pseudonym(SigningKey::from_bytes(&seed))
     }
 
+    /// The secret seed, for keys that travel (an invite's secret). Handle
+    /// as a secret: it signs as this key.
+    pub fn seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes())
+    }
+
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.0.verifying_key().to_bytes())
     }

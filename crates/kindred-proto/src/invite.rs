@@ -1,26 +1,27 @@
-//! Invite keys: one pasteable line that carries a topic's secret
-//! (spec/invite.md).
+//! Invite keys, version 2 (spec/invite.md): one pasteable line with the
+//! circle's signed genesis, its locator and an invite secret. Holding one
+//! lets a person ask a member to be admitted; it reads nothing.
 
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+use crate::authority::{Action, Op, OpError};
 use crate::codec::{self, DecodeError};
-use crate::identity::{self, Pseudonym};
-use crate::ids::PublicKey;
+use crate::identity::Pseudonym;
+use crate::ids::{CircleId, PublicKey};
 use crate::textcode::{Format, TextCodeError};
-use crate::topic::TopicSecret;
-use crate::{Millis, MAX_NAME_BYTES};
+use crate::topic::{TopicKeys, TopicSecret};
+use crate::Millis;
 
 /// Every invite starts with this; the next character is the format version.
 pub const PREFIX: &str = "kindred";
-pub const VERSION: char = '1';
+pub const VERSION: char = '2';
 /// The longest invite accepted, in characters after removing whitespace.
 pub const MAX_INVITE_CHARS: usize = 16 * 1024;
 pub const MAX_RULES_BYTES: usize = 4 * 1024;
 pub const MAX_PEERS: usize = 8;
 pub const MAX_ADDRS_PER_PEER: usize = 8;
 pub const MAX_ADDR_CHARS: usize = 256;
-pub const LABEL_INVITE_SIG: &[u8] = b"kindred/v1/invite-sig";
 pub const LABEL_INVITE_CHECKSUM: &[u8] = b"kindred/v1/invite-checksum";
 const MAX_PEER_ID_BYTES: usize = 64;
 
@@ -36,41 +37,29 @@ pub struct InvitePeer {
 }
 
 /// The content of an invite.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Invite {
-    pub topic_name: String,
-    pub secret: TopicSecret,
-    /// The circle's code of conduct; may be empty.
-    pub rules: String,
-    /// The creator's pseudonym in this topic.
-    pub creator: PublicKey,
-    /// The pseudonym of the member who issued this invite (the creator, or
-    /// any member: whoever holds the secret can invite).
-    pub signer: PublicKey,
+    /// The circle's genesis, its owner's signature verified.
+    pub genesis: Op,
+    /// Finds the circle's members (spec/authority.md §1).
+    pub locator: TopicSecret,
+    /// The invite secret: signs the join request. Its public key is what
+    /// the circle's `invite` op recorded.
+    pub key: Pseudonym,
     pub peers: Vec<InvitePeer>,
+    /// When the issuer said it expires. A hint for an early, clear error:
+    /// the members check the expiry the circle recorded.
     pub expires: Option<Millis>,
-    /// Random, so every invite issued is a distinct key (spec/invite.md).
-    pub id: Option<[u8; INVITE_ID_LEN]>,
 }
-
-/// Bytes of an invite's id.
-pub const INVITE_ID_LEN: usize = 16;
 
 #[derive(Serialize, Deserialize)]
 struct WireBody {
-    name: String,
-    secret: ByteBuf,
-    rules: String,
-    creator: ByteBuf,
-    signer: ByteBuf,
+    genesis: ByteBuf,
+    locator: ByteBuf,
+    key: ByteBuf,
     peers: Vec<InvitePeer>,
     exp: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    id: Option<ByteBuf>,
 }
-
-#[derive(Serialize, Deserialize)]
-struct WireSigned(ByteBuf, ByteBuf);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InviteError {
@@ -78,8 +67,8 @@ pub enum InviteError {
     Text(#[from] TextCodeError),
     #[error("invite content is malformed: {0}")]
     Malformed(String),
-    #[error("invite signature does not verify")]
-    BadSignature,
+    #[error("this invite was altered: the circle's name, rules or owner no longer match the owner's signature ({0})")]
+    Altered(OpError),
     #[error("invite expired at {expired_at} (ms since epoch; now {now})")]
     Expired { expired_at: Millis, now: Millis },
     #[error("invite field {field} is invalid: {why}")]
@@ -109,14 +98,11 @@ fn bad(field: &'static str, why: impl Into<String>) -> InviteError {
 
 impl Invite {
     fn check_fields(&self) -> Result<(), InviteError> {
-        if self.topic_name.trim().is_empty() {
-            return Err(bad("name", "empty"));
-        }
-        if self.topic_name.len() > MAX_NAME_BYTES {
-            return Err(bad("name", format!("over {MAX_NAME_BYTES} bytes")));
-        }
-        if self.rules.len() > MAX_RULES_BYTES {
-            return Err(bad("rules", format!("over {MAX_RULES_BYTES} bytes")));
+        let Action::Create { topic, .. } = &self.genesis.action else {
+            return Err(bad("genesis", "is not a circle's beginning"));
+        };
+        if TopicKeys::derive(&self.locator).id != *topic {
+            return Err(bad("locator", "does not belong to this circle"));
         }
         if self.peers.len() > MAX_PEERS {
             return Err(bad("peers", format!("more than {MAX_PEERS}")));
@@ -141,73 +127,57 @@ impl Invite {
         Ok(())
     }
 
-    /// Signs and encodes the invite as one line of text.
-    pub fn encode(&self, signer: &Pseudonym) -> Result<String, InviteError> {
-        if signer.public_key() != self.signer {
-            return Err(bad("signer", "does not match the signing key"));
+    pub fn circle(&self) -> CircleId {
+        CircleId(self.genesis.id.0)
+    }
+
+    /// The circle's name and rules as its owner signed them.
+    pub fn name_and_rules(&self) -> (&str, &str) {
+        match &self.genesis.action {
+            Action::Create { name, rules, .. } => (name, rules),
+            _ => ("", ""),
         }
+    }
+
+    pub fn owner(&self) -> PublicKey {
+        self.genesis.author
+    }
+
+    /// Encodes the invite as one line of text.
+    pub fn encode(&self) -> Result<String, InviteError> {
         self.check_fields()?;
-        let body = codec::encode(&WireBody {
-            name: self.topic_name.clone(),
-            secret: ByteBuf::from(self.secret.as_bytes().to_vec()),
-            rules: self.rules.clone(),
-            creator: ByteBuf::from(self.creator.0.to_vec()),
-            signer: ByteBuf::from(self.signer.0.to_vec()),
+        let payload = codec::encode(&WireBody {
+            genesis: ByteBuf::from(self.genesis.encoded().to_vec()),
+            locator: ByteBuf::from(self.locator.as_bytes().to_vec()),
+            key: ByteBuf::from(self.key.seed().as_slice().to_vec()),
             peers: self.peers.clone(),
             exp: self.expires,
-            id: self.id.map(|i| ByteBuf::from(i.to_vec())),
         });
-        let mut sig_input = LABEL_INVITE_SIG.to_vec();
-        sig_input.extend_from_slice(&body);
-        let sig = signer.sign(&sig_input);
-        let payload = codec::encode(&WireSigned(
-            ByteBuf::from(body),
-            ByteBuf::from(sig.to_vec()),
-        ));
         Ok(TEXT.encode(&payload)?)
     }
 
     /// Parses and checks an invite. Whitespace anywhere is ignored (invites
     /// get wrapped by mail clients), and so is letter case.
     pub fn parse(text: &str, now: Millis) -> Result<Invite, InviteError> {
-        let signed = TEXT.decode(text)?;
-        let WireSigned(body_bytes, sig) = codec::decode("invite", &signed, MAX_INVITE_CHARS)?;
-        let body: WireBody = codec::decode("invite body", &body_bytes, MAX_INVITE_CHARS)?;
-        let secret: [u8; 32] = body
-            .secret
+        let payload = TEXT.decode(text)?;
+        let body: WireBody = codec::decode("invite", &payload, MAX_INVITE_CHARS)?;
+        let genesis = Op::decode(&body.genesis).map_err(InviteError::Altered)?;
+        let locator: [u8; 32] = body
+            .locator
             .as_slice()
             .try_into()
-            .map_err(|_| bad("secret", "must be 32 bytes"))?;
-        let creator = PublicKey::from_slice(&body.creator)
-            .ok_or_else(|| bad("creator", "must be 32 bytes"))?;
-        let signer =
-            PublicKey::from_slice(&body.signer).ok_or_else(|| bad("signer", "must be 32 bytes"))?;
-        let sig: [u8; 64] = sig
+            .map_err(|_| bad("locator", "must be 32 bytes"))?;
+        let key: [u8; 32] = body
+            .key
             .as_slice()
             .try_into()
-            .map_err(|_| bad("signature", "must be 64 bytes"))?;
-        let mut sig_input = LABEL_INVITE_SIG.to_vec();
-        sig_input.extend_from_slice(&body_bytes);
-        if !identity::verify(&signer, &sig_input, &sig) {
-            return Err(InviteError::BadSignature);
-        }
-        let id = match body.id {
-            None => None,
-            Some(b) => Some(
-                b.as_slice()
-                    .try_into()
-                    .map_err(|_| bad("id", format!("must be {INVITE_ID_LEN} bytes")))?,
-            ),
-        };
+            .map_err(|_| bad("key", "must be 32 bytes"))?;
         let invite = Invite {
-            topic_name: body.name,
-            secret: TopicSecret::from_bytes(secret),
-            rules: body.rules,
-            creator,
-            signer,
+            genesis,
+            locator: TopicSecret::from_bytes(locator),
+            key: Pseudonym::from_seed(key),
             peers: body.peers,
             expires: body.exp,
-            id,
         };
         invite.check_fields()?;
         if let Some(expired_at) = invite.expires {
@@ -222,31 +192,46 @@ impl Invite {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authority::{Circle, Genesis, Policy};
 
-    fn sample() -> (Invite, Pseudonym) {
-        let signer = Pseudonym::from_seed([3; 32]);
-        let invite = Invite {
-            topic_name: "grief support".into(),
-            secret: TopicSecret::from_bytes([9; 32]),
+    fn sample() -> Invite {
+        let owner = Pseudonym::from_seed([3; 32]);
+        let locator = TopicSecret::from_bytes([9; 32]);
+        let genesis = Genesis {
+            name: "grief support".into(),
             rules: "Be kind.".into(),
-            creator: signer.public_key(),
-            signer: signer.public_key(),
+            policy: Policy::default(),
+            topic: TopicKeys::derive(&locator).id,
+            kx: [5; 32],
+            owner_name: "Ada".into(),
+        };
+        let (circle, _) = Circle::create(&owner, genesis, 1, &[1; 64]).unwrap();
+        Invite {
+            genesis: circle.genesis().clone(),
+            locator,
+            key: Pseudonym::from_seed([4; 32]),
             peers: vec![InvitePeer {
                 peer_id: ByteBuf::from(vec![0, 36, 8, 1]),
                 addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
             }],
             expires: Some(2_000),
-            id: Some([5; INVITE_ID_LEN]),
-        };
-        (invite, signer)
+        }
+    }
+
+    fn same(a: &Invite, b: &Invite) -> bool {
+        a.genesis == b.genesis
+            && a.locator == b.locator
+            && a.key.public_key() == b.key.public_key()
+            && a.peers == b.peers
+            && a.expires == b.expires
     }
 
     #[test]
     fn roundtrip_and_whitespace() {
-        let (inv, key) = sample();
-        let text = inv.encode(&key).unwrap();
-        assert!(text.starts_with("kindred1"));
-        assert_eq!(Invite::parse(&text, 1_000).unwrap(), inv);
+        let inv = sample();
+        let text = inv.encode().unwrap();
+        assert!(text.starts_with("kindred2"));
+        assert!(same(&Invite::parse(&text, 1_000).unwrap(), &inv));
         let wrapped: String = text
             .chars()
             .enumerate()
@@ -258,68 +243,79 @@ mod tests {
                 }
             })
             .collect();
-        assert_eq!(
-            Invite::parse(&format!("  {wrapped}\n"), 1_000).unwrap(),
-            inv
-        );
-        assert_eq!(Invite::parse(&text.to_uppercase(), 1_000).unwrap(), inv);
+        assert!(same(
+            &Invite::parse(&format!("  {wrapped}\n"), 1_000).unwrap(),
+            &inv
+        ));
+        assert!(same(
+            &Invite::parse(&text.to_uppercase(), 1_000).unwrap(),
+            &inv
+        ));
+        assert_eq!(inv.name_and_rules(), ("grief support", "Be kind."));
     }
 
     #[test]
     fn errors_name_the_problem() {
         use TextCodeError::*;
-        let (inv, key) = sample();
-        let text = inv.encode(&key).unwrap();
-        assert_eq!(
+        let text = sample().encode().unwrap();
+        assert!(matches!(
             Invite::parse(&text, 2_000),
             Err(InviteError::Expired {
                 expired_at: 2_000,
                 now: 2_000
             })
-        );
+        ));
         assert!(matches!(
             Invite::parse("hello", 0),
             Err(InviteError::Text(WrongPrefix(_)))
         ));
-        assert_eq!(
-            Invite::parse(&text.replacen("kindred1", "kindred2", 1), 0),
-            Err(InviteError::Text(UnknownVersion {
-                found: '2',
-                supported: '1'
-            }))
-        );
         assert!(matches!(
-            Invite::parse(&format!("{text}!"), 0),
-            Err(InviteError::Text(BadEncoding(_)))
+            Invite::parse(&text.replacen("kindred2", "kindred1", 1), 0),
+            Err(InviteError::Text(UnknownVersion {
+                found: '1',
+                supported: '2'
+            }))
         ));
         let mut chars: Vec<char> = text.chars().collect();
         let i = chars.len() / 2;
         chars[i] = if chars[i] == 'a' { 'b' } else { 'a' };
-        assert_eq!(
+        assert!(matches!(
             Invite::parse(&chars.iter().collect::<String>(), 0),
             Err(InviteError::Text(BadChecksum))
-        );
+        ));
         assert!(matches!(
             Invite::parse(&"a".repeat(40_000), 0),
             Err(InviteError::Text(TooLong { .. }))
         ));
-        assert!(Invite::parse(&text[..text.len() - 10], 0).is_err());
     }
 
+    /// Someone re-encodes a real invite with other rules (and a valid
+    /// checksum): the owner's signature over the genesis no longer holds.
     #[test]
-    fn forged_signature_is_caught() {
-        let (inv, key) = sample();
-        let text = inv.encode(&key).unwrap();
-        let signed = TEXT.decode(&text).unwrap();
-        let WireSigned(body, _) = codec::decode("test", &signed, 1 << 20).unwrap();
-        let other = Pseudonym::from_seed([4; 32]);
-        let mut input = LABEL_INVITE_SIG.to_vec();
-        input.extend_from_slice(&body);
-        let forged = codec::encode(&WireSigned(
-            body,
-            ByteBuf::from(other.sign(&input).to_vec()),
+    fn altered_rules_are_caught() {
+        let inv = sample();
+        let payload = TEXT.decode(&inv.encode().unwrap()).unwrap();
+        let mut body: WireBody = codec::decode("test", &payload, 1 << 20).unwrap();
+        let pos = body
+            .genesis
+            .windows(8)
+            .position(|w| w == b"Be kind.")
+            .unwrap();
+        body.genesis[pos..pos + 8].copy_from_slice(b"Be cruel");
+        let text = TEXT.encode(&codec::encode(&body)).unwrap();
+        let err = Invite::parse(&text, 0).unwrap_err();
+        assert!(matches!(err, InviteError::Altered(_)), "{err}");
+        assert!(err.to_string().starts_with("this invite was altered"));
+        // A locator from another circle is refused too.
+        let mut body: WireBody = codec::decode("test", &payload, 1 << 20).unwrap();
+        body.locator = ByteBuf::from(vec![8; 32]);
+        let text = TEXT.encode(&codec::encode(&body)).unwrap();
+        assert!(matches!(
+            Invite::parse(&text, 0),
+            Err(InviteError::BadField {
+                field: "locator",
+                ..
+            })
         ));
-        let text = TEXT.encode(&forged).unwrap();
-        assert_eq!(Invite::parse(&text, 0), Err(InviteError::BadSignature));
     }
 }

@@ -55,7 +55,7 @@ mod vectors;
 
 pub use envelope::{Kind, MessageContent, OpenError, OpenedMessage, SealError};
 pub use identity::{NodeSecret, Pseudonym};
-pub use ids::{MessageId, PublicKey, TopicId};
+pub use ids::{CircleId, MessageId, OpId, PublicKey, TopicId};
 pub use invite::{Invite, InviteError, InvitePeer};
 pub use topic::{TopicKeys, TopicSecret};
 

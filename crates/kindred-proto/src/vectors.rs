@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use serde_bytes::ByteBuf;
 use serde_json::{json, Value};
 
+use crate::authority::EpochSecret;
 use crate::codec::{Capped, Fixed};
 use crate::envelope::{self, Kind, MessageContent};
 use crate::invite::{Invite, InvitePeer};
 use crate::sync::{SyncRequest, SyncResponse};
-use crate::authority::EpochSecret;
 use crate::topic::{EpochKeys, Keyring};
 use crate::{MessageId, NodeSecret, Pseudonym, TopicKeys, TopicSecret};
 
@@ -206,31 +206,42 @@ fn envelopes() {
 
 #[test]
 fn invites() {
-    let signer = Pseudonym::from_seed([0x77; 32]);
-    let invite = Invite {
-        topic_name: "Night owls".into(),
-        secret: TopicSecret::from_bytes([0x88; 32]),
+    use crate::authority::{Circle, Genesis, Policy};
+    let owner = Pseudonym::from_seed([0x77; 32]);
+    let locator = TopicSecret::from_bytes([0x88; 32]);
+    let genesis = Genesis {
+        name: "Night owls".into(),
         rules: "Be gentle. No advice unless asked.".into(),
-        creator: signer.public_key(),
-        signer: signer.public_key(),
+        policy: Policy::default(),
+        topic: TopicKeys::derive(&locator).id,
+        kx: [0x99; 32],
+        owner_name: "Sam".into(),
+    };
+    let (circle, _) = Circle::create(&owner, genesis, 1_700_000_000_000, &[0x11; 64])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let invite = Invite {
+        genesis: circle.genesis().clone(),
+        locator,
+        key: Pseudonym::from_seed([0xaa; 32]),
         peers: vec![InvitePeer {
             peer_id: ByteBuf::from(vec![0, 36, 8, 1, 18, 32, 1, 2, 3]),
             addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
         }],
         expires: Some(1_800_000_000_000),
-        id: None,
     };
-    let text = invite.encode(&signer).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(Invite::parse(&text, 0).as_ref(), Ok(&invite));
+    let text = invite.encode().unwrap_or_else(|e| panic!("{e}"));
+    let back = Invite::parse(&text, 0).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.genesis, invite.genesis);
     check(
         "invite.json",
         json!({
-            "description": "an invite key (spec/invite.md)",
-            "signer_seed": h(&[0x77; 32]),
-            "topic_name": invite.topic_name,
-            "topic_secret": h(invite.secret.as_bytes()),
-            "rules": invite.rules,
-            "creator": invite.creator.to_hex(),
+            "description": "an invite key, version 2 (spec/invite.md): the genesis is signed by the owner seed, with 64 bytes of 0x11 as its entropy",
+            "owner_seed": h(&[0x77; 32]),
+            "genesis": h(invite.genesis.encoded()),
+            "circle_id": invite.circle().to_hex(),
+            "locator": h(invite.locator.as_bytes()),
+            "invite_seed": h(&[0xaa; 32]),
+            "invite_key": invite.key.public_key().to_hex(),
             "peer_id": h(&invite.peers[0].peer_id),
             "addrs": invite.peers[0].addrs,
             "expires": invite.expires,

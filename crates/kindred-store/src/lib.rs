@@ -5,6 +5,7 @@
 //! beta) without changes elsewhere.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod circles;
 mod datadir;
 mod dms;
 mod messages;

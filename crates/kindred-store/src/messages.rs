@@ -76,6 +76,10 @@ pub(crate) struct Trees {
     pub dm_index: sled::Tree,
     /// seq (u64 BE) -> OutboxRecord: sealed messages waiting, in send order.
     pub outbox: sled::Tree,
+    /// topic || op id -> signed authority op (see circles.rs).
+    pub auth_ops: sled::Tree,
+    /// topic || op id -> the 32-byte secret of the epoch that op opened.
+    pub epochs: sled::Tree,
 }
 
 /// What happened to an inserted message.
@@ -181,6 +185,8 @@ impl Store {
             outbox: tree("outbox")?,
             quarantine: tree("quarantine")?,
             pending_index: tree("pending_index")?,
+            auth_ops: tree("auth_ops")?,
+            epochs: tree("epochs")?,
         };
         let store = Store {
             t,

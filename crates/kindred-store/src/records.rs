@@ -23,6 +23,13 @@ pub struct TopicRecord {
     /// This node's display name in the topic.
     pub my_name: String,
     pub joined_at: Millis,
+    /// The circle's signed genesis (spec/authority.md). Empty in topics
+    /// made before circles had one: those cannot be opened any more.
+    #[serde(default)]
+    pub genesis: ByteBuf,
+    /// While waiting to be admitted: the join request this node sent.
+    #[serde(default)]
+    pub joining: Option<ByteBuf>,
 }
 
 impl TopicRecord {

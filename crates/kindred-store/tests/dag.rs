@@ -10,8 +10,29 @@ fn msg(keys: &TopicKeys, text: &str, parents: Vec<MessageId>) -> MessageRecord {
         parents,
         timestamp: 0,
     };
-    let (_, env) = seal(keys, &kindred_proto::topic::EpochKeys::derive(&keys.id, &kindred_proto::authority::EpochSecret::from_bytes([1; 32])), &author, &content).unwrap();
-    MessageRecord::from_opened(&open(keys, &kindred_proto::topic::Keyring::single(kindred_proto::topic::EpochKeys::derive(&keys.id, &kindred_proto::authority::EpochSecret::from_bytes([1; 32]))), &env).unwrap(), &env, 0)
+    let (_, env) = seal(
+        keys,
+        &kindred_proto::topic::EpochKeys::derive(
+            &keys.id,
+            &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
+        ),
+        &author,
+        &content,
+    )
+    .unwrap();
+    MessageRecord::from_opened(
+        &open(
+            keys,
+            &kindred_proto::topic::Keyring::single(kindred_proto::topic::EpochKeys::derive(
+                &keys.id,
+                &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
+            )),
+            &env,
+        )
+        .unwrap(),
+        &env,
+        0,
+    )
 }
 
 #[test]

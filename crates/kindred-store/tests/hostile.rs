@@ -156,8 +156,29 @@ fn orphan(keys: &TopicKeys, author: u8, n: u32) -> kindred_store::MessageRecord 
         ))],
         timestamp: 0,
     };
-    let (_, env) = seal(keys, &kindred_proto::topic::EpochKeys::derive(&keys.id, &kindred_proto::authority::EpochSecret::from_bytes([1; 32])), &Pseudonym::from_seed([author; 32]), &content).unwrap();
-    kindred_store::MessageRecord::from_opened(&open(keys, &kindred_proto::topic::Keyring::single(kindred_proto::topic::EpochKeys::derive(&keys.id, &kindred_proto::authority::EpochSecret::from_bytes([1; 32]))), &env).unwrap(), &env, u64::from(n))
+    let (_, env) = seal(
+        keys,
+        &kindred_proto::topic::EpochKeys::derive(
+            &keys.id,
+            &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
+        ),
+        &Pseudonym::from_seed([author; 32]),
+        &content,
+    )
+    .unwrap();
+    kindred_store::MessageRecord::from_opened(
+        &open(
+            keys,
+            &kindred_proto::topic::Keyring::single(kindred_proto::topic::EpochKeys::derive(
+                &keys.id,
+                &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
+            )),
+            &env,
+        )
+        .unwrap(),
+        &env,
+        u64::from(n),
+    )
 }
 
 #[test]

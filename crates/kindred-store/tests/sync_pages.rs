@@ -22,7 +22,23 @@ fn keys() -> TopicKeys {
 
 fn records(keys: &TopicKeys, page: &[Vec<u8>]) -> Vec<MessageRecord> {
     page.iter()
-        .map(|e| MessageRecord::from_opened(&open(keys, &kindred_proto::topic::Keyring::single(kindred_proto::topic::EpochKeys::derive(&keys.id, &kindred_proto::authority::EpochSecret::from_bytes([1; 32]))), e).unwrap(), e, 0))
+        .map(|e| {
+            MessageRecord::from_opened(
+                &open(
+                    keys,
+                    &kindred_proto::topic::Keyring::single(
+                        kindred_proto::topic::EpochKeys::derive(
+                            &keys.id,
+                            &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
+                        ),
+                    ),
+                    e,
+                )
+                .unwrap(),
+                e,
+                0,
+            )
+        })
         .collect()
 }
 

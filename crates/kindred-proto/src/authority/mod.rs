@@ -10,6 +10,7 @@
 //! run from its seed.
 
 mod circle;
+pub mod join;
 mod keys;
 mod op;
 mod resolve;

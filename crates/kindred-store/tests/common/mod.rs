@@ -17,8 +17,29 @@ pub fn msg(keys: &TopicKeys, i: usize, parents: Vec<MessageId>) -> MessageRecord
         parents,
         timestamp: i as u64,
     };
-    let (_, env) = seal(keys, &kindred_proto::topic::EpochKeys::derive(&keys.id, &kindred_proto::authority::EpochSecret::from_bytes([1; 32])), &author, &content).unwrap();
-    MessageRecord::from_opened(&open(keys, &kindred_proto::topic::Keyring::single(kindred_proto::topic::EpochKeys::derive(&keys.id, &kindred_proto::authority::EpochSecret::from_bytes([1; 32]))), &env).unwrap(), &env, 0)
+    let (_, env) = seal(
+        keys,
+        &kindred_proto::topic::EpochKeys::derive(
+            &keys.id,
+            &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
+        ),
+        &author,
+        &content,
+    )
+    .unwrap();
+    MessageRecord::from_opened(
+        &open(
+            keys,
+            &kindred_proto::topic::Keyring::single(kindred_proto::topic::EpochKeys::derive(
+                &keys.id,
+                &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
+            )),
+            &env,
+        )
+        .unwrap(),
+        &env,
+        0,
+    )
 }
 
 /// A history shaped by `shape`: message `i` has up to `n` parents among the

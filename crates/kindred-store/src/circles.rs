@@ -1,0 +1,102 @@
+//! What a circle's authority needs on disk: its signed ops (which also
+//! travel in the history as messages, but a newcomer receives them apart,
+//! and a restart must not depend on reopening old envelopes) and the
+//! secrets of the epochs this node holds. Epoch secrets are as sensitive as
+//! the old topic secret: they sit in the same database, in the data
+//! directory the node keeps private.
+
+use kindred_proto::{OpId, TopicId};
+use zeroize::Zeroizing;
+
+use crate::messages::Store;
+use crate::{Result, StoreError};
+
+fn key(topic: &TopicId, op: &OpId) -> Vec<u8> {
+    [topic.as_bytes().as_slice(), op.as_bytes()].concat()
+}
+
+fn op_of(topic: &TopicId, k: &[u8]) -> Option<OpId> {
+    OpId::from_slice(k.get(topic.as_bytes().len()..)?)
+}
+
+impl Store {
+    /// Keeps a verified op. Idempotent.
+    pub fn put_op(&self, topic: &TopicId, op: &OpId, bytes: &[u8]) -> Result<()> {
+        self.trees().auth_ops.insert(key(topic, op), bytes)?;
+        Ok(())
+    }
+
+    /// Every op kept for a circle, in no particular order.
+    pub fn ops(&self, topic: &TopicId) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        for item in self.trees().auth_ops.scan_prefix(topic.as_bytes()) {
+            out.push(item?.1.to_vec());
+        }
+        Ok(out)
+    }
+
+    pub fn has_op(&self, topic: &TopicId, op: &OpId) -> Result<bool> {
+        Ok(self.trees().auth_ops.contains_key(key(topic, op))?)
+    }
+
+    /// Keeps the secret of the epoch `op` opened.
+    pub fn put_epoch(&self, topic: &TopicId, op: &OpId, secret: &[u8; 32]) -> Result<()> {
+        self.trees()
+            .epochs
+            .insert(key(topic, op), secret.as_slice())?;
+        Ok(())
+    }
+
+    /// The epoch secrets held for a circle, by the op that opened each.
+    pub fn epochs(&self, topic: &TopicId) -> Result<Vec<(OpId, Zeroizing<[u8; 32]>)>> {
+        let mut out = Vec::new();
+        for item in self.trees().epochs.scan_prefix(topic.as_bytes()) {
+            let (k, v) = item?;
+            let op = op_of(topic, &k).ok_or(StoreError::Corrupt {
+                what: "epoch key",
+                detail: "wrong length".into(),
+            })?;
+            let secret: [u8; 32] = v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                what: "epoch secret",
+                detail: "not 32 bytes".into(),
+            })?;
+            out.push((op, Zeroizing::new(secret)));
+        }
+        Ok(out)
+    }
+
+    /// Deletes everything this node holds for a circle: its record, history,
+    /// ops and keys (leaving it). The caller flushes.
+    pub fn forget_topic(&self, topic: &TopicId) -> Result<()> {
+        let t = self.trees();
+        t.topics.remove(topic.as_bytes())?;
+        for tree in [
+            &t.msgs,
+            &t.order,
+            &t.arrivals,
+            &t.heads,
+            &t.pending,
+            &t.waiting,
+            &t.names,
+            &t.cards,
+            &t.pending_index,
+            &t.auth_ops,
+            &t.epochs,
+        ] {
+            let keys: Vec<sled::IVec> = tree
+                .scan_prefix(topic.as_bytes())
+                .keys()
+                .collect::<std::result::Result<_, _>>()?;
+            for k in keys {
+                tree.remove(k)?;
+            }
+        }
+        for k in [
+            crate::messages::count_key(topic),
+            crate::messages::posts_key(topic),
+        ] {
+            t.meta.remove(k)?;
+        }
+        Ok(())
+    }
+}
