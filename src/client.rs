@@ -101,6 +101,20 @@ impl Client {
             .context("the node's answer is not what this CLI expects (versions differ?)")
     }
 
+    /// GET of any API path, for commands with their own answer types.
+    pub async fn get<T: DeserializeOwned>(&self, parts: &[&str]) -> Result<T> {
+        self.send(self.http.get(self.url(parts)?)).await
+    }
+
+    /// POST of a JSON body to any API path.
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        parts: &[&str],
+        body: &serde_json::Value,
+    ) -> Result<T> {
+        self.send(self.http.post(self.url(parts)?).json(body)).await
+    }
+
     pub async fn status(&self) -> Result<StatusView> {
         self.send(self.http.get(self.url(&["v1", "status"])?)).await
     }
@@ -125,8 +139,14 @@ impl Client {
             .await
     }
 
-    pub async fn invite(&self, topic: &str, expires: Option<u64>) -> Result<String> {
-        let body = serde_json::json!({"expires_hours": expires});
+    pub async fn invite(
+        &self,
+        topic: &str,
+        expires: Option<u64>,
+        uses: Option<u32>,
+        approve: bool,
+    ) -> Result<String> {
+        let body = serde_json::json!({"expires_hours": expires, "uses": uses, "approve": approve});
         let v: serde_json::Value = self
             .send(
                 self.http

@@ -97,3 +97,18 @@ fn read_hidden_line() -> Result<String> {
     result?;
     String::from_utf8(line).context("the invite key is not text")
 }
+
+/// Asks a yes/no question on the terminal; anything but "y" or "yes" is no.
+/// Without a terminal the answer is no: scripts pass `--yes`.
+pub fn confirm(question: &str) -> Result<bool> {
+    if !stdin_is_terminal() {
+        bail!("this asks for confirmation; pass --yes to run it without a terminal");
+    }
+    eprint!("{question}");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("reading the answer")?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}

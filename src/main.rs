@@ -1,6 +1,7 @@
 //! `kindred`: run a node, and talk to the running node from the command line.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod circle_cmds;
 mod client;
 mod format;
 mod input;
@@ -132,6 +133,8 @@ enum Cmd {
     Unblock { peer: String },
     /// Print this node's contact code, for people to write to you privately.
     Contact,
+    #[command(flatten)]
+    Circle(circle_cmds::CircleCmd),
 }
 
 /// What `kindred accept/decline/block/unblock` does.
@@ -163,8 +166,15 @@ enum TopicCmd {
     /// Print a fresh invite key for a circle you belong to.
     Invite {
         topic: String,
+        /// The invite stops working after this many hours.
         #[arg(long, value_name = "HOURS")]
         expires: Option<u64>,
+        /// How many people may join with it (default: no limit).
+        #[arg(long, value_name = "N")]
+        uses: Option<u32>,
+        /// A moderator must approve each person who uses it.
+        #[arg(long)]
+        approve: bool,
     },
 }
 
@@ -305,17 +315,21 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
                 format::safe(&reply.topic.name),
                 &reply.topic.id[..16]
             );
-            println!("Share this invite key only with people you want in the circle; anyone holding it can read and post:");
+            println!("Share this invite key only with people you want in the circle; whoever holds it can ask to join (`kindred invite revoke` switches it off):");
             println!("{}", reply.invite);
             Ok(())
         }
-        Cmd::Topic(TopicCmd::Invite { topic, expires }) => {
-            println!(
-                "{}",
-                Client::connect(&dir).await?.invite(&topic, expires).await?
-            );
+        Cmd::Topic(TopicCmd::Invite {
+            topic,
+            expires,
+            uses,
+            approve,
+        }) => {
+            let client = Client::connect(&dir).await?;
+            println!("{}", client.invite(&topic, expires, uses, approve).await?);
             Ok(())
         }
+        Cmd::Circle(c) => circle_cmds::run(c, &dir).await,
         Cmd::Join { invite, name } => {
             let client = Client::connect(&dir).await?;
             let invite = input::invite(invite)?;
@@ -324,6 +338,14 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             if reply.already_member {
                 println!(
                     "You are already in \"{}\" ({}); nothing changed.",
+                    format::safe(&t.name),
+                    &t.id[..16]
+                );
+                return Ok(());
+            }
+            if t.role == "waiting to be admitted" {
+                println!(
+                    "Asked to join \"{}\" ({}). A member has not admitted you yet (the invite may need a moderator's approval); your node keeps asking.",
                     format::safe(&t.name),
                     &t.id[..16]
                 );

@@ -26,13 +26,13 @@ const MAX_BODY: usize = 256 * 1024;
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
-struct ApiState {
-    node: Node,
+pub(crate) struct ApiState {
+    pub(crate) node: Node,
     token: String,
     port: u16,
 }
 
-struct ApiError(NodeError);
+pub(crate) struct ApiError(NodeError);
 
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
@@ -56,7 +56,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<Json<T>, ApiError>;
+pub(crate) type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// Binds the API, writes the token and control files, and serves until
 /// `shutdown` fires.
@@ -125,6 +125,7 @@ fn router(state: ApiState) -> Router {
         .route("/v1/consent", post(consent))
         .route("/v1/contact", get(contact))
         .route("/v1/hello", get(hello))
+        .merge(crate::api_circle::routes())
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -232,6 +233,9 @@ async fn create_topic(
 #[derive(Deserialize)]
 struct InviteReq {
     expires_hours: Option<u64>,
+    uses: Option<u32>,
+    #[serde(default)]
+    approve: bool,
 }
 
 async fn invite(
@@ -239,7 +243,12 @@ async fn invite(
     Path(topic): Path<String>,
     Json(req): Json<InviteReq>,
 ) -> ApiResult<serde_json::Value> {
-    let invite = s.node.invite(&topic, hours(req.expires_hours)).await?;
+    let options = crate::InviteOptions {
+        expires_in: hours(req.expires_hours),
+        uses: req.uses,
+        approval: req.approve,
+    };
+    let invite = s.node.invite(&topic, options).await?;
     Ok(Json(serde_json::json!({ "invite": invite })))
 }
 

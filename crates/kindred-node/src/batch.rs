@@ -3,26 +3,30 @@
 //! is the ed25519 verification, and it parallelises perfectly.
 
 use kindred_proto::envelope::open;
+use kindred_proto::topic::Keyring;
 use kindred_proto::{OpenError, OpenedMessage, TopicKeys};
+
+/// One envelope with the keys to open it.
+pub(crate) type Sealed<'a> = (&'a TopicKeys, &'a Keyring, &'a [u8]);
 
 /// Below this many envelopes per thread, starting threads costs more than
 /// it saves (one open takes ~50 µs; a thread ~20 µs to start).
 const PER_THREAD: usize = 16;
 
 /// `open` of every item, in order.
-pub(crate) fn open_all(items: &[(&TopicKeys, &[u8])]) -> Vec<Result<OpenedMessage, OpenError>> {
+pub(crate) fn open_all(items: &[Sealed<'_>]) -> Vec<Result<OpenedMessage, OpenError>> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     let threads = cores.min(items.len() / PER_THREAD).max(1);
     if threads == 1 {
-        return items.iter().map(|(k, e)| open(k, e)).collect();
+        return items.iter().map(|(k, r, e)| open(k, r, e)).collect();
     }
     let chunk = items.len().div_ceil(threads);
     std::thread::scope(|s| {
         let handles: Vec<_> = items
             .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|(k, e)| open(k, e)).collect::<Vec<_>>()))
+            .map(|part| s.spawn(move || part.iter().map(|(k, r, e)| open(k, r, e)).collect::<Vec<_>>()))
             .collect();
         handles
             .into_iter()

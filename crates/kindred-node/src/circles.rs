@@ -3,22 +3,18 @@
 //! storage of gossip) is in `service.rs`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use kindred_net::Command;
-use kindred_proto::envelope::{open, seal};
-use kindred_proto::{
-    Invite, Kind, MessageContent, MessageId, TopicId, TopicKeys, TopicSecret, MAX_PARENTS,
-};
-use kindred_store::{MessageRecord, TopicRecord};
+use kindred_proto::envelope::{open, seal, seal_data};
+use kindred_proto::topic::{EpochKeys, Keyring};
+use kindred_proto::{Kind, MessageContent, MessageId, TopicId, MAX_PARENTS};
+use kindred_store::MessageRecord;
 use serde::Serialize;
-use serde_bytes::ByteBuf;
 use tokio::sync::broadcast;
 
 use crate::service::{lock, Node};
 use crate::topics::{TopicState, TopicSummary};
-use crate::{invites, now_ms, NodeError};
+use crate::{now_ms, NodeError};
 
 /// A message as the API shows it.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -83,7 +79,7 @@ impl Node {
             .filter(|n| !n.trim().is_empty()))
     }
 
-    fn display_name(&self, requested: Option<String>) -> Result<String, NodeError> {
+    pub(crate) fn display_name(&self, requested: Option<String>) -> Result<String, NodeError> {
         let name = match requested {
             Some(n) => n,
             None => self.inner.store.config("name")?.unwrap_or_default(),
@@ -97,167 +93,6 @@ impl Node {
         Ok(name)
     }
 
-    /// Opens a new circle; returns it and an invite to it.
-    pub async fn create_topic(
-        &self,
-        name: &str,
-        rules: &str,
-        my_name: Option<String>,
-        expires_in: Option<Duration>,
-    ) -> Result<(TopicSummary, String), NodeError> {
-        let name = name.trim();
-        kindred_proto::text::check_name(name, kindred_proto::MAX_NAME_BYTES)
-            .map_err(|e| NodeError::BadInput(format!("this circle name cannot be used: {e}")))?;
-        if rules.len() > kindred_proto::invite::MAX_RULES_BYTES {
-            return Err(NodeError::BadInput(format!(
-                "rules are over the limit of {} bytes",
-                kindred_proto::invite::MAX_RULES_BYTES
-            )));
-        }
-        let secret = TopicSecret::generate()?;
-        let keys = TopicKeys::derive(&secret);
-        let me = self.inner.secret.pseudonym(&keys.id);
-        let record = TopicRecord {
-            name: name.to_string(),
-            secret: ByteBuf::from(secret.as_bytes().to_vec()),
-            rules: rules.to_string(),
-            creator: ByteBuf::from(me.public_key().0.to_vec()),
-            my_name: self.display_name(my_name)?,
-            joined_at: now_ms(),
-        };
-        let state = self.add_topic(&keys.id, &record).await?;
-        let invite = self.invite_for(&state, expires_in).await?;
-        Ok((self.summary(&state).await?, invite))
-    }
-
-    async fn add_topic(
-        &self,
-        id: &TopicId,
-        record: &TopicRecord,
-    ) -> Result<Arc<TopicState>, NodeError> {
-        self.inner.store.put_topic(id, record)?;
-        self.inner.store.flush().await?;
-        let state = self
-            .inner
-            .topics
-            .insert(TopicState::from_record(&self.inner.secret, record)?);
-        self.inner
-            .net
-            .subscribe(state.keys.gossip_topic.clone())
-            .await?;
-        self.publish(&state, Kind::Profile, state.my_name.clone())
-            .await?;
-        // Members can write to us privately by our handle in this circle.
-        let card = self.contact_for(Some(state.me.public_key())).await?;
-        self.publish(&state, Kind::Other(kindred_proto::dm::CONTACT_KIND), card)
-            .await?;
-        // Peers connected before we joined announced the topic while we did
-        // not know it; no new announcement will come, so challenge them now
-        // (sync follows a proof).
-        for p in self
-            .inner
-            .net
-            .topic_peers(state.keys.gossip_topic.clone())
-            .await?
-        {
-            self.check_member(p, state.id());
-        }
-        self.discover(true, true).await;
-        Ok(state)
-    }
-
-    /// A fresh invite to a topic this node belongs to.
-    pub async fn invite(
-        &self,
-        topic: &str,
-        expires_in: Option<Duration>,
-    ) -> Result<String, NodeError> {
-        let state = self.inner.topics.resolve(topic)?;
-        self.invite_for(&state, expires_in).await
-    }
-
-    async fn invite_for(
-        &self,
-        t: &TopicState,
-        expires_in: Option<Duration>,
-    ) -> Result<String, NodeError> {
-        // Right after start the listeners may not have reported yet.
-        let mut addrs = invites::advertised(self.inner.net.listen_addrs().await?);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while addrs.is_empty() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            addrs = invites::advertised(self.inner.net.listen_addrs().await?);
-        }
-        let invite = Invite {
-            topic_name: t.name.clone(),
-            secret: t.keys.secret().clone(),
-            rules: t.rules.clone(),
-            creator: t.creator,
-            signer: t.me.public_key(),
-            peers: vec![invites::invite_peer(self.inner.peer_id, &addrs)],
-            expires: expires_in.map(|d| now_ms() + d.as_millis() as u64),
-            // Each invite is its own key, though all carry the circle's one
-            // secret until invites become credentials (issue 11).
-            id: Some(kindred_proto::random_bytes()?),
-        };
-        Ok(invite.encode(&t.me)?)
-    }
-
-    /// Joins a circle from an invite. Returns the topic, how many members
-    /// answered within `wait` (0 means none of the invite's peers was
-    /// reachable yet), and whether this node was in the circle already.
-    pub async fn join(
-        &self,
-        invite_text: &str,
-        my_name: Option<String>,
-        wait: Duration,
-    ) -> Result<(TopicSummary, usize, bool), NodeError> {
-        let invite = Invite::parse(invite_text, now_ms())?;
-        let keys = TopicKeys::derive(&invite.secret);
-        let already = self.inner.topics.get(&keys.id);
-        let was_member = already.is_some();
-        let state = match already {
-            Some(s) => s,
-            None => {
-                let record = TopicRecord {
-                    name: invite.topic_name.clone(),
-                    secret: ByteBuf::from(invite.secret.as_bytes().to_vec()),
-                    rules: invite.rules.clone(),
-                    creator: ByteBuf::from(invite.creator.0.to_vec()),
-                    my_name: self.display_name(my_name)?,
-                    joined_at: now_ms(),
-                };
-                self.add_topic(&keys.id, &record).await?
-            }
-        };
-        for (peer, addrs) in invites::peers_of(&invite.peers) {
-            if peer == self.inner.peer_id || addrs.is_empty() {
-                continue;
-            }
-            // The invite's issuer is named by the person joining, so it is
-            // remembered before any proof (like a --bootstrap address).
-            self.inner.store.remember_peer(
-                &peer.to_bytes(),
-                &addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-                now_ms(),
-            )?;
-            self.inner
-                .net
-                .send(Command::AddAddresses { peer, addrs })
-                .await?;
-        }
-        let deadline = tokio::time::Instant::now() + wait;
-        let mut peers = 0;
-        while tokio::time::Instant::now() < deadline {
-            peers = self.inner.members.of(&state.id()).len();
-            if peers > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok((self.summary(&state).await?, peers, was_member))
-    }
-
     /// Posts text to a topic. Returns once the message is on disk.
     pub async fn post(&self, topic: &str, text: &str) -> Result<MessageView, NodeError> {
         let state = self.inner.topics.resolve(topic)?;
@@ -268,12 +103,39 @@ impl Node {
         Ok(self.view(&state, &record, &self.look_alikes(&state)))
     }
 
-    /// Seals, stores (durably) and then publishes one message.
-    async fn publish(
+    /// Seals under the current epoch, stores (durably) and then publishes
+    /// one message. Refused when this node is not (or no longer) a member.
+    pub(crate) async fn publish(
         &self,
         t: &TopicState,
         kind: Kind,
         body: String,
+    ) -> Result<MessageRecord, NodeError> {
+        if t.auth.state().role(&t.me.public_key()).is_err() {
+            return Err(self.not_in_circle(t));
+        }
+        let epoch = t.auth.current().ok_or_else(|| self.not_in_circle(t))?;
+        self.publish_sealed(t, &epoch, kind, body, &[]).await
+    }
+
+    /// Publishes a binary body (an authority op) under a given epoch.
+    pub(crate) async fn publish_data(
+        &self,
+        t: &TopicState,
+        epoch: &EpochKeys,
+        kind: Kind,
+        data: &[u8],
+    ) -> Result<MessageRecord, NodeError> {
+        self.publish_sealed(t, epoch, kind, String::new(), data).await
+    }
+
+    async fn publish_sealed(
+        &self,
+        t: &TopicState,
+        epoch: &EpochKeys,
+        kind: Kind,
+        body: String,
+        data: &[u8],
     ) -> Result<MessageRecord, NodeError> {
         let tid = t.id();
         let parents: Vec<MessageId> = self
@@ -290,8 +152,12 @@ impl Node {
             parents,
             timestamp: now_ms(),
         };
-        let (_, envelope) = seal(&t.keys, &t.me, &content)?;
-        let opened = open(&t.keys, &envelope)
+        let (_, envelope) = if kind.is_binary() {
+            seal_data(&t.keys, epoch, &t.me, &content, data)?
+        } else {
+            seal(&t.keys, epoch, &t.me, &content)?
+        };
+        let opened = open(&t.keys, &Keyring::single(epoch.clone()), &envelope)
             .map_err(|e| NodeError::BadInput(format!("own message failed to verify: {e}")))?;
         let record = MessageRecord::from_opened(&opened, &envelope, now_ms());
         let inserted = self.inner.store.insert(&tid, record)?;
@@ -322,7 +188,7 @@ impl Node {
     /// For each author in the circle, the handles of the others whose
     /// display name looks like theirs (`text::name_likeness`): a name cannot
     /// be borrowed unnoticed.
-    fn look_alikes(&self, t: &TopicState) -> HashMap<kindred_proto::PublicKey, Vec<String>> {
+    pub(crate) fn look_alikes(&self, t: &TopicState) -> HashMap<kindred_proto::PublicKey, Vec<String>> {
         let names = self.inner.store.names(&t.id()).unwrap_or_default();
         let mut by_likeness: HashMap<String, Vec<kindred_proto::PublicKey>> = HashMap::new();
         // The default name says nobody is claiming a name.
@@ -480,11 +346,24 @@ impl Node {
         } else {
             "in-sync"
         };
+        let auth = t.auth.state();
+        let role = if t.joining() {
+            "waiting to be admitted".to_string()
+        } else {
+            auth.people
+                .get(&t.me.public_key())
+                .map(|p| crate::authority::standing_words(&p.standing))
+                .unwrap_or_else(|| "not a member".into())
+        };
         Ok(TopicSummary {
             id: t.id().to_hex(),
             name: t.name.clone(),
-            rules: t.rules.clone(),
-            my_name: t.my_name.clone(),
+            rules: auth.rules.clone(),
+            my_name: t.my_name(),
+            role,
+            epoch: auth.current_epoch().map_or(0, |e| e.number),
+            keys_ok: !auth.needs_rekey() && t.auth.current().is_some(),
+            members: auth.members().len(),
             me: t.me.public_key().to_hex(),
             messages: counts.posts,
             other: counts.messages - counts.posts.min(counts.messages),

@@ -7,6 +7,8 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
+mod api_circle;
+mod authority;
 mod batch;
 mod circles;
 pub mod control;
@@ -16,8 +18,10 @@ mod dm_limits;
 mod error;
 mod events;
 mod invites;
+mod join;
 mod limits;
 mod membership;
+mod moderation;
 mod peers;
 mod ports;
 mod reconnect;
@@ -26,6 +30,7 @@ mod sync;
 mod topics;
 
 pub use error::NodeError;
+pub use join::InviteOptions;
 pub use kindred_store::ConsentAction;
 pub use service::{Node, NodeConfig, RunningNode, Stored, UiEvent};
 pub use topics::TopicSummary;
@@ -34,6 +39,8 @@ pub use topics::TopicSummary;
 pub mod service_views {
     pub use crate::circles::{MessageView, PeerView, StatusView};
     pub use crate::dm::{ConversationView, DmSent, DmView, InboxView};
+    pub use crate::api_circle::InvitesReply;
+    pub use crate::moderation::{InviteView, MemberView, PendingView};
 }
 
 /// The PeerId a node secret gives.

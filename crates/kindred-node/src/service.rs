@@ -223,14 +223,19 @@ impl Node {
             }),
         };
         for (_, rec) in node.inner.store.topics()? {
-            let state = node
-                .inner
-                .topics
-                .insert(TopicState::from_record(&node.inner.secret, &rec)?);
-            node.inner
-                .net
-                .subscribe(state.keys.gossip_topic.clone())
-                .await?;
+            let state = match TopicState::load(&node.inner.secret, &node.inner.store, &rec) {
+                Ok(s) => node.inner.topics.insert(s),
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    continue;
+                }
+            };
+            if !state.joining() {
+                node.inner
+                    .net
+                    .subscribe(state.keys.gossip_topic.clone())
+                    .await?;
+            }
         }
         // Members met before: dial them now (the same backoff-tracked path
         // that keeps redialling them later).
@@ -241,6 +246,7 @@ impl Node {
         let mut tasks = vec![
             node.start_dm(shutdown.subscribe())?,
             node.start_membership(shutdown.subscribe())?,
+            node.start_join(shutdown.subscribe())?,
             tokio::spawn(node.clone().event_loop(events)),
             tokio::spawn(
                 node.clone()
@@ -360,10 +366,15 @@ impl Node {
             .iter()
             .map(|g| self.inner.topics.by_gossip_topic(&g.topic))
             .collect();
-        let known: Vec<(&TopicKeys, &[u8])> = items
+        let rings: Vec<Option<Arc<kindred_proto::topic::Keyring>>> = topics
+            .iter()
+            .map(|t| t.as_ref().map(|t| t.auth.ring()))
+            .collect();
+        let known: Vec<(&TopicKeys, &kindred_proto::topic::Keyring, &[u8])> = items
             .iter()
             .zip(&topics)
-            .filter_map(|(g, t)| t.as_ref().map(|t| (&t.keys, g.data.as_slice())))
+            .zip(&rings)
+            .filter_map(|((g, t), r)| Some((&t.as_ref()?.keys, r.as_deref()?, g.data.as_slice())))
             .collect();
         let mut opened = crate::batch::open_all(&known).into_iter();
         let mut to_store: Vec<(Arc<TopicState>, Opened)> = Vec::new();
@@ -372,10 +383,19 @@ impl Node {
                 None => MessageAcceptance::Ignore,
                 Some(t) => match opened.next() {
                     None => MessageAcceptance::Ignore,
+                    // A key this node does not hold (yet, or any more): not
+                    // the forwarder's fault.
+                    Some(Err(kindred_proto::OpenError::UnknownEpoch(_))) => {
+                        MessageAcceptance::Ignore
+                    }
                     Some(Err(e)) => {
                         self.inner.stats.bump(&t.id(), |s| s.rejected += 1);
                         tracing::debug!(source = %g.source, "rejected a gossip message: {e}");
                         MessageAcceptance::Reject
+                    }
+                    Some(Ok(msg)) if !self.authorised(&t, &msg) => {
+                        self.inner.stats.bump(&t.id(), |s| s.rejected += 1);
+                        MessageAcceptance::Ignore
                     }
                     Some(Ok(msg)) => match self.inner.store.in_history(&t.id(), &msg.id) {
                         Ok(false) => {
@@ -526,6 +546,7 @@ impl Node {
                 }
                 _ = second.tick() => {
                     self.retry_due();
+                    self.rekey_duties().await;
                     continue;
                 }
                 _ = redial.tick() => {
@@ -534,6 +555,7 @@ impl Node {
                 }
                 _ = shutdown.recv() => break,
             }
+            self.retry_joins().await;
             // Anti-entropy with a few members picked at random each round,
             // not all of them: gossip carries the live traffic, and in a big
             // circle syncing with everyone every round costs more than all
@@ -546,6 +568,22 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Whether an opened message may enter history: an authority op is
+    /// taken in (whatever it says, the rules judge it); anything else needs
+    /// an author allowed to speak in its epoch (spec/authority.md §5).
+    pub(crate) fn authorised(&self, t: &TopicState, msg: &kindred_proto::OpenedMessage) -> bool {
+        if msg.content.kind == kindred_proto::Kind::Authority {
+            return match self.op_from_message(t, &msg.author, &msg.data) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::debug!("refused a circle action: {e}");
+                    false
+                }
+            };
+        }
+        t.auth.may_post(&msg.author, &msg.epoch)
     }
 
     /// Stores messages of one topic already opened (decrypted and

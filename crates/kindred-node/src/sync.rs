@@ -118,28 +118,12 @@ impl Node {
                 _ => break,
             };
             let arrived = std::time::Instant::now();
-            let page: Vec<(&kindred_proto::TopicKeys, &[u8])> = envelopes
-                .iter()
+            let envelopes: Vec<Vec<u8>> = envelopes
+                .into_iter()
                 .take(sync::MAX_PAGE_MESSAGES)
-                .map(|e| (&t.keys, e.as_slice()))
+                .map(|e| e.into_vec())
                 .collect();
-            let opened = crate::batch::open_all(&page);
-            let mut batch = Vec::with_capacity(opened.len());
-            let mut invalid = None;
-            for (env, msg) in envelopes.into_iter().zip(opened) {
-                match msg {
-                    Ok(msg) => batch.push(Opened {
-                        msg,
-                        envelope: env.into_vec(),
-                        from: None,
-                        arrived,
-                    }),
-                    Err(e) => {
-                        self.inner.stats.bump(&topic, |s| s.rejected += 1);
-                        invalid.get_or_insert(e);
-                    }
-                }
-            }
+            let (batch, invalid) = self.open_page(&t, envelopes, &want, arrived);
             // What was valid is kept even from a peer that also served junk.
             let progress = self
                 .store_opened(&t, batch)?
@@ -162,6 +146,72 @@ impl Node {
             store.flush().await?;
         }
         Ok(new)
+    }
+
+    /// Opens a page of envelopes. Circle actions are taken in as they come,
+    /// and what an action's new key opens is opened in a second pass (a
+    /// catch-up page often holds a rekey and the posts under it). What is
+    /// still under an unknown key is kept as an opaque stand-in if it was
+    /// asked for (history names it: an epoch from before this node joined),
+    /// and otherwise left for a later sync; it is not the peer's fault.
+    fn open_page(
+        &self,
+        t: &crate::topics::TopicState,
+        envelopes: Vec<Vec<u8>>,
+        want: &[MessageId],
+        arrived: std::time::Instant,
+    ) -> (Vec<Opened>, Option<kindred_proto::OpenError>) {
+        use kindred_proto::OpenError;
+        let mut batch = Vec::with_capacity(envelopes.len());
+        let mut invalid = None;
+        let mut rest = envelopes;
+        for pass in 0..2 {
+            let ring = t.auth.ring();
+            let page: Vec<crate::batch::Sealed<'_>> = rest
+                .iter()
+                .map(|e| (&t.keys, &*ring, e.as_slice()))
+                .collect();
+            let opened = crate::batch::open_all(&page);
+            let mut unknown = Vec::new();
+            let mut took_ops = false;
+            for (env, msg) in rest.into_iter().zip(opened) {
+                match msg {
+                    Ok(msg) => {
+                        took_ops |= msg.content.kind == kindred_proto::Kind::Authority;
+                        if self.authorised(t, &msg) {
+                            batch.push(Opened {
+                                msg,
+                                envelope: env,
+                                from: None,
+                                arrived,
+                            });
+                        }
+                    }
+                    Err(OpenError::UnknownEpoch(_)) => unknown.push(env),
+                    Err(e) => {
+                        self.inner.stats.bump(&t.id(), |s| s.rejected += 1);
+                        invalid.get_or_insert(e);
+                    }
+                }
+            }
+            rest = unknown;
+            if rest.is_empty() || (pass == 0 && !took_ops) {
+                break;
+            }
+        }
+        let now = crate::now_ms();
+        let opaque: Vec<kindred_store::MessageRecord> = rest
+            .iter()
+            .map(|e| (kindred_proto::envelope::message_id(e), e))
+            .filter(|(id, _)| want.contains(id))
+            .map(|(id, e)| kindred_store::MessageRecord::opaque(id, e, now))
+            .collect();
+        if !opaque.is_empty() {
+            if let Err(e) = self.inner.store.insert_many(&t.id(), opaque) {
+                tracing::warn!("could not keep unreadable history: {e}");
+            }
+        }
+        (batch, invalid)
     }
 
     /// Answers a sync request from `peer`. Any malformed request gets a

@@ -1,40 +1,98 @@
 //! The topics this node belongs to, held in memory with their derived keys.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use kindred_proto::{NodeSecret, Pseudonym, PublicKey, TopicId, TopicKeys, TopicSecret};
-use kindred_store::TopicRecord;
+use kindred_proto::authority::{Circle, EpochSecret, KxSecret, Op};
+use kindred_proto::{NodeSecret, Pseudonym, TopicId, TopicKeys, TopicSecret};
+use kindred_store::{Store, TopicRecord};
 use serde::Serialize;
 
+use crate::authority::CircleAuth;
 use crate::NodeError;
 
-/// One topic's keys and settings.
+/// One circle's keys, authority and settings.
 pub struct TopicState {
+    /// What the locator derives: topic id, gossip topic, sync and member keys.
     pub keys: TopicKeys,
     pub me: Pseudonym,
+    /// The circle's name, as its owner signed it in the genesis.
     pub name: String,
-    pub rules: String,
-    pub creator: PublicKey,
-    pub my_name: String,
+    my_name: Mutex<String>,
+    pub(crate) auth: CircleAuth,
+    /// While waiting to be admitted: the join request this node sends.
+    joining: Mutex<Option<Vec<u8>>>,
 }
 
 impl TopicState {
-    pub fn from_record(secret: &NodeSecret, rec: &TopicRecord) -> Result<Self, NodeError> {
+    /// A circle as stored: its genesis, every op kept and the epoch
+    /// secrets held. Topics from before circles had a genesis cannot be
+    /// opened (their one secret was the only key) and are refused.
+    pub fn load(secret: &NodeSecret, store: &Store, rec: &TopicRecord) -> Result<Self, NodeError> {
         let keys = TopicKeys::derive(&TopicSecret::from_bytes(rec.secret_bytes()?));
+        let genesis = Op::decode(&rec.genesis).map_err(|e| {
+            NodeError::BadInput(format!(
+                "circle {:?} was made by an older Kindred and cannot be opened ({e}); ask for a new invite",
+                rec.name
+            ))
+        })?;
+        let ops: Vec<Op> = store
+            .ops(&keys.id)?
+            .iter()
+            .filter_map(|b| Op::decode(b).ok())
+            .filter(|o| o.id != genesis.id)
+            .collect();
+        let circle = Circle::from_ops(genesis, ops, crate::now_ms())
+            .map_err(|e| NodeError::BadInput(format!("this circle's beginning is not valid: {e}")))?;
+        let secrets: Vec<(kindred_proto::OpId, EpochSecret)> = store
+            .epochs(&keys.id)?
+            .into_iter()
+            .map(|(op, s)| (op, EpochSecret::from_bytes(*s)))
+            .collect();
+        Ok(Self::new(secret, keys, rec, circle, secrets))
+    }
+
+    pub(crate) fn new(
+        secret: &NodeSecret,
+        keys: TopicKeys,
+        rec: &TopicRecord,
+        circle: Circle,
+        secrets: Vec<(kindred_proto::OpId, EpochSecret)>,
+    ) -> Self {
         let me = secret.pseudonym(&keys.id);
-        Ok(TopicState {
+        let kx = KxSecret::derive(secret, &keys.id);
+        TopicState {
             me,
             name: rec.name.clone(),
-            rules: rec.rules.clone(),
-            creator: PublicKey::from_slice(&rec.creator).unwrap_or(PublicKey([0; 32])),
-            my_name: rec.my_name.clone(),
+            my_name: Mutex::new(rec.my_name.clone()),
+            auth: CircleAuth::new(kx, circle, secrets),
+            joining: Mutex::new(rec.joining.as_ref().map(|j| j.to_vec())),
             keys,
-        })
+        }
     }
 
     pub fn id(&self) -> TopicId {
         self.keys.id
+    }
+
+    pub fn my_name(&self) -> String {
+        self.my_name.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn set_my_name(&self, name: String) {
+        *self.my_name.lock().unwrap_or_else(|p| p.into_inner()) = name;
+    }
+
+    pub(crate) fn joining(&self) -> bool {
+        self.join_request().is_some()
+    }
+
+    pub(crate) fn join_request(&self) -> Option<Vec<u8>> {
+        self.joining.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub(crate) fn set_joined(&self) {
+        *self.joining.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 
@@ -45,6 +103,20 @@ pub struct TopicSummary {
     pub name: String,
     pub rules: String,
     pub my_name: String,
+    /// This node's place in the circle: owner, moderator, member, "waiting
+    /// to be admitted", "removed by ~handle (reason)", "left".
+    #[serde(default)]
+    pub role: String,
+    /// The number of the current epoch (the circle's key period).
+    #[serde(default)]
+    pub epoch: u32,
+    /// Whether every member the circle knows of holds the current epoch's
+    /// key (false while a rekey is due or has not reached this node).
+    #[serde(default)]
+    pub keys_ok: bool,
+    /// Members in the circle.
+    #[serde(default)]
+    pub members: usize,
     /// This node's pseudonym in the topic (hex public key).
     pub me: String,
     /// Posts in history: what `read` shows.
@@ -84,6 +156,14 @@ impl Topics {
         gossip.insert(state.keys.gossip_topic.clone(), state.id());
         ids.insert(state.id(), state.clone());
         state
+    }
+
+    pub fn remove(&self, id: &TopicId) {
+        let mut ids = self.by_id.write().unwrap_or_else(|p| p.into_inner());
+        let mut gossip = self.by_gossip.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = ids.remove(id) {
+            gossip.remove(&t.keys.gossip_topic);
+        }
     }
 
     pub fn get(&self, id: &TopicId) -> Option<Arc<TopicState>> {

@@ -22,7 +22,7 @@ pub use dms::{
 };
 pub use messages::{Inserted, SyncPage, TopicCounts};
 pub use peers::{KNOWN_PEER_TTL_MS, MAX_ADDRS_PER_PEER, MAX_KNOWN_PEERS};
-pub use records::{MessageRecord, TopicRecord};
+pub use records::{MessageRecord, TopicRecord, OPAQUE_KIND};
 pub use staging::{MAX_PENDING, MAX_PENDING_PER_AUTHOR};
 
 use std::path::PathBuf;

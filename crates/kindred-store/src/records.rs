@@ -76,7 +76,28 @@ pub struct MessageRecord {
     pub late_by: u64,
 }
 
+/// The kind of a record holding an envelope this node cannot open: one
+/// from an epoch before it joined, which history still names as a parent
+/// (spec/authority.md §5). Kept whole, placed as a root, never shown.
+pub const OPAQUE_KIND: u32 = u32::MAX;
+
 impl MessageRecord {
+    /// A stand-in for an envelope this node holds no key for.
+    pub fn opaque(id: MessageId, envelope: &[u8], received_at: Millis) -> Self {
+        MessageRecord {
+            id: ByteBuf::from(id.0.to_vec()),
+            author: ByteBuf::from(vec![0; 32]),
+            kind: OPAQUE_KIND,
+            body: String::new(),
+            parents: Vec::new(),
+            timestamp: 0,
+            received_at,
+            depth: 0,
+            envelope: ByteBuf::from(envelope.to_vec()),
+            late_by: 0,
+        }
+    }
+
     pub fn from_opened(msg: &OpenedMessage, envelope: &[u8], received_at: Millis) -> Self {
         MessageRecord {
             id: ByteBuf::from(msg.id.0.to_vec()),

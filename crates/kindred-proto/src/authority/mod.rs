@@ -26,7 +26,7 @@ pub use keys::{open_rekey, seal_rekey, EpochSecret, KxSecret};
 pub use op::{Action, History, JoinBody, JoinRequest, Op, OpError, Policy, Rekey, WhoInvites};
 pub use resolve::{Resolution, Verdict};
 pub use state::{
-    handle, Epoch, InviteInfo, PendingJoin, Person, Refusal, Revoked, Role, Standing, State,
+    date, handle, Epoch, InviteInfo, PendingJoin, Person, Refusal, Revoked, Role, Standing, State,
 };
 
 /// Most members one circle holds (spec/authority.md §1): pairwise rekeying

@@ -31,15 +31,19 @@ impl Role {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Standing {
     Member(Role),
+    /// `epoch` is the number of the epoch current when it took effect:
+    /// their posts in it and later are refused (spec/authority.md §5).
     Removed {
         by: PublicKey,
         reason: String,
         op: OpId,
         ts: Millis,
+        epoch: u32,
     },
     Left {
         op: OpId,
         ts: Millis,
+        epoch: u32,
     },
 }
 
@@ -119,9 +123,9 @@ pub enum Refusal {
     InviteUnknown(PublicKey),
     #[error("an invite with this key already exists")]
     InviteExists,
-    #[error("this invite was revoked by {}", handle(.by))]
+    #[error("this invite was revoked by {} on {}", handle(.by), date(*.ts))]
     InviteRevoked { by: PublicKey, ts: Millis },
-    #[error("this invite expired")]
+    #[error("this invite expired on {}", date(*.at))]
     InviteExpired { at: Millis },
     #[error("this invite has been used {uses} times, all it allows")]
     InviteUsedUp { uses: u32 },
@@ -144,6 +148,27 @@ pub enum Refusal {
 /// How a person is shown in messages: `~` and 12 hex digits of their key.
 pub fn handle(key: &PublicKey) -> String {
     format!("~{}", &key.to_hex()[..12])
+}
+
+/// A UTC date and time for messages: "2026-12-01 14:02 UTC".
+pub fn date(ms: Millis) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        rest / 3600,
+        rest % 3600 / 60
+    )
 }
 
 fn plural(role: Role) -> &'static str {
@@ -204,6 +229,27 @@ impl State {
 
     pub fn current_epoch(&self) -> Option<&Epoch> {
         self.epochs.last()
+    }
+
+    fn current_number(&self) -> u32 {
+        self.epochs.len().saturating_sub(1) as u32
+    }
+
+    /// Whether `author` may post under the epoch `epoch_op` opened (§5):
+    /// they were one of its recipients, and were not removed and have not
+    /// left in it or before it.
+    pub fn may_post(&self, author: &PublicKey, epoch_op: &OpId, recipients: &[PublicKey]) -> bool {
+        if !recipients.contains(author) {
+            return false;
+        }
+        let number = self.epochs.iter().position(|e| e.op == *epoch_op);
+        match self.people.get(author).map(|p| &p.standing) {
+            Some(Standing::Member(_)) => true,
+            Some(Standing::Removed { epoch, .. } | Standing::Left { epoch, .. }) => {
+                number.is_some_and(|n| (n as u32) < *epoch)
+            }
+            None => false,
+        }
     }
 
     /// Whether the current epoch's key went to exactly the members (§5).
@@ -424,6 +470,7 @@ impl State {
                     reason: reason.clone(),
                     op: op.id,
                     ts: op.ts,
+                    epoch: self.current_number(),
                 },
             ),
             Action::Leave => self.set_standing(
@@ -431,6 +478,7 @@ impl State {
                 Standing::Left {
                     op: op.id,
                     ts: op.ts,
+                    epoch: self.current_number(),
                 },
             ),
             Action::Rules(r) => self.rules = r.clone(),
