@@ -222,12 +222,15 @@ impl Node {
         MessageView {
             similar_to: look_alikes.get(&author).cloned().unwrap_or_default(),
             id: m.id().to_hex(),
+            // A profile made before this node joined cannot be read; the
+            // name the person joined with is in the circle's authority.
             author_name: self
                 .inner
                 .store
                 .author_name(&t.id(), &author)
                 .ok()
-                .flatten(),
+                .flatten()
+                .or_else(|| t.auth.with(|c| c.state().people.get(&author).map(|p| p.name.clone()))),
             author: author.to_hex(),
             handle: crate::peers::handle(&author),
             text: m.body.clone(),

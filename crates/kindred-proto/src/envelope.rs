@@ -43,7 +43,7 @@ impl Kind {
         match self {
             Kind::Post => 0,
             Kind::Profile => 1,
-            Kind::Authority => 2,
+            Kind::Authority => 3,
             Kind::Other(c) => c,
         }
     }
@@ -52,7 +52,7 @@ impl Kind {
         match code {
             0 => Kind::Post,
             1 => Kind::Profile,
-            2 => Kind::Authority,
+            3 => Kind::Authority,
             c => Kind::Other(c),
         }
     }
