@@ -25,7 +25,7 @@ fn an_outsider_sees_only_ciphertext_and_its_injections_are_rejected() {
     // subscriptions could) but never the secret.
     let gossip_topic = TopicKeys::derive(
         &Invite::parse(&invite, 0)
-            .map(|i| i.secret)
+            .map(|i| i.locator)
             .unwrap_or_else(|e| panic!("{e}")),
     )
     .gossip_topic
@@ -115,7 +115,12 @@ fn an_outsider_sees_only_ciphertext_and_its_injections_are_rejected() {
         parents: vec![],
         timestamp: 0,
     };
-    let (_, foreign) = seal(&other, &Pseudonym::from_seed([1; 32]), &content).expect("seal");
+    let other_epoch = kindred_proto::topic::EpochKeys::derive(
+        &other.id,
+        &kindred_proto::authority::EpochSecret::from_bytes([43; 32]),
+    );
+    let (_, foreign) =
+        seal(&other, &other_epoch, &Pseudonym::from_seed([1; 32]), &content).expect("seal");
     let mut tampered = foreign.clone();
     let mid = tampered.len() / 2;
     tampered[mid] ^= 0x40;

@@ -78,7 +78,8 @@ async fn once(k: usize) -> Result<(f64, f64, Vec<(f64, f64)>)> {
         let store = kindred_store::Store::open(kindred_store::DataDir::lock(&da)?)?;
         let head = store.heads(&keys.id)?.into_iter().next();
         let first = head.map(|(depth, id)| (id, depth));
-        for r in crate::fixtures::chain(&keys, &me, k, first, 200)? {
+        let epoch = crate::fixtures::current_epoch(&store, &keys)?;
+        for r in crate::fixtures::chain(&keys, &epoch, &me, k, first, 200)? {
             store.insert(&keys.id, r)?;
         }
         store.flush_blocking()?;

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use kindred_proto::envelope::seal;
+use kindred_proto::topic::EpochKeys;
 use kindred_proto::{Kind, MessageContent, MessageId, Pseudonym, TopicKeys};
 use kindred_store::MessageRecord;
 use serde_bytes::ByteBuf;
@@ -12,6 +13,7 @@ use serde_bytes::ByteBuf;
 /// ready for the store (depths as the store would compute them).
 pub fn chain(
     keys: &TopicKeys,
+    epoch: &EpochKeys,
     author: &Pseudonym,
     n: usize,
     first_parent: Option<(MessageId, u64)>,
@@ -29,10 +31,7 @@ pub fn chain(
         };
         let (id, envelope) = seal(
             keys,
-            &kindred_proto::topic::EpochKeys::derive(
-                &keys.id,
-                &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
-            ),
+            epoch,
             author,
             &content,
         )?;
@@ -61,6 +60,7 @@ pub fn chain(
 /// `n` independent posts (no parents): envelopes only.
 pub fn loose(
     keys: &TopicKeys,
+    epoch: &EpochKeys,
     author: &Pseudonym,
     n: usize,
     text_len: usize,
@@ -76,10 +76,7 @@ pub fn loose(
             };
             Ok(seal(
                 keys,
-                &kindred_proto::topic::EpochKeys::derive(
-                    &keys.id,
-                    &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
-                ),
+                epoch,
                 author,
                 &content,
             )?
@@ -104,9 +101,34 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The topic keys and this node's pseudonym in a circle, from its invite.
+/// The topic keys of a circle, from its invite.
 pub fn keys_of(invite: &str) -> Result<TopicKeys> {
     Ok(TopicKeys::derive(
-        &kindred_proto::Invite::parse(invite, now_ms())?.secret,
+        &kindred_proto::Invite::parse(invite, now_ms())?.locator,
     ))
+}
+
+/// The circle's current epoch as a stopped node's store holds it: what a
+/// member seals under now.
+pub fn current_epoch(store: &kindred_store::Store, keys: &TopicKeys) -> Result<EpochKeys> {
+    use kindred_proto::authority::{Circle, EpochSecret, Op};
+    let rec = store
+        .topic(&keys.id)?
+        .ok_or_else(|| anyhow::anyhow!("no such circle in the store"))?;
+    let genesis = Op::decode(&rec.genesis)?;
+    let ops = store.ops(&keys.id)?;
+    let gid = genesis.id;
+    let ops = ops.iter().filter_map(|b| Op::decode(b).ok()).filter(move |o| o.id != gid);
+    let circle = Circle::from_ops(genesis, ops, now_ms()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let current = circle
+        .state()
+        .current_epoch()
+        .map(|e| e.op)
+        .ok_or_else(|| anyhow::anyhow!("no epoch"))?;
+    let (_, secret) = store
+        .epochs(&keys.id)?
+        .into_iter()
+        .find(|(op, _)| *op == current)
+        .ok_or_else(|| anyhow::anyhow!("the current epoch's secret is not held"))?;
+    Ok(EpochKeys::derive(&keys.id, &EpochSecret::from_bytes(*secret)))
 }

@@ -131,7 +131,9 @@ async fn fill(dir: &Path, circles: usize, per_circle: usize) -> Result<()> {
                         .into_iter()
                         .next()
                         .map(|(d, id)| (id, d));
-                    let records = crate::fixtures::chain(&keys, &me, per_circle, first, 200)?;
+                    let epoch = crate::fixtures::current_epoch(store, &keys)?;
+                    let records =
+                        crate::fixtures::chain(&keys, &epoch, &me, per_circle, first, 200)?;
                     for batch in records.chunks(256) {
                         store.insert_many(&keys.id, batch.to_vec())?;
                     }

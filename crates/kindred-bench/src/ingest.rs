@@ -94,9 +94,16 @@ async fn through_node(count: usize) -> Result<Runs> {
         .create_topic("ingest", "", Some("n".into()), None)
         .await?;
     let keys = crate::fixtures::keys_of(&invite)?;
-    let author = kindred_proto::Pseudonym::from_seed([9; 32]);
+    // The circle's one member (the node itself) writes them, under the
+    // circle's current key: a stranger's would be refused.
+    let author = kindred_store::load_identity(&tmp.path().join("node"))?.pseudonym(&keys.id);
+    let epoch = node
+        .node
+        .current_epoch_keys(&keys.id)
+        .ok_or_else(|| anyhow::anyhow!("the node holds no key for its own circle"))?;
     let paced_count = (count / 5).max(10);
-    let mut envelopes = crate::fixtures::loose(&keys, &author, BURSTS * count + paced_count, 300)?;
+    let mut envelopes =
+        crate::fixtures::loose(&keys, &epoch, &author, BURSTS * count + paced_count, 300)?;
     let paced = envelopes.split_off(BURSTS * count);
     let env_len = envelopes.first().map(|e| e.len()).unwrap_or(0);
 
@@ -291,11 +298,13 @@ fn crypto_ceiling(env_len: usize, count: usize) -> Result<(f64, f64)> {
     }
 
     let keys = kindred_proto::TopicKeys::derive(&kindred_proto::TopicSecret::from_bytes([4; 32]));
+    let epoch = test_epoch(&keys);
+    let ring = kindred_proto::topic::Keyring::single(epoch.clone());
     let author = kindred_proto::Pseudonym::from_seed([9; 32]);
-    let envs = crate::fixtures::loose(&keys, &author, n as usize / 2, 300)?;
+    let envs = crate::fixtures::loose(&keys, &epoch, &author, n as usize / 2, 300)?;
     let start = Instant::now();
     for e in &envs {
-        kindred_proto::envelope::open(&keys, e)?;
+        kindred_proto::envelope::open(&keys, &ring, e)?;
     }
     let open_rate = envs.len() as f64 / start.elapsed().as_secs_f64();
     Ok((ceiling, open_rate))
@@ -308,10 +317,18 @@ fn store_rate(batch: usize) -> Result<f64> {
     let store = kindred_store::Store::open(kindred_store::DataDir::lock(&tmp.path().join("s"))?)?;
     let keys = kindred_proto::TopicKeys::derive(&kindred_proto::TopicSecret::from_bytes([4; 32]));
     let author = kindred_proto::Pseudonym::from_seed([9; 32]);
-    let records = crate::fixtures::chain(&keys, &author, 4000, None, 300)?;
+    let records = crate::fixtures::chain(&keys, &test_epoch(&keys), &author, 4000, None, 300)?;
     let start = Instant::now();
     for chunk in records.chunks(batch) {
         store.insert_many(&keys.id, chunk.to_vec())?;
     }
     Ok(4000.0 / start.elapsed().as_secs_f64())
+}
+
+/// An epoch for measuring the store and the crypto alone, outside a node.
+fn test_epoch(keys: &kindred_proto::TopicKeys) -> kindred_proto::topic::EpochKeys {
+    kindred_proto::topic::EpochKeys::derive(
+        &keys.id,
+        &kindred_proto::authority::EpochSecret::from_bytes([5; 32]),
+    )
 }

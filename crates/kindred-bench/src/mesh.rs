@@ -360,7 +360,10 @@ async fn kindred(p: &MeshParams) -> Result<MeshRun> {
     for i in 1..p.nodes {
         // Each joins through a random earlier member's invite.
         let j = rng.next(i as u64) as usize;
-        let invite = nodes[j].node.invite(&topic.name, None).await?;
+        let invite = nodes[j]
+            .node
+            .invite(&topic.name, kindred_node::InviteOptions::default())
+            .await?;
         nodes[i]
             .node
             .join(&invite, Some(format!("n{i}")), Duration::from_secs(10))

@@ -262,6 +262,13 @@ impl crate::service::Node {
         Ok(())
     }
 
+    /// The keys a member seals with in a circle now. For tools that make
+    /// valid messages outside the node (the benchmarks).
+    #[doc(hidden)]
+    pub fn current_epoch_keys(&self, topic: &TopicId) -> Option<EpochKeys> {
+        self.inner.topics.get(topic)?.auth.current()
+    }
+
     /// Rotates the key of each circle whose turn has come (spec §5).
     pub(crate) async fn rekey_duties(&self) {
         let now = now_ms();

@@ -47,6 +47,11 @@ mod tests {
     fn parallel_and_serial_agree_item_by_item() {
         let keys = TopicKeys::derive(&TopicSecret::from_bytes([1; 32]));
         let author = Pseudonym::from_seed([2; 32]);
+        let epoch = kindred_proto::topic::EpochKeys::derive(
+            &keys.id,
+            &kindred_proto::authority::EpochSecret::from_bytes([3; 32]),
+        );
+        let ring = Keyring::single(epoch.clone());
         let mut envs: Vec<Vec<u8>> = (0..100)
             .map(|i| {
                 let c = MessageContent {
@@ -55,12 +60,12 @@ mod tests {
                     parents: vec![],
                     timestamp: i,
                 };
-                seal(&keys, &author, &c).expect("seal").1
+                seal(&keys, &epoch, &author, &c).expect("seal").1
             })
             .collect();
         // A damaged one in the middle stays in its place.
         envs[37][20] ^= 1;
-        let items: Vec<(&TopicKeys, &[u8])> = envs.iter().map(|e| (&keys, e.as_slice())).collect();
+        let items: Vec<Sealed<'_>> = envs.iter().map(|e| (&keys, &ring, e.as_slice())).collect();
         let got = open_all(&items);
         assert_eq!(got.len(), 100);
         for (i, r) in got.iter().enumerate() {

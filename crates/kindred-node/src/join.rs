@@ -56,6 +56,7 @@ async fn read_value(s: &mut libp2p::Stream, max: usize) -> std::io::Result<Vec<u
 }
 
 /// What to put in an invite besides its key.
+#[derive(Default)]
 pub struct InviteOptions {
     pub expires_in: Option<Duration>,
     pub uses: Option<u32>,
