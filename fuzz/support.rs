@@ -30,3 +30,14 @@ pub fn pair() -> (Session, Session) {
         r.into_session(SessionLimits::default()).expect("session"),
     )
 }
+
+/// A circle's keys and one epoch of it, for targets that seal and open.
+pub fn circle_keys(seed: u8) -> (kindred_proto::TopicKeys, kindred_proto::topic::EpochKeys, kindred_proto::topic::Keyring) {
+    let keys = kindred_proto::TopicKeys::derive(&kindred_proto::TopicSecret::from_bytes([seed; 32]));
+    let epoch = kindred_proto::topic::EpochKeys::derive(
+        &keys.id,
+        &kindred_proto::authority::EpochSecret::from_bytes([seed ^ 0x55; 32]),
+    );
+    let ring = kindred_proto::topic::Keyring::single(epoch.clone());
+    (keys, epoch, ring)
+}

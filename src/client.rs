@@ -133,8 +133,10 @@ impl Client {
         rules: &str,
         my_name: Option<String>,
         expires: Option<u64>,
+        share_history: bool,
+        moderators_invite: bool,
     ) -> Result<InviteReply> {
-        let body = serde_json::json!({"name": name, "rules": rules, "my_name": my_name, "expires_hours": expires});
+        let body = serde_json::json!({"name": name, "rules": rules, "my_name": my_name, "expires_hours": expires, "share_history": share_history, "moderators_invite": moderators_invite});
         self.send(self.http.post(self.url(&["v1", "topics"])?).json(&body))
             .await
     }

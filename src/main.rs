@@ -162,6 +162,13 @@ enum TopicCmd {
         /// The invite stops working after this many hours.
         #[arg(long, value_name = "HOURS")]
         expires: Option<u64>,
+        /// Newcomers may read what was said before they joined (by default
+        /// they cannot: each admission starts a new key).
+        #[arg(long)]
+        share_history: bool,
+        /// Only moderators and you may issue invites (by default any member may).
+        #[arg(long)]
+        moderators_invite: bool,
     },
     /// Print a fresh invite key for a circle you belong to.
     Invite {
@@ -300,6 +307,8 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             rules,
             my_name,
             expires,
+            share_history,
+            moderators_invite,
         }) => {
             let rules = match rules {
                 Some(p) => std::fs::read_to_string(&p)
@@ -308,7 +317,7 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             };
             let reply = Client::connect(&dir)
                 .await?
-                .create_topic(&name, &rules, my_name, expires)
+                .create_topic(&name, &rules, my_name, expires, share_history, moderators_invite)
                 .await?;
             println!(
                 "Created circle \"{}\" ({}).",

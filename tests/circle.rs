@@ -19,7 +19,7 @@ fn three_nodes_share_one_history_in_the_same_order() {
     assert!(joined.contains("Joined \"grief\""), "{joined}");
     // Carol joins with an invite that Bob issued.
     let invite_b = b.ok(&["topic", "invite", "grief"]).trim().to_string();
-    assert!(invite_b.starts_with("kindred1"));
+    assert!(invite_b.starts_with("kindred2"));
     c.join(&invite_b);
 
     for round in 0..3 {
@@ -133,19 +133,44 @@ fn a_node_that_was_offline_catches_up() {
 }
 
 #[test]
-fn a_late_joiner_receives_the_history() {
+fn a_late_joiner_receives_the_history_only_where_the_circle_shares_it() {
     let a = Node::new("alice");
-    let invite = a.create("caregivers");
+    let shared = a
+        .ok(&["topic", "create", "caregivers", "--share-history"])
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let protected = a.create("carers");
     for i in 0..100 {
         a.post("caregivers", &format!("message {i}"));
+        a.post("carers", &format!("said before bob came {i}"));
     }
     let b = Node::new("bob");
     let start = Instant::now();
-    b.join(&invite);
+    b.join(&shared);
     let got = b.wait_posts("caregivers", 100, T);
     println!("late joiner received 100 messages in {:?}", start.elapsed());
     assert_eq!(got[0]["text"], "message 0");
     assert_eq!(got[99]["text"], "message 99");
+
+    // Where history is protected (the default) bob reads from his arrival
+    // on: nothing said before, everything after, and no gap is left open.
+    b.join(&protected);
+    a.post("carers", "welcome, bob");
+    let got = b.wait_posts("carers", 1, T);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["text"], "welcome, bob");
+    b.post("carers", "thank you");
+    wait_for("alice to read bob's reply", T, || {
+        a.read("carers")
+            .iter()
+            .any(|m| m["text"] == "thank you")
+            .then_some(())
+    });
+    wait_for("bob's history of carers to have no gaps", T, || {
+        (b.topic_status("carers")["sync"] == "in-sync").then_some(())
+    });
 }
 
 #[test]
@@ -155,7 +180,7 @@ fn bad_invites_get_clear_errors() {
     let b = Node::new("bob");
     let cases: Vec<(String, &str)> = vec![
         ("hello there".into(), "not a Kindred invite"),
-        (invite.replacen("kindred1", "kindred9", 1), "version"),
+        (invite.replacen("kindred2", "kindred9", 1), "version"),
         (format!("{}x", &invite[..invite.len() - 1]), "checksum"),
         (invite[..invite.len() / 2].to_string(), "cut short"),
         (invite[..invite.len() / 2 + 1].to_string(), "cut short"),

@@ -14,7 +14,13 @@ fn a_member_with_only_a_dht_bootstrap_address_finds_the_circle_and_syncs() {
     let dht = Node::new("bootstrap");
     let boot = dht.full_addr();
     let a = Node::with_args("alice", &["--bootstrap", &boot]);
-    let invite = a.create("night owls");
+    // History is shared in this circle, so bob can read what came before.
+    let invite = a
+        .ok(&["topic", "create", "night owls", "--share-history"])
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
     for i in 0..5 {
         a.post("night owls", &format!("before bob {i}"));
     }

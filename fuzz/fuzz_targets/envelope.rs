@@ -1,12 +1,15 @@
 //! A gossip envelope from anyone: opening it never panics, and whatever
 //! opens re-seals to the same id (one message, one envelope).
 #![no_main]
-use kindred_proto::{envelope, TopicKeys, TopicSecret};
+use kindred_proto::envelope;
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../support.rs"]
+mod kindred_fuzz_support;
+
 fuzz_target!(|data: &[u8]| {
-    let keys = TopicKeys::derive(&TopicSecret::from_bytes([7; 32]));
-    if let Ok(m) = envelope::open(&keys, data) {
+    let (keys, _, ring) = kindred_fuzz_support::circle_keys(7);
+    if let Ok(m) = envelope::open(&keys, &ring, data) {
         assert_eq!(m.id, envelope::message_id(data));
     }
 });

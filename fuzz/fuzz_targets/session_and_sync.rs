@@ -7,19 +7,22 @@ use std::sync::OnceLock;
 use kindred_fuzz_support::keys;
 use kindred_proto::noise::{Handshake, SessionLimits};
 use kindred_proto::sync::{ids_from_wire, SyncRequest, SyncResponse};
-use kindred_proto::{envelope, Kind, MessageContent, MessageId, Pseudonym, TopicKeys, TopicSecret};
+use kindred_proto::topic::Keyring;
+use kindred_proto::{envelope, Kind, MessageContent, MessageId, Pseudonym, TopicKeys};
 use kindred_store::{DataDir, MessageRecord, Store};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "../support.rs"]
 mod kindred_fuzz_support;
 
-fn store() -> &'static (Store, TopicKeys, tempfile::TempDir) {
-    static S: OnceLock<(Store, TopicKeys, tempfile::TempDir)> = OnceLock::new();
+type Fixture = (Store, TopicKeys, Keyring, tempfile::TempDir);
+
+fn store() -> &'static Fixture {
+    static S: OnceLock<Fixture> = OnceLock::new();
     S.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(DataDir::lock(dir.path()).expect("lock")).expect("store");
-        let keys = TopicKeys::derive(&TopicSecret::from_bytes([5; 32]));
+        let (keys, epoch, ring) = kindred_fuzz_support::circle_keys(5);
         let author = Pseudonym::from_seed([6; 32]);
         let mut parents: Vec<MessageId> = vec![];
         for i in 0..20 {
@@ -29,14 +32,14 @@ fn store() -> &'static (Store, TopicKeys, tempfile::TempDir) {
                 parents: parents.clone(),
                 timestamp: i,
             };
-            let (id, env) = envelope::seal(&keys, &author, &content).expect("seal");
-            let opened = envelope::open(&keys, &env).expect("open");
+            let (id, env) = envelope::seal(&keys, &epoch, &author, &content).expect("seal");
+            let opened = envelope::open(&keys, &ring, &env).expect("open");
             store
                 .insert(&keys.id, MessageRecord::from_opened(&opened, &env, 0))
                 .expect("insert");
             parents = vec![id];
         }
-        (store, keys, dir)
+        (store, keys, ring, dir)
     })
 }
 
@@ -70,19 +73,19 @@ fuzz_target!(|data: &[u8]| {
     }
     // Sync: whatever decodes is served from a real store, and the page
     // it gives is a valid response.
-    let (store, keys, _) = store();
+    let (store, keys, ring, _) = store();
     for p in parts {
         if let Ok(SyncRequest::Fetch { want, have, .. }) = SyncRequest::decode(p) {
             let page = store
                 .sync_page(&keys.id, &ids_from_wire(&want), &ids_from_wire(&have), 512, 2 << 20)
                 .expect("sync page");
             for env in page {
-                assert!(envelope::open(keys, &env).is_ok());
+                assert!(envelope::open(keys, ring, &env).is_ok());
             }
         }
         if let Ok(SyncResponse::Messages { envelopes }) = SyncResponse::decode(p) {
             for e in envelopes.iter() {
-                let _ = envelope::open(keys, e);
+                let _ = envelope::open(keys, ring, e);
             }
         }
     }

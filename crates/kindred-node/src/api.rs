@@ -207,6 +207,12 @@ struct CreateTopic {
     rules: String,
     my_name: Option<String>,
     expires_hours: Option<u64>,
+    /// Newcomers may read what was said before they arrived.
+    #[serde(default)]
+    share_history: bool,
+    /// Only moderators and the owner may issue invites.
+    #[serde(default)]
+    moderators_invite: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -223,9 +229,28 @@ async fn create_topic(
     State(s): State<ApiState>,
     Json(req): Json<CreateTopic>,
 ) -> ApiResult<InviteReply> {
+    use kindred_proto::authority::{History, Policy, WhoInvites};
+    let policy = Policy {
+        history: if req.share_history {
+            History::Share
+        } else {
+            History::Protect
+        },
+        invite: if req.moderators_invite {
+            WhoInvites::Moderators
+        } else {
+            WhoInvites::Members
+        },
+    };
     let (topic, invite) = s
         .node
-        .create_topic(&req.name, &req.rules, req.my_name, hours(req.expires_hours))
+        .create_circle(
+            &req.name,
+            &req.rules,
+            req.my_name,
+            hours(req.expires_hours),
+            policy,
+        )
         .await?;
     Ok(Json(InviteReply { topic, invite }))
 }

@@ -52,7 +52,8 @@ impl Node {
     pub(crate) async fn discover(&self, announce: bool, all: bool) {
         let period = now_ms() / RENDEZVOUS_PERIOD_MS;
         for t in self.inner.topics.all() {
-            if announce {
+            // Not a member yet: nothing to offer, only to look for.
+            if announce && !t.joining() {
                 let key = t.keys.rendezvous(period).to_vec();
                 let _ = self.inner.net.send(Command::Provide { key }).await;
             }

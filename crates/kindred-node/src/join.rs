@@ -64,14 +64,28 @@ pub struct InviteOptions {
 }
 
 impl Node {
-    /// Opens a new circle: its genesis (signed by this node, the owner)
-    /// and epoch 0. Returns it and a first invite.
+    /// Opens a new circle with the default policy (history protected from
+    /// newcomers, any member may invite).
     pub async fn create_topic(
         &self,
         name: &str,
         rules: &str,
         my_name: Option<String>,
         expires_in: Option<Duration>,
+    ) -> Result<(TopicSummary, String), NodeError> {
+        self.create_circle(name, rules, my_name, expires_in, Policy::default())
+            .await
+    }
+
+    /// Opens a new circle: its genesis (signed by this node, the owner)
+    /// and epoch 0. Returns it and a first invite.
+    pub async fn create_circle(
+        &self,
+        name: &str,
+        rules: &str,
+        my_name: Option<String>,
+        expires_in: Option<Duration>,
+        policy: Policy,
     ) -> Result<(TopicSummary, String), NodeError> {
         let name = name.trim();
         kindred_proto::text::check_name(name, kindred_proto::MAX_NAME_BYTES)
@@ -91,7 +105,7 @@ impl Node {
         let genesis = Genesis {
             name: name.to_string(),
             rules: rules.to_string(),
-            policy: Policy::default(),
+            policy,
             topic: keys.id,
             kx: kx.public(),
             owner_name: my_name.clone(),
@@ -304,6 +318,13 @@ impl Node {
         }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
+            // Peers met meanwhile (found through the DHT, say) may be members.
+            let mut targets = targets.clone();
+            for p in self.inner.net.peers().await? {
+                if !targets.iter().any(|(t, _)| *t == p.peer) {
+                    targets.push((p.peer, Vec::new()));
+                }
+            }
             for (peer, addrs) in &targets {
                 match self.ask_to_join(&state, *peer, addrs.clone()).await {
                     Ok(true) => {
@@ -375,6 +396,7 @@ impl Node {
                 tracing::info!("the request to join {} waits for a moderator", t.name);
                 Ok(false)
             }
+            Ok(JoinReply::NotHere) => Ok(false),
             Ok(JoinReply::Refused(reason)) => Err(NodeError::BadInput(format!(
                 "the circle refused to let you in: {}",
                 kindred_proto::text::escape_line(&reason)
@@ -419,12 +441,24 @@ impl Node {
     /// peers the node has met (run periodically).
     pub(crate) async fn retry_joins(&self) {
         for t in self.inner.topics.all().into_iter().filter(|t| t.joining()) {
-            let peers = self.inner.store.known_peers(now_ms()).unwrap_or_default();
-            for (peer, addrs) in peers.into_iter().take(8) {
+            let mut peers: Vec<(PeerId, Vec<kindred_net::Multiaddr>)> = self
+                .inner
+                .net
+                .peers()
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| (p.peer, Vec::new()))
+                .collect();
+            for (peer, addrs) in self.inner.store.known_peers(now_ms()).unwrap_or_default() {
                 let Ok(peer) = PeerId::from_bytes(&peer) else {
                     continue;
                 };
-                let addrs = addrs.iter().filter_map(|a| a.parse().ok()).collect();
+                if !peers.iter().any(|(p, _)| *p == peer) {
+                    peers.push((peer, addrs.iter().filter_map(|a| a.parse().ok()).collect()));
+                }
+            }
+            for (peer, addrs) in peers.into_iter().take(16) {
                 match self.ask_to_join(&t, peer, addrs).await {
                     Ok(true) => break,
                     Err(NodeError::BadInput(e)) => {
@@ -510,12 +544,12 @@ impl Node {
             .into_iter()
             .find(|t| !t.joining() && t.auth.circle_id() == request.body.circle)
         else {
-            return refuse("this node is not in that circle");
+            return JoinReply::NotHere;
         };
         let state = t.auth.state();
         let me = t.me.public_key();
         if state.role(&me).is_err() {
-            return refuse("this node is no longer in that circle");
+            return JoinReply::NotHere;
         }
         if state.role(&request.body.joiner).is_ok() {
             return self.admitted(&t);

@@ -28,7 +28,10 @@ pub enum JoinReply {
     },
     /// The invite needs a moderator's approval; ask again later.
     Waiting,
+    /// Final: the invite does not (or no longer) let this person in.
     Refused(String),
+    /// This node cannot judge it (it is not in that circle): ask another.
+    NotHere,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -37,6 +40,8 @@ enum Wire {
     Admitted(Capped<ByteBuf, MAX_OPS>, Capped<(Id32, Id32), 4096>),
     Waiting,
     Refused(String),
+    #[serde(rename = "not-here")]
+    NotHere,
 }
 
 impl JoinReply {
@@ -53,6 +58,7 @@ impl JoinReply {
             ),
             JoinReply::Waiting => Wire::Waiting,
             JoinReply::Refused(r) => Wire::Refused(r.clone()),
+            JoinReply::NotHere => Wire::NotHere,
         })
     }
 
@@ -69,6 +75,7 @@ impl JoinReply {
                 },
                 Wire::Waiting => JoinReply::Waiting,
                 Wire::Refused(r) => JoinReply::Refused(r.chars().take(MAX_REASON_CHARS).collect()),
+                Wire::NotHere => JoinReply::NotHere,
             },
         )
     }
@@ -86,6 +93,7 @@ mod tests {
                 history: vec![(OpId([4; 32]), [5; 32])],
             },
             JoinReply::Waiting,
+            JoinReply::NotHere,
             JoinReply::Refused("this invite expired".into()),
         ] {
             assert_eq!(JoinReply::decode(&r.encode()).unwrap(), r);
