@@ -391,7 +391,11 @@ impl Node {
             Err(_) => return Ok(false),
         };
         match JoinReply::decode(&bytes) {
-            Ok(JoinReply::Admitted { ops, history }) => self.complete_join(t, ops, history).await,
+            Ok(JoinReply::Admitted {
+                ops,
+                history,
+                cards,
+            }) => self.complete_join(t, ops, history, cards).await,
             Ok(JoinReply::Waiting) => {
                 tracing::info!("the request to join {} waits for a moderator", t.name);
                 Ok(false)
@@ -415,6 +419,7 @@ impl Node {
         t: &Arc<TopicState>,
         ops: Vec<Vec<u8>>,
         history: Vec<(kindred_proto::OpId, [u8; 32])>,
+        cards: Vec<String>,
     ) -> Result<bool, NodeError> {
         let ops: Vec<Op> = ops.iter().filter_map(|b| Op::decode(b).ok()).collect();
         self.take_ops(t, ops)?;
@@ -426,6 +431,16 @@ impl Node {
             let secret = EpochSecret::from_bytes(secret);
             t.auth.install(op, &secret);
             self.inner.store.put_epoch(&t.id(), &op, secret.as_bytes())?;
+        }
+        let state = t.auth.state();
+        for code in cards {
+            // Signed by the member's node, naming its pseudonym here.
+            let Ok(c) = kindred_proto::dm::Contact::parse(&code) else {
+                continue;
+            };
+            if let Some(p) = c.pseudonym.filter(|p| state.people.contains_key(p)) {
+                self.inner.store.learn_card(&t.id(), &p, &code)?;
+            }
         }
         t.set_joined();
         if let Some(mut rec) = self.inner.store.topic(&t.id())? {
@@ -598,6 +613,14 @@ impl Node {
         JoinReply::Admitted {
             ops: crate::authority::all_ops(t),
             history,
+            cards: self
+                .inner
+                .store
+                .cards(&t.id())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(_, code)| code)
+                .collect(),
         }
     }
 }

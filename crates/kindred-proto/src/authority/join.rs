@@ -25,6 +25,10 @@ pub enum JoinReply {
     Admitted {
         ops: Vec<Vec<u8>>,
         history: Vec<(OpId, [u8; 32])>,
+        /// Members' contact codes (each signed by its node, vouching for
+        /// the pseudonym), so the newcomer can write to members who
+        /// published theirs before it arrived.
+        cards: Vec<String>,
     },
     /// The invite needs a moderator's approval; ask again later.
     Waiting,
@@ -37,7 +41,11 @@ pub enum JoinReply {
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum Wire {
-    Admitted(Capped<ByteBuf, MAX_OPS>, Capped<(Id32, Id32), 4096>),
+    Admitted(
+        Capped<ByteBuf, MAX_OPS>,
+        Capped<(Id32, Id32), 4096>,
+        Capped<String, { super::MAX_MEMBERS }>,
+    ),
     Waiting,
     Refused(String),
     #[serde(rename = "not-here")]
@@ -47,7 +55,11 @@ enum Wire {
 impl JoinReply {
     pub fn encode(&self) -> Vec<u8> {
         codec::encode(&match self {
-            JoinReply::Admitted { ops, history } => Wire::Admitted(
+            JoinReply::Admitted {
+                ops,
+                history,
+                cards,
+            } => Wire::Admitted(
                 Capped(ops.iter().map(|o| ByteBuf::from(o.clone())).collect()),
                 Capped(
                     history
@@ -55,6 +67,7 @@ impl JoinReply {
                         .map(|(op, s)| (Fixed(op.0), Fixed(*s)))
                         .collect(),
                 ),
+                Capped(cards.clone()),
             ),
             JoinReply::Waiting => Wire::Waiting,
             JoinReply::Refused(r) => Wire::Refused(r.clone()),
@@ -65,13 +78,14 @@ impl JoinReply {
     pub fn decode(bytes: &[u8]) -> Result<JoinReply, DecodeError> {
         Ok(
             match codec::decode("join answer", bytes, MAX_JOIN_REPLY_BYTES)? {
-                Wire::Admitted(ops, history) => JoinReply::Admitted {
+                Wire::Admitted(ops, history, cards) => JoinReply::Admitted {
                     ops: ops.0.into_iter().map(|o| o.into_vec()).collect(),
                     history: history
                         .0
                         .into_iter()
                         .map(|(o, s)| (OpId(o.0), s.0))
                         .collect(),
+                    cards: cards.0,
                 },
                 Wire::Waiting => JoinReply::Waiting,
                 Wire::Refused(r) => JoinReply::Refused(r.chars().take(MAX_REASON_CHARS).collect()),
@@ -91,6 +105,7 @@ mod tests {
             JoinReply::Admitted {
                 ops: vec![vec![1, 2], vec![3]],
                 history: vec![(OpId([4; 32]), [5; 32])],
+                cards: vec!["kindredc1abc".into()],
             },
             JoinReply::Waiting,
             JoinReply::NotHere,
