@@ -13,7 +13,7 @@ use kindred_proto::authority::join::{
     JoinReply, JOIN_PROTOCOL, MAX_JOIN_REPLY_BYTES, MAX_JOIN_REQUEST_BYTES,
 };
 use kindred_proto::authority::{
-    Circle, Draft, EpochSecret, Genesis, JoinBody, JoinRequest, Op, Policy, Role, DRAFT_ENTROPY,
+    Circle, Draft, EpochSecret, Genesis, JoinBody, JoinRequest, Op, Policy, DRAFT_ENTROPY,
 };
 use kindred_proto::{Invite, Kind, Pseudonym, TopicKeys, TopicSecret};
 use kindred_store::TopicRecord;
@@ -578,8 +578,9 @@ impl Node {
                     ));
                 }
             }
-            let moderator = state.role(&me).is_ok_and(|r| r >= Role::Moderator);
-            if inv.approval && !moderator {
+            // A person decides: not even a moderator's node admits on its
+            // own; `kindred approve` does, and the joiner asks again.
+            if inv.approval {
                 if state.pending.contains_key(&request.id) {
                     return JoinReply::Waiting;
                 }
