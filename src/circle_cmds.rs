@@ -108,7 +108,9 @@ pub async fn run(cmd: CircleCmd, dir: &Path) -> Result<()> {
             reason,
         } => {
             let body = json!({"member": member, "reason": reason.unwrap_or_default()});
-            let m: MemberView = client.post_json(&["v1", "topics", &topic, "remove"], &body).await?;
+            let m: MemberView = client
+                .post_json(&["v1", "topics", &topic, "remove"], &body)
+                .await?;
             println!(
                 "Removed {} ({}). The circle has a new key they will never receive.",
                 m.handle,
@@ -117,20 +119,36 @@ pub async fn run(cmd: CircleCmd, dir: &Path) -> Result<()> {
         }
         CircleCmd::Promote { topic, member } => {
             let m: MemberView = client
-                .post_json(&["v1", "topics", &topic, "promote"], &json!({"member": member}))
+                .post_json(
+                    &["v1", "topics", &topic, "promote"],
+                    &json!({"member": member}),
+                )
                 .await?;
-            println!("{} ({}) is now a moderator.", m.handle, format::safe(&m.name));
+            println!(
+                "{} ({}) is now a moderator.",
+                m.handle,
+                format::safe(&m.name)
+            );
         }
         CircleCmd::Demote { topic, member } => {
             let m: MemberView = client
-                .post_json(&["v1", "topics", &topic, "demote"], &json!({"member": member}))
+                .post_json(
+                    &["v1", "topics", &topic, "demote"],
+                    &json!({"member": member}),
+                )
                 .await?;
-            println!("{} ({}) is a member again.", m.handle, format::safe(&m.name));
+            println!(
+                "{} ({}) is a member again.",
+                m.handle,
+                format::safe(&m.name)
+            );
         }
         CircleCmd::Leave { topic, yes } => {
-            if !yes && !crate::input::confirm(&format!(
-                "Leave \"{topic}\" and delete everything this node holds of it? [y/N] "
-            ))? {
+            if !yes
+                && !crate::input::confirm(&format!(
+                    "Leave \"{topic}\" and delete everything this node holds of it? [y/N] "
+                ))?
+            {
                 println!("Nothing changed.");
                 return Ok(());
             }
@@ -138,14 +156,20 @@ pub async fn run(cmd: CircleCmd, dir: &Path) -> Result<()> {
                 .post_json(&["v1", "topics", &topic, "leave"], &json!({}))
                 .await?;
             let name = v.get("left").and_then(|n| n.as_str()).unwrap_or(&topic);
-            println!("You left \"{}\"; its data is deleted from this node.", format::safe(name));
+            println!(
+                "You left \"{}\"; its data is deleted from this node.",
+                format::safe(name)
+            );
         }
         CircleCmd::Rename { topic, name } => {
             let v: serde_json::Value = client
                 .post_json(&["v1", "topics", &topic, "rename"], &json!({"name": name}))
                 .await?;
             let name = v.get("name").and_then(|n| n.as_str()).unwrap_or_default();
-            println!("Your name in this circle is now \"{}\".", format::safe(name));
+            println!(
+                "Your name in this circle is now \"{}\".",
+                format::safe(name)
+            );
         }
         CircleCmd::Invites { topic, json } => {
             let r: InvitesReply = client.get(&["v1", "topics", &topic, "invites"]).await?;
@@ -163,7 +187,10 @@ pub async fn run(cmd: CircleCmd, dir: &Path) -> Result<()> {
                     .map(|e| format!(", expires {}", format::time(e)))
                     .unwrap_or_default();
                 let approval = if i.approval { ", needs approval" } else { "" };
-                println!("{}  {:<8} {uses}{expires}{approval}, issued by {}", i.id, i.state, i.issuer);
+                println!(
+                    "{}  {:<8} {uses}{expires}{approval}, issued by {}",
+                    i.id, i.state, i.issuer
+                );
             }
             for p in &r.waiting {
                 println!(
@@ -189,7 +216,10 @@ pub async fn run(cmd: CircleCmd, dir: &Path) -> Result<()> {
             let v: serde_json::Value = client
                 .post_json(&["v1", "topics", &topic, "approve"], &json!({"id": id}))
                 .await?;
-            let who = v.get("admitted").and_then(|n| n.as_str()).unwrap_or_default();
+            let who = v
+                .get("admitted")
+                .and_then(|n| n.as_str())
+                .unwrap_or_default();
             println!("Admitted {who}.");
         }
     }

@@ -87,12 +87,13 @@ pub fn topics(topics: &[TopicSummary], json: bool) {
     }
     for t in topics {
         println!(
-            "{}  {}  {} messages, {} member(s) connected, {}",
+            "{}  {}  {} messages, {} member(s) connected, {}; you: {}",
             &t.id[..12],
             safe(&t.name),
             t.messages,
             t.peers,
-            sync_words(t)
+            sync_words(t),
+            safe(&t.role)
         );
     }
 }
@@ -172,6 +173,17 @@ pub fn status(s: &StatusView, json: bool) {
             t.accepted,
             t.rejected,
             t.duplicates
+        );
+        let keys = if t.keys_ok {
+            "every member holds its key"
+        } else {
+            "a new key is on its way to some members"
+        };
+        println!(
+            "          you: {}; {} members; epoch {} ({keys})",
+            safe(&t.role),
+            t.members,
+            t.epoch
         );
     }
 }

@@ -317,7 +317,14 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             };
             let reply = Client::connect(&dir)
                 .await?
-                .create_topic(&name, &rules, my_name, expires, share_history, moderators_invite)
+                .create_topic(
+                    &name,
+                    &rules,
+                    my_name,
+                    expires,
+                    share_history,
+                    moderators_invite,
+                )
                 .await?;
             println!(
                 "Created circle \"{}\" ({}).",

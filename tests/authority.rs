@@ -25,7 +25,11 @@ fn handle_of(n: &Node, topic: &str) -> String {
 
 fn err(n: &Node, args: &[&str]) -> String {
     let out = n.cli(args);
-    assert!(!out.status.success(), "`kindred {}` should fail", args.join(" "));
+    assert!(
+        !out.status.success(),
+        "`kindred {}` should fail",
+        args.join(" ")
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -42,7 +46,10 @@ fn invite(n: &Node, topic: &str, extra: &[&str]) -> String {
 #[test]
 fn a_removed_member_reads_nothing_new_and_cannot_post() {
     let owner = Node::new("owner");
-    let people: Vec<Node> = ["mod", "ann", "ben", "cat"].iter().map(|n| Node::new(n)).collect();
+    let people: Vec<Node> = ["mod", "ann", "ben", "cat"]
+        .iter()
+        .map(|n| Node::new(n))
+        .collect();
     let first = owner.create("recovery");
     for p in &people {
         let joined = p.join(&invite(&owner, "recovery", &[]));
@@ -70,7 +77,13 @@ fn a_removed_member_reads_nothing_new_and_cannot_post() {
                 .then_some(())
         });
     }
-    moderator.ok(&["remove", "recovery", &removed_handle, "--reason", "harassment"]);
+    moderator.ok(&[
+        "remove",
+        "recovery",
+        &removed_handle,
+        "--reason",
+        "harassment",
+    ]);
     // Every remaining member moves to the new key.
     for n in people.iter().take(3).chain([&owner]) {
         wait_for("every member to know of the removal", T, || {
@@ -98,7 +111,9 @@ fn a_removed_member_reads_nothing_new_and_cannot_post() {
     });
     let e = err(removed, &["post", "recovery", "still here?"]);
     assert!(
-        e.contains(&format!("you were removed from this circle by {mod_handle}")),
+        e.contains(&format!(
+            "you were removed from this circle by {mod_handle}"
+        )),
         "{e}"
     );
     // Its node syncs with the others for a while and still reads nothing new.
@@ -127,7 +142,11 @@ fn revoked_expired_used_up_and_altered_invites_are_refused_in_plain_words() {
     let owner_handle = handle_of(&owner, "grief");
 
     let revoked = invite(&owner, "grief", &[]);
-    let id = kindred_proto::Invite::parse(&revoked, 0).expect("invite").key.public_key().to_hex();
+    let id = kindred_proto::Invite::parse(&revoked, 0)
+        .expect("invite")
+        .key
+        .public_key()
+        .to_hex();
     owner.ok(&["invite", "revoke", "grief", &id[..12]]);
     let e = err(&joiner, &["join", &revoked]);
     assert!(
@@ -153,7 +172,10 @@ fn revoked_expired_used_up_and_altered_invites_are_refused_in_plain_words() {
     assert!(e.contains("has been used 1 times"), "{e}");
 
     // Rules altered in the invite: the owner's signature no longer holds.
-    let e = err(&other, &["join", &altered_text(&invite(&owner, "grief", &[]))]);
+    let e = err(
+        &other,
+        &["join", &altered_text(&invite(&owner, "grief", &[]))],
+    );
     assert!(e.contains("altered"), "{e}");
     // None of it left a trace on the refused nodes.
     assert_eq!(other.status()["topics"].as_array().map(Vec::len), Some(0));
@@ -169,7 +191,9 @@ fn altered_text(invite: &str) -> String {
         .position(|w| w == b"Be k")
         .unwrap_or(payload.len() / 4);
     payload[pos] ^= 1;
-    kindred_proto::invite::TEXT.encode(&payload).expect("encode")
+    kindred_proto::invite::TEXT
+        .encode(&payload)
+        .expect("encode")
 }
 
 #[test]

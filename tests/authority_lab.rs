@@ -99,7 +99,10 @@ fn a_partition_with_concurrent_demotion_and_removals_heals_into_one_roster() {
     mod3.ok(&["remove", "circle", &h["x"]]);
     let side_b_invite = mod1.ok(&["topic", "invite", "circle"]).trim().to_string();
     let joined = newcomer.ok(&["join", &side_b_invite]);
-    assert!(joined.contains("Joined"), "the newcomer is admitted on side B: {joined}");
+    assert!(
+        joined.contains("Joined"),
+        "the newcomer is admitted on side B: {joined}"
+    );
 
     for hb in side_b {
         lab.heal(hb);
@@ -131,18 +134,26 @@ fn a_partition_with_concurrent_demotion_and_removals_heals_into_one_roster() {
     }
     // The key is rotated until only the members hold the one in use.
     for n in [owner, mod1, mod2, mod3, w] {
-        wait_for(&format!("{} to hold a key only members hold", n.name), T, || {
-            let s = n.topic_status("circle");
-            (s["keys_ok"] == true && s["members"] == 5).then_some(())
-        });
+        wait_for(
+            &format!("{} to hold a key only members hold", n.name),
+            T,
+            || {
+                let s = n.topic_status("circle");
+                (s["keys_ok"] == true && s["members"] == 5).then_some(())
+            },
+        );
     }
     owner.post("circle", "after the healing");
     for n in [mod1, mod2, mod3, w] {
-        wait_for(&format!("{} to read the post after healing", n.name), T, || {
-            n.texts("circle")
-                .contains(&"after the healing".to_string())
-                .then_some(())
-        });
+        wait_for(
+            &format!("{} to read the post after healing", n.name),
+            T,
+            || {
+                n.texts("circle")
+                    .contains(&"after the healing".to_string())
+                    .then_some(())
+            },
+        );
     }
     std::thread::sleep(Duration::from_secs(3));
     for n in [x, y, newcomer] {

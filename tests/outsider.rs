@@ -119,8 +119,13 @@ fn an_outsider_sees_only_ciphertext_and_its_injections_are_rejected() {
         &other.id,
         &kindred_proto::authority::EpochSecret::from_bytes([43; 32]),
     );
-    let (_, foreign) =
-        seal(&other, &other_epoch, &Pseudonym::from_seed([1; 32]), &content).expect("seal");
+    let (_, foreign) = seal(
+        &other,
+        &other_epoch,
+        &Pseudonym::from_seed([1; 32]),
+        &content,
+    )
+    .expect("seal");
     let mut tampered = foreign.clone();
     let mid = tampered.len() / 2;
     tampered[mid] ^= 0x40;

@@ -29,12 +29,7 @@ pub fn chain(
             parents: prev.iter().map(|(id, _)| *id).collect(),
             timestamp: now - (n - k) as u64,
         };
-        let (id, envelope) = seal(
-            keys,
-            epoch,
-            author,
-            &content,
-        )?;
+        let (id, envelope) = seal(keys, epoch, author, &content)?;
         let depth = prev.map(|(_, d)| d + 1).unwrap_or(0);
         out.push(MessageRecord {
             id: ByteBuf::from(id.0.to_vec()),
@@ -74,13 +69,7 @@ pub fn loose(
                 parents: vec![],
                 timestamp: now,
             };
-            Ok(seal(
-                keys,
-                epoch,
-                author,
-                &content,
-            )?
-            .1)
+            Ok(seal(keys, epoch, author, &content)?.1)
         })
         .collect()
 }
@@ -118,7 +107,10 @@ pub fn current_epoch(store: &kindred_store::Store, keys: &TopicKeys) -> Result<E
     let genesis = Op::decode(&rec.genesis)?;
     let ops = store.ops(&keys.id)?;
     let gid = genesis.id;
-    let ops = ops.iter().filter_map(|b| Op::decode(b).ok()).filter(move |o| o.id != gid);
+    let ops = ops
+        .iter()
+        .filter_map(|b| Op::decode(b).ok())
+        .filter(move |o| o.id != gid);
     let circle = Circle::from_ops(genesis, ops, now_ms()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let current = circle
         .state()
@@ -130,5 +122,8 @@ pub fn current_epoch(store: &kindred_store::Store, keys: &TopicKeys) -> Result<E
         .into_iter()
         .find(|(op, _)| *op == current)
         .ok_or_else(|| anyhow::anyhow!("the current epoch's secret is not held"))?;
-    Ok(EpochKeys::derive(&keys.id, &EpochSecret::from_bytes(*secret)))
+    Ok(EpochKeys::derive(
+        &keys.id,
+        &EpochSecret::from_bytes(*secret),
+    ))
 }

@@ -21,7 +21,10 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/v1/topics/{topic}/approve", post(approve))
 }
 
-async fn members(State(s): State<ApiState>, Path(topic): Path<String>) -> ApiResult<Vec<MemberView>> {
+async fn members(
+    State(s): State<ApiState>,
+    Path(topic): Path<String>,
+) -> ApiResult<Vec<MemberView>> {
     Ok(Json(s.node.members(&topic).await?))
 }
 
@@ -56,7 +59,10 @@ async fn demote(
     Ok(Json(s.node.demote(&topic, &req.member).await?))
 }
 
-async fn leave(State(s): State<ApiState>, Path(topic): Path<String>) -> ApiResult<serde_json::Value> {
+async fn leave(
+    State(s): State<ApiState>,
+    Path(topic): Path<String>,
+) -> ApiResult<serde_json::Value> {
     let name = s.node.leave(&topic).await?;
     Ok(Json(serde_json::json!({ "left": name })))
 }

@@ -7,8 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use kindred_proto::authority::{
-    open_rekey, Circle, Draft, EpochSecret, KxSecret, Op, Refusal, Standing, State,
-    DRAFT_ENTROPY,
+    open_rekey, Circle, Draft, EpochSecret, KxSecret, Op, Refusal, Standing, State, DRAFT_ENTROPY,
 };
 use kindred_proto::topic::{EpochKeys, Keyring, EPOCH_TAG_LEN};
 use kindred_proto::{CircleId, Kind, OpId, PublicKey, TopicId};
@@ -78,7 +77,11 @@ impl CircleAuth {
     }
 
     pub fn ring(&self) -> Arc<Keyring> {
-        self.keys.read().unwrap_or_else(|p| p.into_inner()).ring.clone()
+        self.keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .ring
+            .clone()
     }
 
     pub fn current(&self) -> Option<EpochKeys> {

@@ -26,7 +26,13 @@ pub(crate) fn open_all(items: &[Sealed<'_>]) -> Vec<Result<OpenedMessage, OpenEr
     std::thread::scope(|s| {
         let handles: Vec<_> = items
             .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|(k, r, e)| open(k, r, e)).collect::<Vec<_>>()))
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(k, r, e)| open(k, r, e))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         handles
             .into_iter()

@@ -126,7 +126,8 @@ impl Node {
         kind: Kind,
         data: &[u8],
     ) -> Result<MessageRecord, NodeError> {
-        self.publish_sealed(t, epoch, kind, String::new(), data).await
+        self.publish_sealed(t, epoch, kind, String::new(), data)
+            .await
     }
 
     async fn publish_sealed(
@@ -188,7 +189,10 @@ impl Node {
     /// For each author in the circle, the handles of the others whose
     /// display name looks like theirs (`text::name_likeness`): a name cannot
     /// be borrowed unnoticed.
-    pub(crate) fn look_alikes(&self, t: &TopicState) -> HashMap<kindred_proto::PublicKey, Vec<String>> {
+    pub(crate) fn look_alikes(
+        &self,
+        t: &TopicState,
+    ) -> HashMap<kindred_proto::PublicKey, Vec<String>> {
         let names = self.inner.store.names(&t.id()).unwrap_or_default();
         let mut by_likeness: HashMap<String, Vec<kindred_proto::PublicKey>> = HashMap::new();
         // The default name says nobody is claiming a name.
@@ -230,7 +234,10 @@ impl Node {
                 .author_name(&t.id(), &author)
                 .ok()
                 .flatten()
-                .or_else(|| t.auth.with(|c| c.state().people.get(&author).map(|p| p.name.clone()))),
+                .or_else(|| {
+                    t.auth
+                        .with(|c| c.state().people.get(&author).map(|p| p.name.clone()))
+                }),
             author: author.to_hex(),
             handle: crate::peers::handle(&author),
             text: m.body.clone(),

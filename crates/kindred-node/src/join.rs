@@ -27,7 +27,7 @@ use crate::{invites, now_ms, NodeError};
 const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// Join requests one peer may make us judge per minute (each may cost a
 /// signature check, an op and a publish).
-const JOINS_PER_MINUTE: u32 = 10;
+const JOINS_PER_MINUTE: u32 = 30;
 /// Join sessions served at once.
 const MAX_INBOUND: usize = 8;
 
@@ -53,6 +53,13 @@ async fn read_value(s: &mut libp2p::Stream, max: usize) -> std::io::Result<Vec<u
     let mut buf = vec![0u8; len];
     s.read_exact(&mut buf).await?;
     Ok(buf)
+}
+
+/// What one join attempt came to.
+enum Asked {
+    In,
+    Waiting,
+    NoAnswer,
 }
 
 /// What to put in an invite besides its key.
@@ -134,7 +141,10 @@ impl Node {
             vec![(genesis.id, secret)],
         );
         let state = self.add_topic(&record, state).await?;
-        let sealing = state.auth.current().ok_or_else(|| self.not_in_circle(&state))?;
+        let sealing = state
+            .auth
+            .current()
+            .ok_or_else(|| self.not_in_circle(&state))?;
         self.publish_data(&state, &sealing, Kind::Authority, genesis.encoded())
             .await?;
         let invite = self
@@ -262,7 +272,11 @@ impl Node {
         let keys = TopicKeys::derive(&invite.locator);
         if let Some(s) = self.inner.topics.get(&keys.id) {
             if !s.joining() {
-                return Ok((self.summary(&s).await?, self.inner.members.of(&s.id()).len(), true));
+                return Ok((
+                    self.summary(&s).await?,
+                    self.inner.members.of(&s.id()).len(),
+                    true,
+                ));
             }
         }
         let state = match self.inner.topics.get(&keys.id) {
@@ -327,11 +341,14 @@ impl Node {
             }
             for (peer, addrs) in &targets {
                 match self.ask_to_join(&state, *peer, addrs.clone()).await {
-                    Ok(true) => {
+                    Ok(Asked::In) => {
                         let peers = self.wait_for_members(&state, deadline).await;
                         return Ok((self.summary(&state).await?, peers.max(1), false));
                     }
-                    Ok(false) => {}
+                    // Asking again now would change nothing: the node asks
+                    // every few seconds from here on.
+                    Ok(Asked::Waiting) => return Ok((self.summary(&state).await?, 0, false)),
+                    Ok(Asked::NoAnswer) => {}
                     Err(e @ NodeError::BadInput(_)) => {
                         self.forget(&state).await?;
                         return Err(e);
@@ -357,19 +374,18 @@ impl Node {
         }
     }
 
-    /// One join attempt with one peer. `Ok(true)`: admitted; `Ok(false)`:
-    /// not reachable or waiting for approval; `Err(BadInput)`: refused.
+    /// One join attempt with one peer; `Err(BadInput)`: refused.
     async fn ask_to_join(
         &self,
         t: &Arc<TopicState>,
         peer: PeerId,
         addrs: Vec<kindred_net::Multiaddr>,
-    ) -> Result<bool, NodeError> {
+    ) -> Result<Asked, NodeError> {
         let Some(request) = t.join_request() else {
-            return Ok(true);
+            return Ok(Asked::In);
         };
         if !self.inner.net.connect(peer, addrs).await? {
-            return Ok(false);
+            return Ok(Asked::NoAnswer);
         }
         let mut control = self.inner.net.streams();
         let exchange = async {
@@ -386,28 +402,31 @@ impl Node {
             Ok(Ok(b)) => b,
             Ok(Err(e)) => {
                 tracing::debug!(%peer, "join session failed: {e}");
-                return Ok(false);
+                return Ok(Asked::NoAnswer);
             }
-            Err(_) => return Ok(false),
+            Err(_) => return Ok(Asked::NoAnswer),
         };
         match JoinReply::decode(&bytes) {
             Ok(JoinReply::Admitted {
                 ops,
                 history,
                 cards,
-            }) => self.complete_join(t, ops, history, cards).await,
+            }) => Ok(match self.complete_join(t, ops, history, cards).await? {
+                true => Asked::In,
+                false => Asked::NoAnswer,
+            }),
             Ok(JoinReply::Waiting) => {
                 tracing::info!("the request to join {} waits for a moderator", t.name);
-                Ok(false)
+                Ok(Asked::Waiting)
             }
-            Ok(JoinReply::NotHere) => Ok(false),
+            Ok(JoinReply::NotHere) => Ok(Asked::NoAnswer),
             Ok(JoinReply::Refused(reason)) => Err(NodeError::BadInput(format!(
                 "the circle refused to let you in: {}",
                 kindred_proto::text::escape_line(&reason)
             ))),
             Err(e) => {
                 tracing::debug!(%peer, "a join answer did not decode: {e}");
-                Ok(false)
+                Ok(Asked::NoAnswer)
             }
         }
     }
@@ -430,7 +449,9 @@ impl Node {
         for (op, secret) in history {
             let secret = EpochSecret::from_bytes(secret);
             t.auth.install(op, &secret);
-            self.inner.store.put_epoch(&t.id(), &op, secret.as_bytes())?;
+            self.inner
+                .store
+                .put_epoch(&t.id(), &op, secret.as_bytes())?;
         }
         let state = t.auth.state();
         for code in cards {
@@ -475,7 +496,7 @@ impl Node {
             }
             for (peer, addrs) in peers.into_iter().take(16) {
                 match self.ask_to_join(&t, peer, addrs).await {
-                    Ok(true) => break,
+                    Ok(Asked::In | Asked::Waiting) => break,
                     Err(NodeError::BadInput(e)) => {
                         tracing::warn!("{e}");
                         let _ = self.forget(&t).await;
@@ -500,9 +521,10 @@ impl Node {
         &self,
         mut shutdown: tokio::sync::broadcast::Receiver<()>,
     ) -> Result<tokio::task::JoinHandle<()>, NodeError> {
-        let mut incoming = self.inner.net.streams().accept(protocol()).map_err(|_| {
-            NodeError::BadInput("the join protocol is already registered".into())
-        })?;
+        let mut incoming =
+            self.inner.net.streams().accept(protocol()).map_err(|_| {
+                NodeError::BadInput("the join protocol is already registered".into())
+            })?;
         let node = self.clone();
         let slots = Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND));
         let rate = Arc::new(crate::limits::PeerRate::new(
@@ -597,9 +619,9 @@ impl Node {
     }
 
     fn admitted(&self, t: &TopicState) -> JoinReply {
-        let share = t.auth.with(|c| {
-            c.state().policy.history == kindred_proto::authority::History::Share
-        });
+        let share = t
+            .auth
+            .with(|c| c.state().policy.history == kindred_proto::authority::History::Share);
         let history = if share {
             self.inner
                 .store

@@ -37,9 +37,9 @@ pub use topics::TopicSummary;
 
 /// The JSON shapes the API returns.
 pub mod service_views {
+    pub use crate::api_circle::InvitesReply;
     pub use crate::circles::{MessageView, PeerView, StatusView};
     pub use crate::dm::{ConversationView, DmSent, DmView, InboxView};
-    pub use crate::api_circle::InvitesReply;
     pub use crate::moderation::{InviteView, MemberView, PendingView};
 }
 

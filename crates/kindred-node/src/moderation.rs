@@ -118,9 +118,10 @@ impl Node {
             .map(|(k, p)| {
                 let (role, st) = role_name(&p.standing);
                 let (removed_by, reason) = match &p.standing {
-                    Standing::Removed { by, reason, .. } => {
-                        (Some(handle(by)), Some(reason.clone()).filter(|r| !r.is_empty()))
-                    }
+                    Standing::Removed { by, reason, .. } => (
+                        Some(handle(by)),
+                        Some(reason.clone()).filter(|r| !r.is_empty()),
+                    ),
                     _ => (None, None),
                 };
                 MemberView {
@@ -151,7 +152,12 @@ impl Node {
         Ok(out)
     }
 
-    pub async fn remove(&self, topic: &str, who: &str, reason: &str) -> Result<MemberView, NodeError> {
+    pub async fn remove(
+        &self,
+        topic: &str,
+        who: &str,
+        reason: &str,
+    ) -> Result<MemberView, NodeError> {
         let t = self.inner.topics.resolve(topic)?;
         let member = self.person(&t, who)?;
         if reason.len() > kindred_proto::authority::MAX_REASON_BYTES {
@@ -235,7 +241,10 @@ impl Node {
         }
     }
 
-    pub async fn invites(&self, topic: &str) -> Result<(Vec<InviteView>, Vec<PendingView>), NodeError> {
+    pub async fn invites(
+        &self,
+        topic: &str,
+    ) -> Result<(Vec<InviteView>, Vec<PendingView>), NodeError> {
         let t = self.inner.topics.resolve(topic)?;
         let state = t.auth.state();
         let now = now_ms();
@@ -316,7 +325,10 @@ impl Node {
                 )))
             }
         };
-        if state.role(&t.me.public_key()).is_ok_and(|r| r < Role::Moderator) {
+        if state
+            .role(&t.me.public_key())
+            .is_ok_and(|r| r < Role::Moderator)
+        {
             return Err(NodeError::BadInput(
                 "only moderators can approve requests to join".into(),
             ));

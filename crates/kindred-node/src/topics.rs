@@ -42,8 +42,9 @@ impl TopicState {
             .filter_map(|b| Op::decode(b).ok())
             .filter(|o| o.id != genesis.id)
             .collect();
-        let circle = Circle::from_ops(genesis, ops, crate::now_ms())
-            .map_err(|e| NodeError::BadInput(format!("this circle's beginning is not valid: {e}")))?;
+        let circle = Circle::from_ops(genesis, ops, crate::now_ms()).map_err(|e| {
+            NodeError::BadInput(format!("this circle's beginning is not valid: {e}"))
+        })?;
         let secrets: Vec<(kindred_proto::OpId, EpochSecret)> = store
             .epochs(&keys.id)?
             .into_iter()
@@ -76,7 +77,10 @@ impl TopicState {
     }
 
     pub fn my_name(&self) -> String {
-        self.my_name.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.my_name
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn set_my_name(&self, name: String) {
@@ -88,7 +92,10 @@ impl TopicState {
     }
 
     pub(crate) fn join_request(&self) -> Option<Vec<u8>> {
-        self.joining.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.joining
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn set_joined(&self) {

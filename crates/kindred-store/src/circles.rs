@@ -68,10 +68,16 @@ impl Store {
     /// Keeps a member's contact code learned outside history (a join
     /// answer), unless one from history is already known: any real card
     /// (found later in history) replaces it.
-    pub fn learn_card(&self, topic: &TopicId, author: &kindred_proto::PublicKey, code: &str) -> Result<()> {
+    pub fn learn_card(
+        &self,
+        topic: &TopicId,
+        author: &kindred_proto::PublicKey,
+        code: &str,
+    ) -> Result<()> {
         let k = [topic.as_bytes().as_slice(), author.as_bytes()].concat();
         if !self.trees().cards.contains_key(&k)? {
-            let v = crate::records::encode(&(0u64, serde_bytes::ByteBuf::from(vec![0u8; 32]), code));
+            let v =
+                crate::records::encode(&(0u64, serde_bytes::ByteBuf::from(vec![0u8; 32]), code));
             self.trees().cards.insert(k, v)?;
         }
         Ok(())
