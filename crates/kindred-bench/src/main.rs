@@ -13,6 +13,7 @@ mod history;
 mod ingest;
 mod mesh;
 mod plot;
+mod rekey;
 mod startup;
 mod stats;
 
@@ -63,6 +64,14 @@ enum Scenario {
         /// Keep (or reuse) the store here instead of a temporary directory.
         #[arg(long)]
         keep: Option<PathBuf>,
+    },
+    /// Removing a member: the new key's cost and how fast it reaches everyone.
+    Rekey {
+        #[arg(long, value_delimiter = ',', default_value = "10,50,200")]
+        sizes: Vec<usize>,
+        /// Largest circle run as real nodes.
+        #[arg(long, default_value_t = 50)]
+        live_max: usize,
     },
     /// Private-message crypto: handshakes and session throughput.
     Dm,
@@ -158,6 +167,7 @@ fn main() -> Result<()> {
             section(ingest::run(5000)?);
             section(catchup::run(&[1000, 10_000], &cli.out)?);
             section(history::run(100, 10_000, None)?);
+            section(rekey::run(&[10, 50, 200], 50)?);
             section(dm::run());
             section(startup::run()?);
         }
@@ -169,6 +179,7 @@ fn main() -> Result<()> {
             per_circle,
             keep,
         } => section(history::run(circles, per_circle, keep.as_deref())?),
+        Scenario::Rekey { sizes, live_max } => section(rekey::run(&sizes, live_max)?),
         Scenario::Dm => section(dm::run()),
         Scenario::Startup => section(startup::run()?),
         Scenario::MeshWorker { .. } | Scenario::HistoryWorker { .. } => {}

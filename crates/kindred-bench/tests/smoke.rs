@@ -48,3 +48,11 @@ fn ingest_catchup_and_history_run() {
         "idle node RSS",
     );
 }
+
+#[test]
+fn rekey_runs_pure_and_live() {
+    run(
+        &["rekey", "--sizes", "4", "--live-max", "4"],
+        "| 4 |",
+    );
+}

@@ -15,6 +15,9 @@ use kindred_proto::{CircleId, Kind, OpId, PublicKey, TopicId};
 use crate::topics::TopicState;
 use crate::{now_ms, NodeError};
 
+/// Every this many seconds a node compares circle actions with a member.
+const OPS_ROUND_S: u64 = 10;
+
 /// The epochs this node holds for one circle.
 #[derive(Default, Clone)]
 pub(crate) struct EpochTable {
@@ -28,6 +31,8 @@ pub(crate) struct EpochTable {
 pub(crate) struct CircleAuth {
     pub kx: KxSecret,
     topic: TopicId,
+    /// A fetch of circle actions is running (one at a time).
+    fetching: std::sync::atomic::AtomicBool,
     circle: Mutex<Circle>,
     keys: RwLock<EpochTable>,
 }
@@ -50,6 +55,7 @@ impl CircleAuth {
         let auth = CircleAuth {
             kx,
             topic: circle.topic(),
+            fetching: Default::default(),
             circle: Mutex::new(circle),
             keys: RwLock::default(),
         };
@@ -58,6 +64,14 @@ impl CircleAuth {
         }
         auth.refresh_current();
         auth
+    }
+
+    pub fn start_fetch(&self) -> bool {
+        !self.fetching.swap(true, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    pub fn end_fetch(&self) {
+        self.fetching.store(false, std::sync::atomic::Ordering::Release);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Circle> {
@@ -277,10 +291,20 @@ impl crate::service::Node {
         self.inner.topics.get(topic)?.auth.current()
     }
 
-    /// Rotates the key of each circle whose turn has come (spec §5).
+    /// Rotates the key of each circle whose turn has come (spec §5), and
+    /// asks for circle actions whose parents this node lacks.
     pub(crate) async fn rekey_duties(&self) {
         let now = now_ms();
         for t in self.inner.topics.all() {
+            // Missing parents at once; otherwise compare now and then.
+            let missing = !t.auth.with(|c| c.missing().is_empty());
+            if !t.joining() && (missing || (now / 1000) % OPS_ROUND_S == 0) && t.auth.start_fetch() {
+                let (n, t) = (self.clone(), t.clone());
+                tokio::spawn(async move {
+                    n.fetch_missing_ops(&t).await;
+                    t.auth.end_fetch();
+                });
+            }
             let due = t.auth.with(|c| c.rekey_due(&t.me.public_key(), now));
             if due {
                 match self.act(&t, Draft::Rotate).await {

@@ -35,13 +35,13 @@ fn protocol() -> StreamProtocol {
     StreamProtocol::new(JOIN_PROTOCOL)
 }
 
-async fn write_value(s: &mut libp2p::Stream, v: &[u8]) -> std::io::Result<()> {
+pub(crate) async fn write_value(s: &mut libp2p::Stream, v: &[u8]) -> std::io::Result<()> {
     s.write_all(&(v.len() as u32).to_be_bytes()).await?;
     s.write_all(v).await?;
     s.flush().await
 }
 
-async fn read_value(s: &mut libp2p::Stream, max: usize) -> std::io::Result<Vec<u8>> {
+pub(crate) async fn read_value(s: &mut libp2p::Stream, max: usize) -> std::io::Result<Vec<u8>> {
     let mut len = [0u8; 4];
     s.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;

@@ -22,6 +22,7 @@ mod join;
 mod limits;
 mod membership;
 mod moderation;
+mod opsfetch;
 mod peers;
 mod ports;
 mod reconnect;

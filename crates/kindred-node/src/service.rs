@@ -120,7 +120,7 @@ const MAX_ADDRS_KEPT: usize = 16;
 const SYNC_FANOUT: usize = 3;
 
 /// Fisher–Yates with the OS's randomness (falls back to the given order).
-fn shuffle<T>(items: &mut [T]) {
+pub(crate) fn shuffle<T>(items: &mut [T]) {
     for i in (1..items.len()).rev() {
         let Ok(r) = kindred_proto::random_bytes::<8>() else {
             return;
@@ -247,6 +247,7 @@ impl Node {
             node.start_dm(shutdown.subscribe())?,
             node.start_membership(shutdown.subscribe())?,
             node.start_join(shutdown.subscribe())?,
+            node.start_ops(shutdown.subscribe())?,
             tokio::spawn(node.clone().event_loop(events)),
             tokio::spawn(
                 node.clone()

@@ -219,6 +219,25 @@ impl Circle {
             .map_or(&[], |&i| &self.graph.nodes[i].recipients)
     }
 
+    /// Placed ops outside the causal past of `heads` (those of `heads` this
+    /// circle does not know are ignored), parents first, at most `limit`:
+    /// what someone whose authority heads are `heads` lacks.
+    pub fn ops_beyond(&self, heads: &[OpId], limit: usize) -> Vec<&Op> {
+        let from: Vec<usize> = heads
+            .iter()
+            .filter_map(|h| self.graph.index.get(h).copied())
+            .collect();
+        let known = self.graph.past_of(&from);
+        self.graph
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !known[*i])
+            .map(|(_, n)| &n.op)
+            .take(limit)
+            .collect()
+    }
+
     /// Parents that waiting ops name and nobody has sent yet.
     pub fn missing(&self) -> Vec<OpId> {
         let mut out: BTreeSet<OpId> = BTreeSet::new();

@@ -120,3 +120,145 @@ mod tests {
         assert!(JoinReply::decode(&[0xff; 10]).is_err());
     }
 }
+
+/// Fetching circle actions by id (`/kindred/ops/1`): a member whose node
+/// holds an op whose parents it cannot read (they travelled under a key it
+/// never held, on the other side of a partition) asks a member for them.
+pub const OPS_PROTOCOL: &str = "/kindred/ops/1";
+/// Most ops asked for at once, and most heads named.
+pub const MAX_OPS_WANTED: usize = 64;
+/// Most ops in one answer.
+pub const MAX_OPS_ANSWER: usize = 512;
+pub const LABEL_OPS_REQUEST: &[u8] = b"kindred/v1/ops-request";
+
+/// Signed by the asking member's pseudonym and bound to both PeerIds, so
+/// only a member can fetch a circle's actions, and only for itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpsRequest {
+    pub circle: crate::ids::CircleId,
+    pub member: crate::ids::PublicKey,
+    /// Ops the asker knows are missing (parents it lacks).
+    pub want: Vec<OpId>,
+    /// The asker's authority heads: the answer adds what lies beyond them.
+    pub heads: Vec<OpId>,
+    sig: [u8; 64],
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireOpsRequest(
+    Id32,
+    Id32,
+    Capped<Id32, MAX_OPS_WANTED>,
+    Capped<Id32, MAX_OPS_WANTED>,
+    Fixed<64>,
+);
+
+fn ops_signing_input(
+    circle: &crate::ids::CircleId,
+    want: &[OpId],
+    heads: &[OpId],
+    asker: &[u8],
+    answerer: &[u8],
+) -> Vec<u8> {
+    let mut input = LABEL_OPS_REQUEST.to_vec();
+    input.extend_from_slice(circle.as_bytes());
+    for peer in [asker, answerer] {
+        input.extend_from_slice(&(peer.len() as u16).to_be_bytes());
+        input.extend_from_slice(peer);
+    }
+    for list in [want, heads] {
+        input.extend_from_slice(&(list.len() as u16).to_be_bytes());
+        for w in list {
+            input.extend_from_slice(w.as_bytes());
+        }
+    }
+    input
+}
+
+impl OpsRequest {
+    pub fn sign(
+        circle: crate::ids::CircleId,
+        member: &crate::identity::Pseudonym,
+        want: Vec<OpId>,
+        heads: Vec<OpId>,
+        asker: &[u8],
+        answerer: &[u8],
+    ) -> OpsRequest {
+        let want: Vec<OpId> = want.into_iter().take(MAX_OPS_WANTED).collect();
+        let heads: Vec<OpId> = heads.into_iter().take(MAX_OPS_WANTED).collect();
+        let sig = member.sign(&ops_signing_input(&circle, &want, &heads, asker, answerer));
+        OpsRequest {
+            circle,
+            member: member.public_key(),
+            want,
+            heads,
+            sig,
+        }
+    }
+
+    /// Whether the pseudonym named really asked, on this connection.
+    pub fn verify(&self, asker: &[u8], answerer: &[u8]) -> bool {
+        crate::identity::verify(
+            &self.member,
+            &ops_signing_input(&self.circle, &self.want, &self.heads, asker, answerer),
+            &self.sig,
+        )
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(&WireOpsRequest(
+            Fixed(self.circle.0),
+            Fixed(self.member.0),
+            Capped(self.want.iter().map(|w| Fixed(w.0)).collect()),
+            Capped(self.heads.iter().map(|w| Fixed(w.0)).collect()),
+            Fixed(self.sig),
+        ))
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<OpsRequest, DecodeError> {
+        let WireOpsRequest(c, m, want, heads, sig) = codec::decode("ops request", bytes, 8192)?;
+        Ok(OpsRequest {
+            circle: crate::ids::CircleId(c.0),
+            member: crate::ids::PublicKey(m.0),
+            want: want.0.into_iter().map(|w| OpId(w.0)).collect(),
+            heads: heads.0.into_iter().map(|w| OpId(w.0)).collect(),
+            sig: sig.0,
+        })
+    }
+}
+
+/// The ops asked for that the member holds (nothing for a non-member).
+pub fn encode_ops(ops: &[Vec<u8>]) -> Vec<u8> {
+    codec::encode(&Capped::<ByteBuf, MAX_OPS_ANSWER>(
+        ops.iter().take(MAX_OPS_ANSWER).map(|o| ByteBuf::from(o.clone())).collect(),
+    ))
+}
+
+pub fn decode_ops(bytes: &[u8]) -> Result<Vec<Vec<u8>>, DecodeError> {
+    let ops: Capped<ByteBuf, MAX_OPS_ANSWER> =
+        codec::decode("ops answer", bytes, MAX_JOIN_REPLY_BYTES)?;
+    Ok(ops.0.into_iter().map(|o| o.into_vec()).collect())
+}
+
+#[cfg(test)]
+mod ops_tests {
+    use super::*;
+
+    #[test]
+    fn an_ops_request_is_bound_to_its_peers() {
+        let me = crate::identity::Pseudonym::from_seed([1; 32]);
+        let r = OpsRequest::sign(
+            crate::ids::CircleId([2; 32]),
+            &me,
+            vec![OpId([3; 32])],
+            vec![OpId([4; 32])],
+            b"a",
+            b"b",
+        );
+        let back = OpsRequest::decode(&r.encode()).unwrap();
+        assert!(back.verify(b"a", b"b"));
+        assert!(!back.verify(b"a", b"c"));
+        assert!(!back.verify(b"b", b"a"));
+        assert_eq!(decode_ops(&encode_ops(&[vec![1, 2]])).unwrap(), vec![vec![1, 2]]);
+    }
+}

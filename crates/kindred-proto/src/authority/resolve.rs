@@ -118,6 +118,10 @@ impl Graph {
     }
 
     /// The ops reachable from `from` (inclusive) as a mask over indexes.
+    pub fn past_of(&self, from: &[usize]) -> Vec<bool> {
+        self.past(from)
+    }
+
     fn past(&self, from: &[usize]) -> Vec<bool> {
         let mut mask = vec![false; self.nodes.len()];
         let mut stack: Vec<usize> = from.to_vec();
