@@ -70,7 +70,9 @@ fn pure(n: usize) -> Pure {
             ts,
         };
         let req = JoinRequest::sign(body, &invite, &joiner).expect("request");
-        let (op, _) = view.draft(&owner, Draft::Admit(req), ts + 1, &entropy(ts + 1)).expect("admit");
+        let (op, _) = view
+            .draft(&owner, Draft::Admit(req), ts + 1, &entropy(ts + 1))
+            .expect("admit");
         view.insert(op, ts + 1);
         ts += 2;
     }
@@ -100,9 +102,10 @@ fn pure(n: usize) -> Pure {
         parents: vec![kindred_proto::MessageId([1; 32]); 2],
         timestamp: ts,
     };
-    let envelope = kindred_proto::envelope::seal_data(&keys, &epoch, &owner, &content, op.encoded())
-        .expect("envelope")
-        .1;
+    let envelope =
+        kindred_proto::envelope::seal_data(&keys, &epoch, &owner, &content, op.encoded())
+            .expect("envelope")
+            .1;
     // A remaining member takes it in and opens its entry.
     let mut member = member;
     let me = Pseudonym::from_seed(seed(1)).public_key();
@@ -191,7 +194,10 @@ async fn live(n: usize) -> Result<Live> {
         if done {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "the new key did not reach everyone");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the new key did not reach everyone"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let time_ms = start.elapsed().as_secs_f64() * 1e3;
@@ -216,7 +222,10 @@ pub fn run(sizes: &[usize], live_max: usize) -> Result<String> {
         let p = pure(n);
         let live = if n <= live_max {
             let l = rt.block_on(live(n))?;
-            (format!("{:.0}", l.time_ms), format!("{:.0}", l.wire_per_member))
+            (
+                format!("{:.0}", l.time_ms),
+                format!("{:.0}", l.wire_per_member),
+            )
         } else {
             ("not run".into(), "not run".into())
         };

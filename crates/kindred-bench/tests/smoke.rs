@@ -51,8 +51,5 @@ fn ingest_catchup_and_history_run() {
 
 #[test]
 fn rekey_runs_pure_and_live() {
-    run(
-        &["rekey", "--sizes", "4", "--live-max", "4"],
-        "| 4 |",
-    );
+    run(&["rekey", "--sizes", "4", "--live-max", "4"], "| 4 |");
 }

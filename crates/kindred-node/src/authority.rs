@@ -67,11 +67,14 @@ impl CircleAuth {
     }
 
     pub fn start_fetch(&self) -> bool {
-        !self.fetching.swap(true, std::sync::atomic::Ordering::AcqRel)
+        !self
+            .fetching
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
     }
 
     pub fn end_fetch(&self) {
-        self.fetching.store(false, std::sync::atomic::Ordering::Release);
+        self.fetching
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Circle> {
@@ -298,7 +301,10 @@ impl crate::service::Node {
         for t in self.inner.topics.all() {
             // Missing parents at once; otherwise compare now and then.
             let missing = !t.auth.with(|c| c.missing().is_empty());
-            if !t.joining() && (missing || (now / 1000) % OPS_ROUND_S == 0) && t.auth.start_fetch() {
+            if !t.joining()
+                && (missing || (now / 1000).is_multiple_of(OPS_ROUND_S))
+                && t.auth.start_fetch()
+            {
                 let (n, t) = (self.clone(), t.clone());
                 tokio::spawn(async move {
                     n.fetch_missing_ops(&t).await;

@@ -32,9 +32,10 @@ impl Node {
         &self,
         mut shutdown: tokio::sync::broadcast::Receiver<()>,
     ) -> Result<tokio::task::JoinHandle<()>, NodeError> {
-        let mut incoming = self.inner.net.streams().accept(protocol()).map_err(|_| {
-            NodeError::BadInput("the ops protocol is already registered".into())
-        })?;
+        let mut incoming =
+            self.inner.net.streams().accept(protocol()).map_err(|_| {
+                NodeError::BadInput("the ops protocol is already registered".into())
+            })?;
         let node = self.clone();
         let slots = Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND));
         let rate = Arc::new(crate::limits::PeerRate::new(
@@ -97,7 +98,11 @@ impl Node {
                 .filter_map(|id| c.get(id).map(|o| o.encoded().to_vec()))
                 .collect();
             let limit = kindred_proto::authority::join::MAX_OPS_ANSWER.saturating_sub(out.len());
-            out.extend(c.ops_beyond(&r.heads, limit).into_iter().map(|o| o.encoded().to_vec()));
+            out.extend(
+                c.ops_beyond(&r.heads, limit)
+                    .into_iter()
+                    .map(|o| o.encoded().to_vec()),
+            );
             out
         });
         encode_ops(&ops)
@@ -126,7 +131,8 @@ impl Node {
                     .await
                     .map_err(std::io::Error::other)?;
                 write_value(&mut s, &request.encode()).await?;
-                let answer = read_value(&mut s, kindred_proto::authority::join::MAX_JOIN_REPLY_BYTES).await;
+                let answer =
+                    read_value(&mut s, kindred_proto::authority::join::MAX_JOIN_REPLY_BYTES).await;
                 let _ = s.close().await;
                 answer
             };

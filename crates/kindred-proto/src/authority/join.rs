@@ -230,7 +230,10 @@ impl OpsRequest {
 /// The ops asked for that the member holds (nothing for a non-member).
 pub fn encode_ops(ops: &[Vec<u8>]) -> Vec<u8> {
     codec::encode(&Capped::<ByteBuf, MAX_OPS_ANSWER>(
-        ops.iter().take(MAX_OPS_ANSWER).map(|o| ByteBuf::from(o.clone())).collect(),
+        ops.iter()
+            .take(MAX_OPS_ANSWER)
+            .map(|o| ByteBuf::from(o.clone()))
+            .collect(),
     ))
 }
 
@@ -259,6 +262,9 @@ mod ops_tests {
         assert!(back.verify(b"a", b"b"));
         assert!(!back.verify(b"a", b"c"));
         assert!(!back.verify(b"b", b"a"));
-        assert_eq!(decode_ops(&encode_ops(&[vec![1, 2]])).unwrap(), vec![vec![1, 2]]);
+        assert_eq!(
+            decode_ops(&encode_ops(&[vec![1, 2]])).unwrap(),
+            vec![vec![1, 2]]
+        );
     }
 }

@@ -465,10 +465,8 @@ fn check_fields(
         }
         Action::Remove { reason, .. } => check_text("reason", reason, MAX_REASON_BYTES)?,
         Action::Rules(rules) => check_text("rules", rules, MAX_RULES_BYTES)?,
-        Action::Request(r) | Action::Admit { request: r, .. } => {
-            if Some(r.body.circle) != circle {
-                return Err(bad("join request", "names another circle"));
-            }
+        Action::Request(r) | Action::Admit { request: r, .. } if Some(r.body.circle) != circle => {
+            return Err(bad("join request", "names another circle"));
         }
         _ => {}
     }

@@ -114,7 +114,7 @@ struct Peer {
 enum Event {
     Deliver {
         to: usize,
-        op: Op,
+        op: Box<Op>,
     },
     /// A newcomer receives every op its admitter held (the join session).
     Welcome {
@@ -190,9 +190,21 @@ impl Sim {
         self.published.push(op.clone());
         for to in 0..self.peers.len() {
             if to != from && self.peers[to].view.is_some() {
-                self.send(from, Event::Deliver { to, op: op.clone() });
+                self.send(
+                    from,
+                    Event::Deliver {
+                        to,
+                        op: Box::new(op.clone()),
+                    },
+                );
                 if self.rng.chance(10) {
-                    self.send(from, Event::Deliver { to, op: op.clone() });
+                    self.send(
+                        from,
+                        Event::Deliver {
+                            to,
+                            op: Box::new(op.clone()),
+                        },
+                    );
                 }
             }
         }
@@ -236,7 +248,7 @@ impl Sim {
                 let Some(view) = self.peers[to].view.as_mut() else {
                     return Ok(());
                 };
-                if let Inserted::Placed(ids) = view.insert(op, now) {
+                if let Inserted::Placed(ids) = view.insert(*op, now) {
                     self.learn(to, &ids)?;
                 }
             }
@@ -312,7 +324,13 @@ impl Sim {
                 .collect();
             for op in lacking {
                 let at = self.now + 5 + self.rng.below(800);
-                self.schedule(at, Event::Deliver { to, op });
+                self.schedule(
+                    at,
+                    Event::Deliver {
+                        to,
+                        op: Box::new(op),
+                    },
+                );
             }
         }
     }

@@ -423,7 +423,7 @@ impl State {
             Action::Admit { request, .. } => {
                 let mut all = members(Some(&request.body.joiner));
                 all.push((request.body.joiner, request.body.kx));
-                all.sort_by(|a, b| a.0.cmp(&b.0));
+                all.sort_by_key(|a| a.0);
                 Some(all)
             }
             _ => None,
