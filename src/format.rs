@@ -57,7 +57,12 @@ pub fn message(m: &MessageView, json: bool) {
         return json_line(m);
     }
     let name = safe(m.author_name.as_deref().unwrap_or("?"));
-    let me = if m.mine { " (you)" } else { "" };
+    let me = match (m.mine, m.role.as_str()) {
+        (true, "") => " (you)".to_string(),
+        (true, r) => format!(" (you, {r})"),
+        (false, "") => String::new(),
+        (false, r) => format!(" ({r})"),
+    };
     let late = if m.late_by > 0 {
         format!(" (arrived late, placed {} back in history)", m.late_by)
     } else {

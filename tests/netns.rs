@@ -117,7 +117,13 @@ fn a_member_finds_the_circle_through_the_dht_alone() {
     let boot = Node::on_host("boot", &hb, &[]);
     let boot_addr = boot.full_addr();
     let a = Node::on_host("alice", &ha, &["--bootstrap", &boot_addr]);
-    let invite = a.create("night owls");
+    // Shared history, so bob reads what came before him.
+    let invite = a
+        .ok(&["topic", "create", "night owls", "--share-history"])
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
     for i in 0..10 {
         a.post("night owls", &format!("post {i}"));
     }
@@ -279,9 +285,10 @@ fn members_behind_separate_nats_talk_through_a_relay() {
             .then_some(())
     });
     let invite = a.create("behind routers");
-    a.post("behind routers", "hello from behind a NAT");
     let start = Instant::now();
     b.join(&invite);
+    // Posted once bob is in: a newcomer reads from its arrival on.
+    a.post("behind routers", "hello from behind a NAT");
     b.wait_posts("behind routers", 1, T);
     println!(
         "NAT: bob joined through the relay and synced in {:?}",
@@ -347,8 +354,8 @@ fn a_firewalled_host_learns_it_is_unreachable_and_uses_a_relay() {
     );
     // Dave cannot dial carol's own address; the invite's relayed one works.
     let invite = carol.create("firewalled");
-    carol.post("firewalled", "from behind a firewall");
     dave.join(&invite);
+    carol.post("firewalled", "from behind a firewall");
     dave.wait_posts("firewalled", 1, T);
     dave.post("firewalled", "through the relay");
     carol.wait_posts("firewalled", 2, T);

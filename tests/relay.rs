@@ -24,7 +24,6 @@ fn a_member_reachable_only_through_a_relay_can_be_joined_and_written_to() {
             .map(str::to_string)
     });
     let invite = a.create("night owls");
-    a.post("night owls", "hello through the relay");
     // Bob's invite names only the relayed address.
     let alice_id: libp2p::PeerId = a.peer_id().parse().expect("peer id");
     let only_relayed = a.invite_with_peers(
@@ -37,6 +36,8 @@ fn a_member_reachable_only_through_a_relay_can_be_joined_and_written_to() {
     let b = Node::new("bob");
     let start = Instant::now();
     b.join(&only_relayed);
+    // Posted once bob is in: a newcomer reads from its arrival on.
+    a.post("night owls", "hello through the relay");
     b.wait_posts("night owls", 1, T);
     println!(
         "joined through the relay and synced in {:?}",

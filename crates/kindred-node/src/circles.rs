@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use kindred_proto::authority::Role;
 use kindred_proto::envelope::{open, seal, seal_data};
 use kindred_proto::topic::{EpochKeys, Keyring};
 use kindred_proto::{Kind, MessageContent, MessageId, TopicId, MAX_PARENTS};
@@ -41,6 +42,10 @@ pub struct MessageView {
     #[serde(default)]
     pub similar_to: Vec<String>,
     pub mine: bool,
+    /// "owner" or "moderator" for those who hold a role in the circle now,
+    /// so nobody can pass for one; empty for members.
+    #[serde(default)]
+    pub role: String,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -246,6 +251,10 @@ impl Node {
             depth: m.depth,
             late_by: m.late_by,
             mine: author == t.me.public_key(),
+            role: match t.auth.with(|c| c.state().role(&author)) {
+                Ok(r @ (Role::Owner | Role::Moderator)) => r.name().to_string(),
+                _ => String::new(),
+            },
         }
     }
 

@@ -385,8 +385,10 @@ impl Node {
                 Some(t) => match opened.next() {
                     None => MessageAcceptance::Ignore,
                     // A key this node does not hold (yet, or any more): not
-                    // the forwarder's fault.
-                    Some(Err(kindred_proto::OpenError::UnknownEpoch(_))) => {
+                    // a member's fault; from anyone else it is junk.
+                    Some(Err(kindred_proto::OpenError::UnknownEpoch(_)))
+                        if self.inner.members.is_member(&g.source, &t.id()) =>
+                    {
                         MessageAcceptance::Ignore
                     }
                     Some(Err(e)) => {
