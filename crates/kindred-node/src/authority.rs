@@ -93,6 +93,11 @@ impl CircleAuth {
         self.lock().state().clone()
     }
 
+    /// Someone's role now, without copying the state (the post path).
+    pub fn role(&self, who: &PublicKey) -> Result<kindred_proto::authority::Role, Refusal> {
+        self.lock().state().role(who)
+    }
+
     pub fn ring(&self) -> Arc<Keyring> {
         self.keys
             .read()
@@ -244,7 +249,7 @@ impl crate::service::Node {
 
     /// Takes in ops and keeps what they bring (the ops, new epoch secrets).
     pub(crate) fn take_ops(&self, t: &TopicState, ops: Vec<Op>) -> Result<Absorbed, NodeError> {
-        let was = t.auth.state().role(&t.me.public_key()).ok();
+        let was = t.auth.role(&t.me.public_key()).ok();
         let absorbed = t.auth.absorb(ops, &t.me.public_key());
         let tid = t.id();
         for op in &absorbed.placed {
@@ -254,8 +259,7 @@ impl crate::service::Node {
             self.inner.store.put_epoch(&tid, op, secret.as_bytes())?;
         }
         if !absorbed.placed.is_empty() {
-            let now = t.auth.state();
-            if was.is_some() && now.role(&t.me.public_key()).is_err() {
+            if was.is_some() && t.auth.role(&t.me.public_key()).is_err() {
                 tracing::info!("this node is no longer in circle {}", t.name);
             }
             let _ = self.inner.updates.send(tid);

@@ -116,7 +116,7 @@ impl Node {
         kind: Kind,
         body: String,
     ) -> Result<MessageRecord, NodeError> {
-        if t.auth.state().role(&t.me.public_key()).is_err() {
+        if t.auth.role(&t.me.public_key()).is_err() {
             return Err(self.not_in_circle(t));
         }
         let epoch = t.auth.current().ok_or_else(|| self.not_in_circle(t))?;
@@ -251,7 +251,7 @@ impl Node {
             depth: m.depth,
             late_by: m.late_by,
             mine: author == t.me.public_key(),
-            role: match t.auth.with(|c| c.state().role(&author)) {
+            role: match t.auth.role(&author) {
                 Ok(r @ (Role::Owner | Role::Moderator)) => r.name().to_string(),
                 _ => String::new(),
             },
