@@ -42,6 +42,12 @@ pub enum CircleCmd {
     },
     /// Change your display name in one circle.
     Rename { topic: String, name: String },
+    /// Show a circle's rules, or replace them with the text of FILE
+    /// (moderators and the owner).
+    Rules {
+        topic: String,
+        file: Option<std::path::PathBuf>,
+    },
     /// A circle's invites (id, uses, expiry, state) and who waits for approval.
     Invites {
         topic: String,
@@ -171,6 +177,28 @@ pub async fn run(cmd: CircleCmd, dir: &Path) -> Result<()> {
                 format::safe(name)
             );
         }
+        CircleCmd::Rules { topic, file } => match file {
+            None => {
+                let topics: Vec<kindred_node::TopicSummary> = client.get(&["v1", "topics"]).await?;
+                let t = topics
+                    .iter()
+                    .find(|t| t.name == topic || t.id.starts_with(&topic))
+                    .ok_or_else(|| anyhow::anyhow!("no circle matches {topic:?}"))?;
+                if t.rules.trim().is_empty() {
+                    println!("This circle has no written rules.");
+                } else {
+                    println!("{}", format::indent(&t.rules));
+                }
+            }
+            Some(path) => {
+                let rules = std::fs::read_to_string(&path)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+                let _: serde_json::Value = client
+                    .post_json(&["v1", "topics", &topic, "rules"], &json!({"rules": rules}))
+                    .await?;
+                println!("The circle's rules are changed; members see them now.");
+            }
+        },
         CircleCmd::Invites { topic, json } => {
             let r: InvitesReply = client.get(&["v1", "topics", &topic, "invites"]).await?;
             if json {

@@ -132,6 +132,20 @@ fn a_removed_member_reads_nothing_new_and_cannot_post() {
     let st = owner.topic_status("recovery");
     assert_eq!(st["members"], 4, "{st}");
     assert_eq!(st["keys_ok"], true, "{st}");
+    // Forgiven: a new invite lets the same person back in, from now on.
+    let again = invite(&owner, "recovery", &[]);
+    let out = removed.ok(&["join", &again]);
+    assert!(out.contains("Joined"), "{out}");
+    owner.post("recovery", "welcome back");
+    wait_for("the re-admitted member to read the welcome", T, || {
+        removed
+            .texts("recovery")
+            .contains(&"welcome back".to_string())
+            .then_some(())
+    });
+    assert!(!removed
+        .texts("recovery")
+        .contains(&"said after the removal".to_string()));
 }
 
 #[test]
@@ -237,6 +251,18 @@ fn leaving_deletes_the_circle_and_renaming_shows_everywhere() {
     owner.create("caregivers");
     b.join(&invite(&owner, "caregivers", &[]));
     b.ok(&["rename", "caregivers", "Bea"]);
+    // Only moderators and the owner change the rules; everyone sees them.
+    let rules = owner.dir.join("rules.txt");
+    std::fs::write(&rules, "Be gentle.\nNo advice unless asked.").expect("rules file");
+    let rules = rules.to_string_lossy().to_string();
+    let e = err(&b, &["rules", "caregivers", &rules]);
+    assert!(e.contains("only moderators can change the rules"), "{e}");
+    owner.ok(&["rules", "caregivers", &rules]);
+    wait_for("b to see the new rules", T, || {
+        b.ok(&["rules", "caregivers"])
+            .contains("No advice unless asked.")
+            .then_some(())
+    });
     wait_for("the owner to see the new name", T, || {
         members(&owner, "caregivers")
             .iter()

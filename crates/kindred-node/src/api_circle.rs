@@ -16,6 +16,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/v1/topics/{topic}/demote", post(demote))
         .route("/v1/topics/{topic}/leave", post(leave))
         .route("/v1/topics/{topic}/rename", post(rename))
+        .route("/v1/topics/{topic}/rules", post(rules))
         .route("/v1/topics/{topic}/invites", get(invites))
         .route("/v1/topics/{topic}/revoke", post(revoke))
         .route("/v1/topics/{topic}/approve", post(approve))
@@ -79,6 +80,20 @@ async fn rename(
 ) -> ApiResult<serde_json::Value> {
     let name = s.node.rename(&topic, &req.name).await?;
     Ok(Json(serde_json::json!({ "name": name })))
+}
+
+#[derive(Deserialize)]
+struct RulesReq {
+    rules: String,
+}
+
+async fn rules(
+    State(s): State<ApiState>,
+    Path(topic): Path<String>,
+    Json(req): Json<RulesReq>,
+) -> ApiResult<serde_json::Value> {
+    s.node.set_rules(&topic, &req.rules).await?;
+    Ok(Json(serde_json::json!({ "rules": req.rules })))
 }
 
 #[derive(Serialize, Deserialize)]

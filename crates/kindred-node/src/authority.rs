@@ -114,6 +114,20 @@ impl CircleAuth {
             .clone()
     }
 
+    /// Whether this node holds the key of the circle's resolved current
+    /// epoch (not just some earlier one).
+    pub fn holds_current(&self) -> bool {
+        let Some(op) = self.with(|c| c.state().current_epoch().map(|e| e.op)) else {
+            return false;
+        };
+        self.keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .ops
+            .values()
+            .any(|o| *o == op)
+    }
+
     /// Adds an epoch this node holds the secret of.
     pub fn install(&self, op: OpId, secret: &EpochSecret) {
         let keys = EpochKeys::derive(&self.topic, secret);
@@ -258,6 +272,9 @@ impl crate::service::Node {
         for (op, secret) in &absorbed.secrets {
             self.inner.store.put_epoch(&tid, op, secret.as_bytes())?;
         }
+        if !absorbed.secrets.is_empty() {
+            self.reveal_opaque(t);
+        }
         if !absorbed.placed.is_empty() {
             if was.is_some() && t.auth.role(&t.me.public_key()).is_err() {
                 tracing::info!("this node is no longer in circle {}", t.name);
@@ -265,6 +282,39 @@ impl crate::service::Node {
             let _ = self.inner.updates.send(tid);
         }
         Ok(absorbed)
+    }
+
+    /// New keys may open history kept opaque: reveal what they open, in
+    /// place. Ops found there are taken in afterwards (which may reveal
+    /// more, each round needing a new key, so it ends).
+    fn reveal_opaque(&self, t: &TopicState) {
+        let tid = t.id();
+        let Ok(opaque) = self.inner.store.opaque(&tid, 4096) else {
+            return;
+        };
+        let ring = t.auth.ring();
+        let mut ops = Vec::new();
+        for (_, envelope) in opaque {
+            let Ok(msg) = kindred_proto::envelope::open(&t.keys, &ring, &envelope) else {
+                continue;
+            };
+            if msg.content.kind == Kind::Authority {
+                match Op::decode(&msg.data) {
+                    Ok(op) if op.author == msg.author => ops.push(op),
+                    _ => continue,
+                }
+            } else if !t.auth.may_post(&msg.author, &msg.epoch) {
+                continue;
+            }
+            let record = kindred_store::MessageRecord::from_opened(&msg, &envelope, now_ms());
+            if let Err(e) = self.inner.store.reveal(&tid, record) {
+                tracing::warn!("could not reveal a message: {e}");
+            }
+        }
+        if !ops.is_empty() {
+            let _ = self.take_ops(t, ops);
+        }
+        let _ = self.inner.updates.send(tid);
     }
 
     /// An op that arrived in a message: the message's author must be the

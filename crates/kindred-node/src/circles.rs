@@ -381,7 +381,7 @@ impl Node {
             my_name: t.my_name(),
             role,
             epoch: auth.current_epoch().map_or(0, |e| e.number),
-            keys_ok: !auth.needs_rekey() && t.auth.current().is_some(),
+            keys_ok: !auth.needs_rekey() && t.auth.holds_current(),
             members: auth.members().len(),
             me: t.me.public_key().to_hex(),
             messages: counts.posts,

@@ -272,33 +272,27 @@ impl Node {
         let keys = TopicKeys::derive(&invite.locator);
         if let Some(s) = self.inner.topics.get(&keys.id) {
             if !s.joining() {
-                return Ok((
-                    self.summary(&s).await?,
-                    self.inner.members.of(&s.id()).len(),
-                    true,
-                ));
+                if s.auth.role(&s.me.public_key()).is_ok() {
+                    return Ok((
+                        self.summary(&s).await?,
+                        self.inner.members.of(&s.id()).len(),
+                        true,
+                    ));
+                }
+                // Removed (or left) before: ask to be admitted again.
+                let request = self.join_request(&invite, &keys, s.my_name())?;
+                s.set_joining(request.encode());
+                if let Some(mut rec) = self.inner.store.topic(&s.id())? {
+                    rec.joining = Some(ByteBuf::from(request.encode()));
+                    self.inner.store.put_topic(&s.id(), &rec)?;
+                }
             }
         }
         let state = match self.inner.topics.get(&keys.id) {
             Some(s) => s,
             None => {
-                let me = self.inner.secret.pseudonym(&keys.id);
-                let kx = kindred_proto::authority::KxSecret::derive(&self.inner.secret, &keys.id);
                 let my_name = self.display_name(my_name)?;
-                let request = JoinRequest::sign(
-                    JoinBody {
-                        circle: invite.circle(),
-                        invite: invite.key.public_key(),
-                        joiner: me.public_key(),
-                        kx: kx.public(),
-                        name: my_name.clone(),
-                        peer: self.inner.peer_id.to_bytes(),
-                        ts: now_ms(),
-                    },
-                    &invite.key,
-                    &me,
-                )
-                .map_err(|e| NodeError::BadInput(e.to_string()))?;
+                let request = self.join_request(&invite, &keys, my_name.clone())?;
                 let (name, rules) = invite.name_and_rules();
                 let record = TopicRecord {
                     name: name.to_string(),
@@ -350,7 +344,7 @@ impl Node {
                     Ok(Asked::Waiting) => return Ok((self.summary(&state).await?, 0, false)),
                     Ok(Asked::NoAnswer) => {}
                     Err(e @ NodeError::BadInput(_)) => {
-                        self.forget(&state).await?;
+                        self.give_up_joining(&state).await?;
                         return Err(e);
                     }
                     Err(e) => tracing::debug!(%peer, "join attempt failed: {e}"),
@@ -362,6 +356,31 @@ impl Node {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         Ok((self.summary(&state).await?, 0, false))
+    }
+
+    /// This node's signed request to join with `invite`.
+    fn join_request(
+        &self,
+        invite: &Invite,
+        keys: &TopicKeys,
+        name: String,
+    ) -> Result<JoinRequest, NodeError> {
+        let me = self.inner.secret.pseudonym(&keys.id);
+        let kx = kindred_proto::authority::KxSecret::derive(&self.inner.secret, &keys.id);
+        JoinRequest::sign(
+            JoinBody {
+                circle: invite.circle(),
+                invite: invite.key.public_key(),
+                joiner: me.public_key(),
+                kx: kx.public(),
+                name,
+                peer: self.inner.peer_id.to_bytes(),
+                ts: now_ms(),
+            },
+            &invite.key,
+            &me,
+        )
+        .map_err(|e| NodeError::BadInput(e.to_string()))
     }
 
     async fn wait_for_members(&self, t: &TopicState, deadline: tokio::time::Instant) -> usize {
@@ -499,13 +518,28 @@ impl Node {
                     Ok(Asked::In | Asked::Waiting) => break,
                     Err(NodeError::BadInput(e)) => {
                         tracing::warn!("{e}");
-                        let _ = self.forget(&t).await;
+                        let _ = self.give_up_joining(&t).await;
                         break;
                     }
                     _ => {}
                 }
             }
         }
+    }
+
+    /// A refused join: a circle this node was never in is dropped; one it
+    /// was in before (removed, or left) keeps its history and stops asking.
+    async fn give_up_joining(&self, t: &TopicState) -> Result<(), NodeError> {
+        if t.auth.current().is_none() {
+            return self.forget(t).await;
+        }
+        t.set_joined();
+        if let Some(mut rec) = self.inner.store.topic(&t.id())? {
+            rec.joining = None;
+            self.inner.store.put_topic(&t.id(), &rec)?;
+        }
+        self.inner.store.flush().await?;
+        Ok(())
     }
 
     /// Drops a circle from this node: unsubscribes, deletes its data.

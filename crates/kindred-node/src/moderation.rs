@@ -207,6 +207,19 @@ impl Node {
         Ok(t.name.clone())
     }
 
+    /// Changes the circle's rules (moderators and the owner).
+    pub async fn set_rules(&self, topic: &str, rules: &str) -> Result<(), NodeError> {
+        let t = self.inner.topics.resolve(topic)?;
+        if rules.len() > kindred_proto::invite::MAX_RULES_BYTES {
+            return Err(NodeError::BadInput(format!(
+                "rules are over the limit of {} bytes",
+                kindred_proto::invite::MAX_RULES_BYTES
+            )));
+        }
+        self.act(&t, Draft::Rules(rules.to_string())).await?;
+        Ok(())
+    }
+
     /// Changes this node's display name in one circle.
     pub async fn rename(&self, topic: &str, name: &str) -> Result<String, NodeError> {
         let t = self.inner.topics.resolve(topic)?;

@@ -207,7 +207,7 @@ impl Node {
             .map(|(id, e)| kindred_store::MessageRecord::opaque(id, e, now))
             .collect();
         if !opaque.is_empty() {
-            if let Err(e) = self.inner.store.insert_many(&t.id(), opaque) {
+            if let Err(e) = self.inner.store.insert_opaque(&t.id(), opaque) {
                 tracing::warn!("could not keep unreadable history: {e}");
             }
         }

@@ -98,6 +98,10 @@ impl TopicState {
             .clone()
     }
 
+    pub(crate) fn set_joining(&self, request: Vec<u8>) {
+        *self.joining.lock().unwrap_or_else(|p| p.into_inner()) = Some(request);
+    }
+
     pub(crate) fn set_joined(&self) {
         *self.joining.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }

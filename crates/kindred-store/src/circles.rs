@@ -65,6 +65,88 @@ impl Store {
         Ok(out)
     }
 
+    /// Keeps envelopes this node cannot open yet as opaque stand-ins in
+    /// history (see [`crate::OPAQUE_KIND`]), remembered so they can be
+    /// revealed when a key for them arrives.
+    pub fn insert_opaque(&self, topic: &TopicId, records: Vec<crate::MessageRecord>) -> Result<()> {
+        let ids: Vec<Vec<u8>> = records
+            .iter()
+            .map(|r| [topic.as_bytes().as_slice(), &r.id].concat())
+            .collect();
+        let inserted = self.insert_many(topic, records)?;
+        for (k, i) in ids.into_iter().zip(inserted) {
+            if !i.duplicate {
+                self.trees().opaque.insert(k, &[])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The opaque stand-ins of a circle: (id, envelope), at most `limit`.
+    pub fn opaque(
+        &self,
+        topic: &TopicId,
+        limit: usize,
+    ) -> Result<Vec<(kindred_proto::MessageId, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for k in self
+            .trees()
+            .opaque
+            .scan_prefix(topic.as_bytes())
+            .keys()
+            .take(limit)
+        {
+            let k = k?;
+            let Some(id) = kindred_proto::MessageId::from_slice(&k[topic.as_bytes().len()..])
+            else {
+                continue;
+            };
+            if let Some(rec) = self.get(topic, &id)? {
+                out.push((id, rec.envelope.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replaces an opaque stand-in with the message it turned out to be,
+    /// where it already stands in history (its depth and arrival stay).
+    pub fn reveal(&self, topic: &TopicId, mut record: crate::MessageRecord) -> Result<bool> {
+        let id = record.id();
+        let Some(old) = self.get(topic, &id)? else {
+            return Ok(false);
+        };
+        if old.kind != crate::OPAQUE_KIND {
+            return Ok(false);
+        }
+        record.depth = old.depth;
+        record.received_at = old.received_at;
+        let t = self.trees();
+        let key = [topic.as_bytes().as_slice(), id.as_bytes()].concat();
+        let author_key = [topic.as_bytes().as_slice(), &record.author].concat();
+        let newest = (
+            record.depth,
+            serde_bytes::ByteBuf::from(id.0.to_vec()),
+            record.body.clone(),
+        );
+        let kind = record.kind();
+        if kind == kindred_proto::Kind::Profile && !t.names.contains_key(&author_key)? {
+            t.names
+                .insert(&author_key, crate::records::encode(&newest))?;
+        }
+        if crate::staging::is_own_card(&record) && !t.cards.contains_key(&author_key)? {
+            t.cards
+                .insert(&author_key, crate::records::encode(&newest))?;
+        }
+        if kind == kindred_proto::Kind::Post {
+            let posts = self.stored_posts(topic)? + 1;
+            t.meta
+                .insert(crate::messages::posts_key(topic), &posts.to_be_bytes())?;
+        }
+        t.msgs.insert(&key, crate::records::encode(&record))?;
+        t.opaque.remove(&key)?;
+        Ok(true)
+    }
+
     /// Keeps a member's contact code learned outside history (a join
     /// answer), unless one from history is already known: any real card
     /// (found later in history) replaces it.
@@ -100,6 +182,7 @@ impl Store {
             &t.pending_index,
             &t.auth_ops,
             &t.epochs,
+            &t.opaque,
         ] {
             let keys: Vec<sled::IVec> = tree
                 .scan_prefix(topic.as_bytes())

@@ -80,6 +80,8 @@ pub(crate) struct Trees {
     pub auth_ops: sled::Tree,
     /// topic || op id -> the 32-byte secret of the epoch that op opened.
     pub epochs: sled::Tree,
+    /// topic || message id -> (): history entries held opaque (no key yet).
+    pub opaque: sled::Tree,
 }
 
 /// What happened to an inserted message.
@@ -187,6 +189,7 @@ impl Store {
             pending_index: tree("pending_index")?,
             auth_ops: tree("auth_ops")?,
             epochs: tree("epochs")?,
+            opaque: tree("opaque")?,
         };
         let store = Store {
             t,

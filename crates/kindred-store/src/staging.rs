@@ -448,7 +448,7 @@ fn bytes(id: &MessageId) -> serde_bytes::ByteBuf {
 
 /// A member's published contact (kind 2) that vouches for its author as
 /// pseudonym: only such cards are offered to others.
-fn is_own_card(record: &MessageRecord) -> bool {
+pub(crate) fn is_own_card(record: &MessageRecord) -> bool {
     record.kind == kindred_proto::dm::CONTACT_KIND
         && kindred_proto::dm::Contact::parse(&record.body)
             .is_ok_and(|c| c.pseudonym == Some(record.author()))

@@ -122,3 +122,36 @@ fn identity_file_is_private() {
     assert!(!created);
     assert_eq!(again.as_bytes(), secret.as_bytes());
 }
+
+/// A message held opaque (no key yet) stands in history as a root that
+/// children can hang on; revealed, it is shown where it stands.
+#[test]
+fn an_opaque_stand_in_is_revealed_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(DataDir::lock(dir.path()).unwrap()).unwrap();
+    let keys = TopicKeys::derive(&TopicSecret::from_bytes([8; 32]));
+    let hidden = msg(&keys, "said under a key not held yet", vec![]);
+    let child = msg(&keys, "a reply", vec![hidden.id()]);
+    let stand_in = MessageRecord::opaque(hidden.id(), &hidden.envelope, 5);
+    store.insert_opaque(&keys.id, vec![stand_in]).unwrap();
+    store.insert(&keys.id, child).unwrap();
+    assert_eq!(store.counts(&keys.id).unwrap().missing, 0);
+    let texts = |s: &Store| -> Vec<String> {
+        s.latest(&keys.id, Kind::Post, 10)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect()
+    };
+    assert_eq!(texts(&store), vec!["a reply"]);
+    assert_eq!(store.opaque(&keys.id, 10).unwrap().len(), 1);
+    assert!(store.reveal(&keys.id, hidden.clone()).unwrap());
+    assert_eq!(
+        texts(&store),
+        vec!["said under a key not held yet", "a reply"]
+    );
+    assert!(store.opaque(&keys.id, 10).unwrap().is_empty());
+    assert_eq!(store.counts(&keys.id).unwrap().posts, 2);
+    // Revealing twice, or a message that was never opaque, changes nothing.
+    assert!(!store.reveal(&keys.id, hidden).unwrap());
+}
