@@ -133,6 +133,12 @@ enum Cmd {
     Unblock { peer: String },
     /// Print this node's contact code, for people to write to you privately.
     Contact,
+    /// Open Kindred's page in your browser, signed in (a fresh one-time link).
+    Open {
+        /// Print the link instead of opening a browser.
+        #[arg(long)]
+        print: bool,
+    },
     #[command(flatten)]
     Circle(circle_cmds::CircleCmd),
 }
@@ -280,6 +286,31 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
                 next,
             )
             .await
+        }
+        Cmd::Open { print } => {
+            let v: serde_json::Value = Client::connect(&dir)
+                .await?
+                .post_json(&["v1", "login-link"], &serde_json::json!({}))
+                .await?;
+            let url = v
+                .get("url")
+                .and_then(|u| u.as_str())
+                .context("the node's answer has no link")?
+                .to_string();
+            if print {
+                println!("{url}");
+                return Ok(());
+            }
+            let opener = if cfg!(target_os = "macos") {
+                "open"
+            } else {
+                "xdg-open"
+            };
+            match std::process::Command::new(opener).arg(&url).status() {
+                Ok(s) if s.success() => println!("Opened Kindred in your browser."),
+                _ => println!("Open this link in your browser (it works once):\n    {url}"),
+            }
+            Ok(())
         }
         Cmd::Contact => {
             println!("{}", Client::connect(&dir).await?.contact().await?);
@@ -548,6 +579,10 @@ async fn up(dir: PathBuf, opts: UpOpts) -> Result<()> {
     println!("Kindred node {}", node.peer_id());
     println!("data dir {}", dir.display());
     println!("control API on http://{}", running.api_addr);
+    println!(
+        "Open Kindred in your browser (this link works once; `kindred open` makes a new one):\n    {}",
+        running.login_url()
+    );
     match node.default_name()? {
         Some(n) => println!("your name in new circles: {}", format::safe(&n)),
         None => println!(

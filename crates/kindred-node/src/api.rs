@@ -1,9 +1,10 @@
 //! The local control API: HTTP+JSON on 127.0.0.1, for the CLI and the web page.
 //!
-//! Every request must carry `Authorization: Bearer <token>` (the token is in
-//! a 0600 file in the data directory) and a `Host` of 127.0.0.1 or localhost
-//! on our port, which stops web pages elsewhere from reaching it through DNS
-//! rebinding.
+//! Every request must carry a `Host` of 127.0.0.1 or localhost on our port,
+//! which stops web pages elsewhere from reaching it through DNS rebinding,
+//! and either `Authorization: Bearer <token>` (the CLI; the token is in a
+//! 0600 file in the data directory) or the page's session cookie, with the
+//! session's CSRF token in a header on every change (web.rs).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -29,7 +30,8 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
 pub(crate) struct ApiState {
     pub(crate) node: Node,
     token: String,
-    port: u16,
+    pub(crate) port: u16,
+    pub(crate) web: std::sync::Arc<crate::web::WebSessions>,
 }
 
 pub(crate) struct ApiError(NodeError);
@@ -58,13 +60,21 @@ impl IntoResponse for ApiError {
 
 pub(crate) type ApiResult<T> = Result<Json<T>, ApiError>;
 
+/// What [`serve`] returns: where it listens, its task, and the page's
+/// sessions (for sign-in links).
+pub(crate) type Served = (
+    SocketAddr,
+    tokio::task::JoinHandle<()>,
+    std::sync::Arc<crate::web::WebSessions>,
+);
+
 /// Binds the API, writes the token and control files, and serves until
 /// `shutdown` fires.
-pub async fn serve(
+pub(crate) async fn serve(
     node: Node,
     port: u16,
     mut shutdown: broadcast::Receiver<()>,
-) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), NodeError> {
+) -> Result<Served, NodeError> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| {
@@ -86,10 +96,12 @@ pub async fn serve(
     let info = serde_json::to_vec_pretty(&info).unwrap_or_default();
     kindred_store::datadir_write_private(&control::control_path(&dir), &info)?;
 
+    let web = std::sync::Arc::new(crate::web::WebSessions::default());
     let state = ApiState {
         node,
         token,
         port: addr.port(),
+        web: web.clone(),
     };
     let app = router(state);
     let task = tokio::spawn(async move {
@@ -102,7 +114,7 @@ pub async fn serve(
             tracing::error!("control API stopped: {e}");
         }
     });
-    Ok((addr, task))
+    Ok((addr, task, web))
 }
 
 fn router(state: ApiState) -> Router {
@@ -125,14 +137,32 @@ fn router(state: ApiState) -> Router {
         .route("/v1/consent", post(consent))
         .route("/v1/contact", get(contact))
         .route("/v1/hello", get(hello))
+        .route("/v1/session", get(crate::web::session))
+        .route("/v1/login-link", post(crate::web::login_link))
+        .route("/", get(crate::web::index))
+        .route("/app.js", get(crate::web::app_js))
+        .route("/app.css", get(crate::web::app_css))
+        .route("/login", get(crate::web::login))
         .merge(crate::api_circle::routes())
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
-/// Checks the Host header and the bearer token before any handler runs.
+/// Checks the Host header, then the bearer token or the page's session
+/// (and its CSRF token on every change), before any handler runs; and
+/// hardens every answer (web::harden).
 async fn guard(State(s): State<ApiState>, req: Request, next: Next) -> Response {
+    let mut r = check(&s, req, next).await;
+    crate::web::harden(r.headers_mut());
+    r
+}
+
+fn refuse(status: StatusCode, why: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": why }))).into_response()
+}
+
+async fn check(s: &ApiState, req: Request, next: Next) -> Response {
     let host_ok = req
         .headers()
         .get(header::HOST)
@@ -141,15 +171,11 @@ async fn guard(State(s): State<ApiState>, req: Request, next: Next) -> Response 
             h == format!("127.0.0.1:{}", s.port) || h == format!("localhost:{}", s.port)
         });
     if !host_ok {
-        return (
-            StatusCode::FORBIDDEN,
-            Json(serde_json::json!({"error": "bad Host header"})),
-        )
-            .into_response();
+        return refuse(StatusCode::FORBIDDEN, "bad Host header");
     }
-    // The one request without the token: the client asks us to prove we
-    // hold it before it sends the token itself.
-    if req.uri().path() == "/v1/hello" {
+    // The page and its door hold nothing; `/v1/hello` lets the CLI make the
+    // node prove it holds the token before the CLI sends it.
+    if crate::web::is_public(req.uri().path()) {
         return next.run(req).await;
     }
     let expected = format!("Bearer {}", s.token);
@@ -158,12 +184,27 @@ async fn guard(State(s): State<ApiState>, req: Request, next: Next) -> Response 
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .is_some_and(|h| kindred_proto::constant_time_eq(h.as_bytes(), expected.as_bytes()));
-    if !token_ok {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(serde_json::json!({"error": "missing or wrong API token"})),
-        )
-            .into_response();
+    if token_ok {
+        return next.run(req).await;
+    }
+    // The page: its session cookie, and for every change its CSRF token.
+    let Some(csrf) = s.web.csrf_of(req.headers(), s.port) else {
+        return refuse(StatusCode::UNAUTHORIZED, "missing or wrong API token");
+    };
+    if req.uri().path() == "/v1/login-link" {
+        return refuse(StatusCode::FORBIDDEN, "sign-in links are for the CLI");
+    }
+    let reads = matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    let csrf_ok = req
+        .headers()
+        .get(crate::web::CSRF_HEADER)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| kindred_proto::constant_time_eq(h.as_bytes(), csrf.as_bytes()));
+    if !reads && !csrf_ok {
+        return refuse(StatusCode::FORBIDDEN, "missing or wrong CSRF token");
     }
     next.run(req).await
 }

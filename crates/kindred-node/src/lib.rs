@@ -29,6 +29,7 @@ mod reconnect;
 mod service;
 mod sync;
 mod topics;
+mod web;
 
 pub use error::NodeError;
 pub use join::InviteOptions;

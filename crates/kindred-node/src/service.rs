@@ -147,12 +147,23 @@ const STORED_EVENTS: usize = 16 * 1024;
 pub struct RunningNode {
     pub node: Node,
     pub api_addr: SocketAddr,
+    web: Arc<crate::web::WebSessions>,
     shutdown: broadcast::Sender<()>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     net_task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningNode {
+    /// A one-time link that signs a browser in to this node's page (the
+    /// previous link stops working).
+    pub fn login_url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}/login?once={}",
+            self.api_addr.port(),
+            self.web.new_login()
+        )
+    }
+
     /// Stops serving, closes the network and flushes the store.
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let _ = self.shutdown.send(());
@@ -254,13 +265,14 @@ impl Node {
                     .periodic(config.sync_interval, shutdown.subscribe()),
             ),
         ];
-        let (api_addr, api_task) =
+        let (api_addr, api_task, web) =
             crate::api::serve(node.clone(), config.api_port, shutdown.subscribe()).await?;
         *lock(&node.inner.api_addr) = Some(api_addr);
         tasks.push(api_task);
         Ok(RunningNode {
             node,
             api_addr,
+            web,
             shutdown,
             tasks,
             net_task,

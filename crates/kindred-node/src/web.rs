@@ -1,0 +1,190 @@
+//! The page a person opens in their browser, served by the node on the
+//! same 127.0.0.1 origin as the control API (issue 12).
+//!
+//! Signing in works as Jupyter's does: `kindred up` (and `kindred open`)
+//! print a link with a one-time secret; the page trades it for a session
+//! cookie (`HttpOnly`, `SameSite=Strict`, named after the node's port).
+//! Every change is a POST that must also carry the session's CSRF token in
+//! a header, as Syncthing does, which another origin can neither read nor
+//! set. No CORS headers are ever sent, so another origin cannot read any
+//! answer either. Assets are embedded: nothing is fetched from anywhere.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::api::ApiState;
+
+/// Sessions kept at once; signing in again evicts the oldest.
+const MAX_SESSIONS: usize = 16;
+/// The header that carries a session's CSRF token on every change.
+pub(crate) const CSRF_HEADER: &str = "x-kindred-csrf";
+
+const INDEX: &str = include_str!("../web/index.html");
+const APP_JS: &str = include_str!("../web/app.js");
+const APP_CSS: &str = include_str!("../web/app.css");
+
+/// No inline script or style, nothing from elsewhere, never in a frame.
+pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+struct Session {
+    id: String,
+    csrf: String,
+}
+
+#[derive(Default)]
+pub(crate) struct WebSessions {
+    /// The one-time secret the next login link carries.
+    once: Mutex<Option<String>>,
+    sessions: Mutex<VecDeque<Session>>,
+}
+
+fn fresh() -> String {
+    hex::encode(kindred_proto::random_bytes::<32>().unwrap_or_default())
+}
+
+impl WebSessions {
+    /// A new one-time login secret (the previous one stops working).
+    pub fn new_login(&self) -> String {
+        let secret = fresh();
+        *self.once.lock().unwrap_or_else(|p| p.into_inner()) = Some(secret.clone());
+        secret
+    }
+
+    /// Trades the one-time secret for a session: (id, csrf).
+    fn login(&self, secret: &str) -> Option<(String, String)> {
+        let mut once = self.once.lock().unwrap_or_else(|p| p.into_inner());
+        let ok = once
+            .as_deref()
+            .is_some_and(|s| kindred_proto::constant_time_eq(s.as_bytes(), secret.as_bytes()));
+        if !ok {
+            return None;
+        }
+        *once = None;
+        let s = Session {
+            id: fresh(),
+            csrf: fresh(),
+        };
+        let out = (s.id.clone(), s.csrf.clone());
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        sessions.push_back(s);
+        while sessions.len() > MAX_SESSIONS {
+            sessions.pop_front();
+        }
+        Some(out)
+    }
+
+    /// The CSRF token of the session this request's cookie names.
+    pub fn csrf_of(&self, headers: &HeaderMap, port: u16) -> Option<String> {
+        let id = cookie(headers, &cookie_name(port))?;
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|s| kindred_proto::constant_time_eq(s.id.as_bytes(), id.as_bytes()))
+            .map(|s| s.csrf.clone())
+    }
+}
+
+pub(crate) fn cookie_name(port: u16) -> String {
+    format!("kindred_session_{port}")
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Paths anyone on this machine's loopback may fetch: the page itself
+/// (it holds nothing) and the door that takes a one-time secret.
+pub(crate) fn is_public(path: &str) -> bool {
+    matches!(path, "/" | "/app.js" | "/app.css" | "/login" | "/v1/hello")
+}
+
+fn asset(body: &'static str, kind: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, kind)], body).into_response()
+}
+
+pub(crate) async fn index() -> Response {
+    asset(INDEX, "text/html; charset=utf-8")
+}
+
+pub(crate) async fn app_js() -> Response {
+    asset(APP_JS, "text/javascript; charset=utf-8")
+}
+
+pub(crate) async fn app_css() -> Response {
+    asset(APP_CSS, "text/css; charset=utf-8")
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginReq {
+    once: String,
+}
+
+pub(crate) async fn login(State(s): State<ApiState>, Query(q): Query<LoginReq>) -> Response {
+    match s.web.login(&q.once) {
+        Some((id, _)) => {
+            let cookie = format!(
+                "{}={id}; HttpOnly; SameSite=Strict; Path=/",
+                cookie_name(s.port)
+            );
+            let mut r = Redirect::to("/").into_response();
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        None => (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "This sign-in link was already used or is out of date. Run `kindred open` for a fresh one.",
+        )
+            .into_response(),
+    }
+}
+
+/// The page asks for its CSRF token once signed in.
+pub(crate) async fn session(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+    match s.web.csrf_of(&headers, s.port) {
+        Some(csrf) => axum::Json(serde_json::json!({ "csrf": csrf })).into_response(),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({"error": "not signed in: run `kindred open`"})),
+        )
+            .into_response(),
+    }
+}
+
+/// A fresh sign-in link (for `kindred open`; bearer token only).
+pub(crate) async fn login_link(State(s): State<ApiState>) -> Response {
+    let once = s.web.new_login();
+    axum::Json(serde_json::json!({
+        "url": format!("http://127.0.0.1:{}/login?once={once}", s.port)
+    }))
+    .into_response()
+}
+
+/// Headers every answer carries.
+pub(crate) fn harden(headers: &mut HeaderMap) {
+    let set = [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    for (k, v) in set {
+        headers.insert(k, HeaderValue::from_static(v));
+    }
+}

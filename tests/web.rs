@@ -1,0 +1,176 @@
+//! The page's doors, over real HTTP to a real `kindred up`: the one-time
+//! sign-in link, the session cookie, the CSRF header on every change, the
+//! security headers, and that nothing works without them. (Browser tests
+//! drive the page itself.)
+
+mod common;
+
+use std::time::Duration;
+
+use common::{wait_for, Node};
+use reqwest::header::{HeaderMap, HeaderValue};
+
+fn login_url(n: &Node) -> String {
+    wait_for(
+        "the sign-in link in the log",
+        Duration::from_secs(20),
+        || {
+            n.log()
+                .lines()
+                .find(|l| l.contains("/login?once="))
+                .map(|l| l.trim().to_string())
+        },
+    )
+}
+
+fn port_of(url: &str) -> u16 {
+    url.trim_start_matches("http://127.0.0.1:")
+        .split('/')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port")
+}
+
+#[test]
+fn the_page_needs_its_one_time_link_a_cookie_and_a_csrf_token() {
+    let n = Node::new("web");
+    let url = login_url(&n);
+    let port = port_of(&url);
+    let base = format!("http://127.0.0.1:{port}");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        // The page itself holds nothing and comes with strict headers.
+        let r = http.get(format!("{base}/")).send().await.expect("index");
+        assert_eq!(r.status(), 200);
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe-inline"));
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+        assert!(r.headers().get("access-control-allow-origin").is_none());
+        assert!(r.text().await.unwrap_or_default().contains("Kindred"));
+
+        // Nothing else without signing in, whatever another origin claims.
+        let r = http
+            .get(format!("{base}/v1/topics"))
+            .header("Origin", "http://evil.example")
+            .send()
+            .await
+            .expect("topics");
+        assert_eq!(r.status(), 401);
+        assert!(r.headers().get("access-control-allow-origin").is_none());
+        // A wrong secret, then the right one, then the right one again.
+        let r = http
+            .get(format!("{base}/login?once=00"))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status(), 403);
+        let r = http.get(&url).send().await.expect("login");
+        assert_eq!(r.status(), 303);
+        let set = r.headers()["set-cookie"].to_str().unwrap_or("").to_string();
+        assert!(
+            set.starts_with(&format!("kindred_session_{port}=")),
+            "{set}"
+        );
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
+        );
+        let cookie = set.split(';').next().unwrap_or("").to_string();
+        let r = http.get(&url).send().await.expect("login again");
+        assert_eq!(r.status(), 403, "a sign-in link works once");
+
+        let mut with_cookie = HeaderMap::new();
+        with_cookie.insert("cookie", HeaderValue::from_str(&cookie).expect("cookie"));
+        let session: serde_json::Value = http
+            .get(format!("{base}/v1/session"))
+            .headers(with_cookie.clone())
+            .send()
+            .await
+            .expect("session")
+            .json()
+            .await
+            .expect("json");
+        let csrf = session["csrf"].as_str().expect("csrf").to_string();
+        let r = http
+            .get(format!("{base}/v1/topics"))
+            .headers(with_cookie.clone())
+            .send()
+            .await
+            .expect("topics");
+        assert_eq!(r.status(), 200);
+        // A change without the CSRF header (what a form on another site
+        // would send) is refused; with it, it works.
+        let body = serde_json::json!({"name": "from the page"});
+        let r = http
+            .post(format!("{base}/v1/topics"))
+            .headers(with_cookie.clone())
+            .json(&body)
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(r.status(), 403);
+        let r = http
+            .post(format!("{base}/v1/topics"))
+            .headers(with_cookie.clone())
+            .header("x-kindred-csrf", "0".repeat(64))
+            .json(&body)
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(r.status(), 403, "a wrong CSRF token is refused");
+        let r = http
+            .post(format!("{base}/v1/topics"))
+            .headers(with_cookie.clone())
+            .header("x-kindred-csrf", &csrf)
+            .json(&body)
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(r.status(), 200);
+        // The session cannot mint sign-in links (only the CLI's token can).
+        let r = http
+            .post(format!("{base}/v1/login-link"))
+            .headers(with_cookie.clone())
+            .header("x-kindred-csrf", &csrf)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .expect("link");
+        assert_eq!(r.status(), 403);
+        // Another Host (DNS rebinding) is refused before anything else.
+        let r = http
+            .get(format!("{base}/"))
+            .header("Host", "evil.example")
+            .send()
+            .await
+            .expect("rebinding");
+        assert_eq!(r.status(), 403);
+    });
+    assert!(n.ok(&["topics"]).contains("from the page"));
+    // `kindred open --print` makes a fresh link that works.
+    let fresh = n.ok(&["open", "--print"]).trim().to_string();
+    assert!(fresh.contains("/login?once="), "{fresh}");
+    let status = rt.block_on(async {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+            .get(&fresh)
+            .send()
+            .await
+            .expect("fresh login")
+            .status()
+    });
+    assert_eq!(status, 303);
+}
