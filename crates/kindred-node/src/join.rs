@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::{AsyncReadExt, AsyncWriteExt};
 use kindred_net::{PeerId, StreamProtocol};
 use kindred_proto::authority::join::{
     JoinReply, JOIN_PROTOCOL, MAX_JOIN_REPLY_BYTES, MAX_JOIN_REQUEST_BYTES,
@@ -553,48 +553,24 @@ impl Node {
     /// Serves join sessions until the node stops.
     pub(crate) fn start_join(
         &self,
-        mut shutdown: tokio::sync::broadcast::Receiver<()>,
+        shutdown: tokio::sync::broadcast::Receiver<()>,
     ) -> Result<tokio::task::JoinHandle<()>, NodeError> {
-        let mut incoming =
-            self.inner.net.streams().accept(protocol()).map_err(|_| {
-                NodeError::BadInput("the join protocol is already registered".into())
-            })?;
-        let node = self.clone();
-        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND));
-        let rate = Arc::new(crate::limits::PeerRate::new(
-            JOINS_PER_MINUTE,
-            Duration::from_secs(60),
-        ));
-        Ok(tokio::spawn(async move {
-            loop {
-                let (peer, mut stream) = tokio::select! {
-                    next = incoming.next() => match next {
-                        Some(s) => s,
-                        None => break,
-                    },
-                    _ = shutdown.recv() => break,
-                };
-                if !rate.allow(peer) {
-                    continue;
-                }
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    continue;
-                };
-                let n = node.clone();
-                tokio::spawn(async move {
-                    let serve = async {
-                        let request = read_value(&mut stream, MAX_JOIN_REQUEST_BYTES).await?;
-                        let answer = n.judge_join(peer, &request).await;
-                        write_value(&mut stream, &answer.encode()).await?;
-                        stream.close().await
-                    };
-                    if let Err(e) = tokio::time::timeout(JOIN_TIMEOUT, serve).await {
-                        tracing::debug!(%peer, "a join session timed out: {e}");
-                    }
-                    drop(permit);
-                });
-            }
-        }))
+        let limits = crate::streams::Inbound {
+            max: MAX_INBOUND,
+            per_minute: Some(JOINS_PER_MINUTE),
+            timeout: JOIN_TIMEOUT,
+        };
+        self.serve_streams(
+            protocol(),
+            limits,
+            shutdown,
+            |n, peer, mut stream| async move {
+                let request = read_value(&mut stream, MAX_JOIN_REQUEST_BYTES).await?;
+                let answer = n.judge_join(peer, &request).await;
+                write_value(&mut stream, &answer.encode()).await?;
+                stream.close().await
+            },
+        )
     }
 
     /// A member's side of a join: check the request against the circle's

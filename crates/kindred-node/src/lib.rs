@@ -27,6 +27,7 @@ mod peers;
 mod ports;
 mod reconnect;
 mod service;
+mod streams;
 mod sync;
 mod topics;
 mod web;

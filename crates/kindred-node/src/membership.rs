@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::{AsyncReadExt, AsyncWriteExt};
 use kindred_net::{Command, PeerId, StreamProtocol};
 use kindred_proto::codec::Fixed;
 use kindred_proto::membership::{self, Answer, Challenge};
@@ -212,40 +212,25 @@ impl Node {
     /// node stops.
     pub(crate) fn start_membership(
         &self,
-        mut shutdown: tokio::sync::broadcast::Receiver<()>,
+        shutdown: tokio::sync::broadcast::Receiver<()>,
     ) -> Result<tokio::task::JoinHandle<()>, crate::NodeError> {
-        let mut incoming = self.inner.net.streams().accept(protocol()).map_err(|_| {
-            crate::NodeError::BadInput("the membership protocol is already registered".into())
-        })?;
-        let node = self.clone();
-        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND));
-        Ok(tokio::spawn(async move {
-            loop {
-                let (peer, mut stream) = tokio::select! {
-                    next = incoming.next() => match next {
-                        Some(s) => s,
-                        None => break,
-                    },
-                    _ = shutdown.recv() => break,
-                };
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    continue;
-                };
-                let n = node.clone();
-                tokio::spawn(async move {
-                    let serve = async {
-                        let request = read_value(&mut stream).await?;
-                        let answer = n.answer_challenge(peer, &request);
-                        write_value(&mut stream, &answer).await?;
-                        stream.close().await
-                    };
-                    if let Err(e) = tokio::time::timeout(CHALLENGE_TIMEOUT, serve).await {
-                        tracing::debug!(%peer, "a membership challenge timed out: {e}");
-                    }
-                    drop(permit);
-                });
-            }
-        }))
+        let limits = crate::streams::Inbound {
+            max: MAX_INBOUND,
+            // Counted per answer instead (answer_challenge).
+            per_minute: None,
+            timeout: CHALLENGE_TIMEOUT,
+        };
+        self.serve_streams(
+            protocol(),
+            limits,
+            shutdown,
+            |n, peer, mut stream| async move {
+                let request = read_value(&mut stream).await?;
+                let answer = n.answer_challenge(peer, &request);
+                write_value(&mut stream, &answer).await?;
+                stream.close().await
+            },
+        )
     }
 
     /// Answers a challenge from `peer`. Every circle's tag is computed and

@@ -3,10 +3,9 @@
 //! held (it was removed on that side, and the removal was voided): it asks
 //! members for them. Only a member of the answerer's circle is answered.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{AsyncWriteExt, StreamExt};
+use futures::AsyncWriteExt;
 use kindred_net::{PeerId, StreamProtocol};
 use kindred_proto::authority::join::{decode_ops, encode_ops, OpsRequest, OPS_PROTOCOL};
 use kindred_proto::authority::Op;
@@ -30,46 +29,24 @@ fn protocol() -> StreamProtocol {
 impl Node {
     pub(crate) fn start_ops(
         &self,
-        mut shutdown: tokio::sync::broadcast::Receiver<()>,
+        shutdown: tokio::sync::broadcast::Receiver<()>,
     ) -> Result<tokio::task::JoinHandle<()>, NodeError> {
-        let mut incoming =
-            self.inner.net.streams().accept(protocol()).map_err(|_| {
-                NodeError::BadInput("the ops protocol is already registered".into())
-            })?;
-        let node = self.clone();
-        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND));
-        let rate = Arc::new(crate::limits::PeerRate::new(
-            PER_MINUTE,
-            Duration::from_secs(60),
-        ));
-        Ok(tokio::spawn(async move {
-            loop {
-                let (peer, mut stream) = tokio::select! {
-                    next = incoming.next() => match next {
-                        Some(s) => s,
-                        None => break,
-                    },
-                    _ = shutdown.recv() => break,
-                };
-                if !rate.allow(peer) {
-                    continue;
-                }
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    continue;
-                };
-                let n = node.clone();
-                tokio::spawn(async move {
-                    let serve = async {
-                        let request = read_value(&mut stream, 4096).await?;
-                        let answer = n.answer_ops(peer, &request);
-                        write_value(&mut stream, &answer).await?;
-                        stream.close().await
-                    };
-                    let _ = tokio::time::timeout(TIMEOUT, serve).await;
-                    drop(permit);
-                });
-            }
-        }))
+        let limits = crate::streams::Inbound {
+            max: MAX_INBOUND,
+            per_minute: Some(PER_MINUTE),
+            timeout: TIMEOUT,
+        };
+        self.serve_streams(
+            protocol(),
+            limits,
+            shutdown,
+            |n, peer, mut stream| async move {
+                let request = read_value(&mut stream, 4096).await?;
+                let answer = n.answer_ops(peer, &request);
+                write_value(&mut stream, &answer).await?;
+                stream.close().await
+            },
+        )
     }
 
     fn answer_ops(&self, peer: PeerId, bytes: &[u8]) -> Vec<u8> {
