@@ -48,6 +48,9 @@ pub enum CircleCmd {
         topic: String,
         file: Option<std::path::PathBuf>,
     },
+    /// Move a circle to a new key now (moderators and the owner): members
+    /// receive it, anyone no longer in does not.
+    Rotate { topic: String },
     /// A circle's invites (id, uses, expiry, state) and who waits for approval.
     Invites {
         topic: String,
@@ -199,6 +202,13 @@ pub async fn run(cmd: CircleCmd, dir: &Path) -> Result<()> {
                 println!("The circle's rules are changed; members see them now.");
             }
         },
+        CircleCmd::Rotate { topic } => {
+            let v: serde_json::Value = client
+                .post_json(&["v1", "topics", &topic, "rotate"], &json!({}))
+                .await?;
+            let epoch = v.get("epoch").and_then(|e| e.as_u64()).unwrap_or_default();
+            println!("The circle has a new key (epoch {epoch}); its members receive it.");
+        }
         CircleCmd::Invites { topic, json } => {
             let r: InvitesReply = client.get(&["v1", "topics", &topic, "invites"]).await?;
             if json {

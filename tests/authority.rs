@@ -129,6 +129,20 @@ fn a_removed_member_reads_nothing_new_and_cannot_post() {
         let texts = n.texts("recovery");
         assert!(!texts.contains(&"still here?".to_string()));
     }
+    // A member cannot move the circle to a new key at will; the owner can.
+    let e = err(&people[1], &["rotate", "recovery"]);
+    assert!(
+        e.contains("only moderators can change the circle's key now"),
+        "{e}"
+    );
+    let before = owner.topic_status("recovery")["epoch"]
+        .as_u64()
+        .unwrap_or_default();
+    owner.ok(&["rotate", "recovery"]);
+    wait_for("a member to hold the rotated key", T, || {
+        let s = people[1].topic_status("recovery");
+        (s["epoch"].as_u64() > Some(before) && s["keys_ok"] == true).then_some(())
+    });
     let st = owner.topic_status("recovery");
     assert_eq!(st["members"], 4, "{st}");
     assert_eq!(st["keys_ok"], true, "{st}");

@@ -17,6 +17,7 @@ pub(crate) fn routes() -> Router<ApiState> {
         .route("/v1/topics/{topic}/leave", post(leave))
         .route("/v1/topics/{topic}/rename", post(rename))
         .route("/v1/topics/{topic}/rules", post(rules))
+        .route("/v1/topics/{topic}/rotate", post(rotate))
         .route("/v1/topics/{topic}/invites", get(invites))
         .route("/v1/topics/{topic}/revoke", post(revoke))
         .route("/v1/topics/{topic}/approve", post(approve))
@@ -80,6 +81,14 @@ async fn rename(
 ) -> ApiResult<serde_json::Value> {
     let name = s.node.rename(&topic, &req.name).await?;
     Ok(Json(serde_json::json!({ "name": name })))
+}
+
+async fn rotate(
+    State(s): State<ApiState>,
+    Path(topic): Path<String>,
+) -> ApiResult<serde_json::Value> {
+    let epoch = s.node.rotate(&topic).await?;
+    Ok(Json(serde_json::json!({ "epoch": epoch })))
 }
 
 #[derive(Deserialize)]

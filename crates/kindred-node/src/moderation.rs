@@ -207,6 +207,14 @@ impl Node {
         Ok(t.name.clone())
     }
 
+    /// Moves the circle to a new key now (moderators and the owner).
+    pub async fn rotate(&self, topic: &str) -> Result<u32, NodeError> {
+        let t = self.inner.topics.resolve(topic)?;
+        self.act(&t, Draft::Rotate).await?;
+        Ok(t.auth
+            .with(|c| c.state().current_epoch().map_or(0, |e| e.number)))
+    }
+
     /// Changes the circle's rules (moderators and the owner).
     pub async fn set_rules(&self, topic: &str, rules: &str) -> Result<(), NodeError> {
         let t = self.inner.topics.resolve(topic)?;
