@@ -15,22 +15,23 @@ async fn start(dir: &std::path::Path) -> Result<kindred_node::RunningNode> {
     Ok(Node::start(config).await?)
 }
 
-/// Waits (via the same long-poll the CLI's `read --follow` uses) until a
-/// topic holds at least `n` posts, and returns them in history order.
+/// Waits until a topic holds at least `n` posts, and returns them in
+/// history order (within 30 s).
 async fn wait_for_posts(
     node: &Node,
     topic: &str,
     n: usize,
 ) -> Result<Vec<kindred_node::service_views::MessageView>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let (history, cursor) = node.messages(topic, usize::MAX)?;
+        let (history, _) = node.messages(topic, usize::MAX)?;
         if history.len() >= n {
             return Ok(history);
         }
-        let (arrived, _) = node.follow(topic, cursor, Duration::from_secs(10)).await?;
-        if arrived.is_empty() {
-            bail!("no new post in {topic} within 10 s");
+        if tokio::time::Instant::now() > deadline {
+            bail!("no new post in {topic} within 30 s");
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -59,6 +60,15 @@ async fn main() -> Result<()> {
         joined.name, joined.rules
     );
 
+    // Alice's node counts Bob once he has proven he is in (gossip flows
+    // both ways from then on).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while alice.node.topics().await?.iter().all(|t| t.peers == 0) {
+        if tokio::time::Instant::now() > deadline {
+            bail!("alice's node never counted bob as a member");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     alice
         .node
         .post("night owls", "Can't sleep again. Anyone up?")

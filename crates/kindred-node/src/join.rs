@@ -431,7 +431,18 @@ impl Node {
                 history,
                 cards,
             }) => Ok(match self.complete_join(t, ops, history, cards).await? {
-                true => Asked::In,
+                true => {
+                    // What the admitter says in the moment before gossip
+                    // flows both ways reaches us by sync: ask it soon.
+                    let (node, topic) = (self.clone(), t.id());
+                    tokio::spawn(async move {
+                        for wait in [1, 3] {
+                            tokio::time::sleep(Duration::from_secs(wait)).await;
+                            node.spawn_sync(peer, topic);
+                        }
+                    });
+                    Asked::In
+                }
                 false => Asked::NoAnswer,
             }),
             Ok(JoinReply::Waiting) => {

@@ -24,6 +24,9 @@ use crate::service::Node;
 const ANSWERS_PER_MINUTE: u32 = 64;
 /// How long one challenge (either side) may take.
 const CHALLENGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// After proving membership to a peer, when to sync with it: what it
+/// published while we were unproven to it did not reach us by gossip.
+const AFTER_PROOF_SYNC: Duration = Duration::from_millis(300);
 /// Inbound challenges served at once; more are refused.
 const MAX_INBOUND: usize = 32;
 
@@ -250,7 +253,17 @@ impl Node {
             }
         }
         match found {
-            Some(t) => Answer::Proof(Fixed(t.keys.member_proof(&them, &me, &c.nonce.0))).encode(),
+            Some(t) => {
+                // Until this proof lands, the peer did not send us what it
+                // published: ask it for that shortly (its gossip reaches us
+                // from then on).
+                let (node, topic) = (self.clone(), t.id());
+                tokio::spawn(async move {
+                    tokio::time::sleep(AFTER_PROOF_SYNC).await;
+                    node.spawn_sync(peer, topic);
+                });
+                Answer::Proof(Fixed(t.keys.member_proof(&them, &me, &c.nonce.0))).encode()
+            }
             None => Answer::Unknown.encode(),
         }
     }

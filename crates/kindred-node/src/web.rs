@@ -21,6 +21,9 @@ use crate::api::ApiState;
 
 /// Sessions kept at once; signing in again evicts the oldest.
 const MAX_SESSIONS: usize = 16;
+/// How long the browser keeps the cookie (the node forgets every session
+/// when it stops, so a restart needs `kindred open` again).
+const SESSION_MAX_AGE_S: u64 = 30 * 86_400;
 /// The header that carries a session's CSRF token on every change.
 pub(crate) const CSRF_HEADER: &str = "x-kindred-csrf";
 
@@ -136,7 +139,7 @@ pub(crate) async fn login(State(s): State<ApiState>, Query(q): Query<LoginReq>) 
     match s.web.login(&q.once) {
         Some((id, _)) => {
             let cookie = format!(
-                "{}={id}; HttpOnly; SameSite=Strict; Path=/",
+                "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={SESSION_MAX_AGE_S}",
                 cookie_name(s.port)
             );
             let mut r = Redirect::to("/").into_response();

@@ -103,6 +103,9 @@ async function openCircle(id) {
 }
 
 async function follow(id, generation) {
+  // A moment first: nothing is lost (the cursor holds), and a page opened
+  // only to be read (a headless test's dump) settles without a long poll.
+  await new Promise((ok) => setTimeout(ok, 1000));
   while (generation === following && current === id) {
     try {
       const r = await api("GET", "/v1/topics/" + id + "/follow?after=" + cursor + "&wait_ms=25000");
@@ -169,6 +172,9 @@ async function start() {
     } catch (err) { notice(err.message); }
   });
   await home();
+  // A link to one circle (#ID) opens it.
+  const wanted = location.hash.slice(1);
+  if (wanted) await openCircle(wanted);
 }
 
 start();

@@ -144,6 +144,10 @@ impl Store {
         }
         t.msgs.insert(&key, crate::records::encode(&record))?;
         t.opaque.remove(&key)?;
+        // A new arrival, so live views (follow) show it now.
+        let seq = self.next_seq()?;
+        let arrival = [topic.as_bytes().as_slice(), &seq.to_be_bytes()].concat();
+        t.arrivals.insert(arrival, id.as_bytes().as_slice())?;
         Ok(true)
     }
 
