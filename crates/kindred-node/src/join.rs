@@ -434,11 +434,13 @@ impl Node {
                 true => {
                     // What the admitter says in the moment before gossip
                     // flows both ways reaches us by sync: ask it soon.
-                    let (node, topic) = (self.clone(), t.id());
+                    // (A weak handle: a node shutting down is not kept alive.)
+                    let (node, topic) = (std::sync::Arc::downgrade(&self.inner), t.id());
                     tokio::spawn(async move {
                         for wait in [1, 3] {
                             tokio::time::sleep(Duration::from_secs(wait)).await;
-                            node.spawn_sync(peer, topic);
+                            let Some(inner) = node.upgrade() else { return };
+                            Node { inner }.spawn_sync(peer, topic);
                         }
                     });
                     Asked::In

@@ -257,10 +257,13 @@ impl Node {
                 // Until this proof lands, the peer did not send us what it
                 // published: ask it for that shortly (its gossip reaches us
                 // from then on).
-                let (node, topic) = (self.clone(), t.id());
+                // (A weak handle: a node shutting down is not kept alive.)
+                let (node, topic) = (std::sync::Arc::downgrade(&self.inner), t.id());
                 tokio::spawn(async move {
                     tokio::time::sleep(AFTER_PROOF_SYNC).await;
-                    node.spawn_sync(peer, topic);
+                    if let Some(inner) = node.upgrade() {
+                        Node { inner }.spawn_sync(peer, topic);
+                    }
                 });
                 Answer::Proof(Fixed(t.keys.member_proof(&them, &me, &c.nonce.0))).encode()
             }
