@@ -1,4 +1,5 @@
-use kindred_proto::envelope::{open, seal};
+mod common;
+
 use kindred_proto::{Kind, MessageContent, MessageId, Pseudonym, TopicKeys, TopicSecret};
 use kindred_store::{DataDir, MessageRecord, Store, StoreError};
 
@@ -10,29 +11,7 @@ fn msg(keys: &TopicKeys, text: &str, parents: Vec<MessageId>) -> MessageRecord {
         parents,
         timestamp: 0,
     };
-    let (_, env) = seal(
-        keys,
-        &kindred_proto::topic::EpochKeys::derive(
-            &keys.id,
-            &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
-        ),
-        &author,
-        &content,
-    )
-    .unwrap();
-    MessageRecord::from_opened(
-        &open(
-            keys,
-            &kindred_proto::topic::Keyring::single(kindred_proto::topic::EpochKeys::derive(
-                &keys.id,
-                &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
-            )),
-            &env,
-        )
-        .unwrap(),
-        &env,
-        0,
-    )
+    common::sealed(keys, &author, &content, 0)
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! What peers can make the store hold: the longest private message, damaged
 //! records, posts placed deep in old history, and what counts as a post.
 
-#[allow(dead_code)]
 mod common;
 
 use kindred_proto::dm::{DmMessage, MAX_DM_TEXT_BYTES};
@@ -145,7 +144,6 @@ fn the_address_book_is_capped_and_forgets_members_not_seen_for_long() {
 
 /// A message by `author` (seed) naming a parent that does not exist.
 fn orphan(keys: &TopicKeys, author: u8, n: u32) -> kindred_store::MessageRecord {
-    use kindred_proto::envelope::{open, seal};
     use kindred_proto::{MessageContent, MessageId, Pseudonym};
     let content = MessageContent {
         kind: Kind::Post,
@@ -156,27 +154,10 @@ fn orphan(keys: &TopicKeys, author: u8, n: u32) -> kindred_store::MessageRecord 
         ))],
         timestamp: 0,
     };
-    let (_, env) = seal(
+    common::sealed(
         keys,
-        &kindred_proto::topic::EpochKeys::derive(
-            &keys.id,
-            &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
-        ),
         &Pseudonym::from_seed([author; 32]),
         &content,
-    )
-    .unwrap();
-    kindred_store::MessageRecord::from_opened(
-        &open(
-            keys,
-            &kindred_proto::topic::Keyring::single(kindred_proto::topic::EpochKeys::derive(
-                &keys.id,
-                &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
-            )),
-            &env,
-        )
-        .unwrap(),
-        &env,
         u64::from(n),
     )
 }

@@ -26,12 +26,7 @@ fn records(keys: &TopicKeys, page: &[Vec<u8>]) -> Vec<MessageRecord> {
             MessageRecord::from_opened(
                 &open(
                     keys,
-                    &kindred_proto::topic::Keyring::single(
-                        kindred_proto::topic::EpochKeys::derive(
-                            &keys.id,
-                            &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
-                        ),
-                    ),
+                    &kindred_proto::topic::Keyring::single(common::epoch(keys)),
                     e,
                 )
                 .unwrap(),

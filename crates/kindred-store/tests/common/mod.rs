@@ -1,4 +1,6 @@
 //! Messages for store tests: real sealed envelopes, opened as a node would.
+// Each test file uses its own share of these.
+#![allow(dead_code)]
 
 use kindred_proto::envelope::{open, seal};
 use kindred_proto::{Kind, MessageContent, MessageId, Pseudonym, TopicKeys};
@@ -17,29 +19,7 @@ pub fn msg(keys: &TopicKeys, i: usize, parents: Vec<MessageId>) -> MessageRecord
         parents,
         timestamp: i as u64,
     };
-    let (_, env) = seal(
-        keys,
-        &kindred_proto::topic::EpochKeys::derive(
-            &keys.id,
-            &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
-        ),
-        &author,
-        &content,
-    )
-    .unwrap();
-    MessageRecord::from_opened(
-        &open(
-            keys,
-            &kindred_proto::topic::Keyring::single(kindred_proto::topic::EpochKeys::derive(
-                &keys.id,
-                &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
-            )),
-            &env,
-        )
-        .unwrap(),
-        &env,
-        0,
-    )
+    sealed(keys, &author, &content, 0)
 }
 
 /// A history shaped by `shape`: message `i` has up to `n` parents among the
@@ -59,4 +39,24 @@ pub fn dag<P: Copy + Into<u64>>(keys: &TopicKeys, shape: &[(P, P, u8)]) -> Vec<M
         all.push(msg(keys, i, ps));
     }
     all
+}
+
+/// The test circle's one epoch: what every store test seals under.
+pub fn epoch(keys: &TopicKeys) -> kindred_proto::topic::EpochKeys {
+    kindred_proto::topic::EpochKeys::derive(
+        &keys.id,
+        &kindred_proto::authority::EpochSecret::from_bytes([1; 32]),
+    )
+}
+
+/// `content` by `author`, sealed and opened as a node would, received at `at`.
+pub fn sealed(
+    keys: &TopicKeys,
+    author: &Pseudonym,
+    content: &MessageContent,
+    at: u64,
+) -> MessageRecord {
+    let (_, env) = seal(keys, &epoch(keys), author, content).unwrap();
+    let ring = kindred_proto::topic::Keyring::single(epoch(keys));
+    MessageRecord::from_opened(&open(keys, &ring, &env).unwrap(), &env, at)
 }
