@@ -136,18 +136,37 @@ pub(crate) fn abort_tx(e: StoreError) -> ConflictableTransactionError<StoreError
     ConflictableTransactionError::Abort(e)
 }
 
+/// How long to wait for sled's own file lock. We hold the data directory's
+/// lock, so only this process can hold sled's: a `Store` just dropped whose
+/// background threads have not yet let go (sled 0.34 releases it lazily).
+const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn open_sled(path: &std::path::Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + SLED_LOCK_WAIT;
+    loop {
+        let r = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open();
+        match r {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => return r,
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the database in a locked data directory.
     pub fn open(dir: DataDir) -> Result<Store> {
         let path = dir.db_path();
         // sled 0.34 can panic on some damaged files instead of returning an
         // error; either way the user gets the same clear report.
-        let opened = std::panic::catch_unwind(|| {
-            sled::Config::new()
-                .path(&path)
-                .cache_capacity(CACHE_BYTES)
-                .open()
-        });
+        let opened = std::panic::catch_unwind(|| open_sled(&path));
         let db = match opened {
             Ok(Ok(db)) => db,
             Ok(Err(e)) => {

@@ -59,7 +59,7 @@ fn a_damaged_record_is_set_aside_and_the_list_goes_on() {
     }
     {
         // Damage one contact record behind the store's back.
-        let db = sled::open(dir.path().join("db")).unwrap();
+        let db = common::raw_sled(dir.path());
         let contacts = db.open_tree("contacts").unwrap();
         contacts.insert([2u8; 8], vec![0xff, 0x00, 0x13]).unwrap();
         db.flush().unwrap();

@@ -60,3 +60,19 @@ pub fn sealed(
     let ring = kindred_proto::topic::Keyring::single(epoch(keys));
     MessageRecord::from_opened(&open(keys, &ring, &env).unwrap(), &env, at)
 }
+
+/// Opens the database behind the store's back (to damage it), waiting for
+/// sled's lock as `Store::open` does: a store just dropped lets go lazily.
+#[allow(dead_code)]
+pub fn raw_sled(dir: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match sled::open(dir.join("db")) {
+            Ok(db) => return db,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("could not open the database: {e}"),
+        }
+    }
+}
