@@ -67,6 +67,9 @@ enum Cmd {
         /// Your display name in this circle.
         #[arg(long = "as", value_name = "NAME")]
         name: Option<String>,
+        /// Only show the circle's name, owner and rules; do not join.
+        #[arg(long)]
+        show: bool,
     },
     /// The circles you belong to.
     Topics {
@@ -133,6 +136,9 @@ enum Cmd {
     Unblock { peer: String },
     /// Print this node's contact code, for people to write to you privately.
     Contact,
+    /// Show or set the name new circles give you (each circle's own name
+    /// changes with `rename`).
+    Name { name: Option<String> },
     /// Open Kindred's page in your browser, signed in (a fresh one-time link).
     Open {
         /// Print the link instead of opening a browser.
@@ -312,6 +318,23 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Name { name } => {
+            let c = Client::connect(&dir).await?;
+            let v: serde_json::Value = match name {
+                Some(n) => {
+                    c.post_json(&["v1", "profile"], &serde_json::json!({ "name": n }))
+                        .await?
+                }
+                None => c.get(&["v1", "profile"]).await?,
+            };
+            let n = v.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+            if n.is_empty() {
+                println!("No name set: circles show you by your handle until you choose one.");
+            } else {
+                println!("{}", crate::format::safe(n));
+            }
+            Ok(())
+        }
         Cmd::Contact => {
             println!("{}", Client::connect(&dir).await?.contact().await?);
             Ok(())
@@ -377,9 +400,32 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             Ok(())
         }
         Cmd::Circle(c) => circle_cmds::run(c, &dir).await,
-        Cmd::Join { invite, name } => {
+        Cmd::Join { invite, name, show } => {
             let client = Client::connect(&dir).await?;
             let invite = input::invite(invite)?;
+            if show {
+                let p: kindred_node::service_views::InvitePreview = client
+                    .post_json(
+                        &["v1", "invite", "preview"],
+                        &serde_json::json!({ "invite": invite }),
+                    )
+                    .await?;
+                println!(
+                    "\"{}\" ({}), owned by {}",
+                    format::safe(&p.name),
+                    &p.id[..16],
+                    p.owner
+                );
+                if p.rules.trim().is_empty() {
+                    println!("This circle has no written rules.");
+                } else {
+                    println!("Rules of this circle:\n{}", format::indent(&p.rules));
+                }
+                if p.already_member {
+                    println!("You are already in it.");
+                }
+                return Ok(());
+            }
             let reply = client.join(&invite, name).await?;
             let t = &reply.topic;
             if reply.already_member {

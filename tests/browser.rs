@@ -1,88 +1,443 @@
-//! The page in a real browser: Debian's `chromium`, headless, as installed
-//! by `.ci/run` (no browser downloads). Skips, saying why, without it.
-//! Each run loads a URL, lets the page's script run, and dumps the DOM.
+//! The page in a real browser: Debian's `chromium`, headless, driven over
+//! the DevTools protocol (tests/common/cdp.rs), as installed by `.ci/run`
+//! (no browser downloads). Two real nodes, each with its own browser, go
+//! the whole way a person would. Skips, saying why, without chromium.
+//!
+//! `KINDRED_SCREENSHOTS=DIR` also saves the main screens as PNGs there
+//! (how docs/screenshots/ was made).
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
+use std::io::{Read, Write};
 use std::time::Duration;
 
+use common::cdp::{chromium, Browser, Tab};
 use common::{wait_for, Node};
+use serde_json::Value;
 
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser"].into_iter().find(|b| {
-        Command::new(b)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
+fn skip() -> bool {
+    if chromium().is_none() {
+        println!("SKIPPED: the browser tests need Debian's chromium (.ci/run installs it)");
+        return true;
+    }
+    false
 }
 
-/// The DOM after the page has run for a few seconds of virtual time.
-/// (Half a second of virtual time is enough: the page's fetches finish in
-/// real time first, and its live follow starts after a second.)
-fn dom(browser: &str, profile: &Path, url: &str) -> String {
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--virtual-time-budget=500",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(["--dump-dom", url])
-        .output()
-        .expect("run chromium");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn sign_in_link(n: &Node) -> String {
+    n.ok(&["open", "--print"]).trim().to_string()
 }
 
-fn login_url(n: &Node) -> String {
-    wait_for("the sign-in link", Duration::from_secs(20), || {
-        n.log()
-            .lines()
-            .find_map(|l| l.split_whitespace().find(|w| w.contains("/login?once=")))
-            .map(str::to_string)
-    })
+fn base(link: &str) -> String {
+    link.split("/login").next().unwrap_or_default().to_string()
+}
+
+fn shot(tab: &Tab, name: &str) {
+    if let Ok(dir) = std::env::var("KINDRED_SCREENSHOTS") {
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        tab.screenshot(&std::path::Path::new(&dir).join(format!("{name}.png")));
+    }
+}
+
+/// Signs `tab` in to `n` and goes through the first start with `name`.
+fn first_start(tab: &Tab, n: &Node, name: &str) {
+    tab.goto(&sign_in_link(n));
+    tab.wait("the welcome", "!document.getElementById('welcome').hidden");
+    assert!(tab
+        .text("#welcome")
+        .contains("It is not an emergency service"));
+    shot(tab, "welcome");
+    tab.fill("welcome-name", name);
+    tab.click("Continue");
+    tab.wait("the circles", "!document.getElementById('circles').hidden");
+}
+
+fn visible(tab: &Tab, id: &str) -> bool {
+    tab.eval(&format!("!document.getElementById({id:?}).hidden")) == Value::Bool(true)
 }
 
 #[test]
-fn the_page_signs_in_shows_circles_and_renders_hostile_text_as_text() {
-    let Some(browser) = chromium() else {
-        println!("SKIPPED: the browser tests need Debian's chromium (.ci/run installs it)");
+fn two_people_meet_in_a_circle_and_talk_privately_using_only_the_page() {
+    if skip() {
         return;
-    };
-    let n = Node::new("alice");
-    n.ok(&["topic", "create", "night owls", "--as", "Ada"]);
-    n.post(
-        "night owls",
-        "<img src=x onerror=alert(1)> <b>bold?</b> hello",
+    }
+    let mut alice = Node::new("alice");
+    let bob = Node::new("bob");
+    let (ba, bb) = (Browser::launch().unwrap(), Browser::launch().unwrap());
+    let (a, b) = (ba.tab(), bb.tab());
+
+    // First start on both.
+    first_start(&a, &alice, "Ada");
+    first_start(&b, &bob, "Bo");
+    assert!(a.text("#circle-list").contains("You are in no circles yet"));
+
+    // Ada starts a circle; the invite is shown and copied.
+    a.click("Start a circle");
+    a.fill("create-name", "night owls");
+    a.fill("create-rules", "Be kind. What is said here stays here.");
+    a.click("Start the circle");
+    a.wait("the new circle", "!document.getElementById('circle').hidden && document.getElementById('circle-name').innerText === 'night owls'");
+    let invite = a.wait(
+        "the invite",
+        "document.getElementById('invite-text').textContent",
     );
-    let url = login_url(&n);
-    let base = url.split("/login").next().unwrap_or_default().to_string();
-    let profile = tempfile::tempdir().expect("profile");
+    let invite = invite.as_str().unwrap().to_string();
+    assert!(invite.len() > 100, "an invite: {invite}");
+    a.click("Copy the invite");
+    a.wait("the copy to be confirmed", "document.getElementById('notice').innerText.includes('copied') || document.getElementById('notice').innerText.includes('Select the text')");
+    shot(&a, "circle-invite");
 
-    // Without signing in the page says how, and shows nothing else.
-    let fresh = tempfile::tempdir().expect("profile");
-    let page = dom(browser, fresh.path(), &format!("{base}/"));
-    assert!(page.contains("Not signed in"), "{page}");
-    assert!(page.contains(r#"<section id="home" hidden="""#), "{page}");
+    // Bo pastes it, reads the rules, must agree, joins.
+    b.click("Join with an invite");
+    b.fill("join-invite", &invite);
+    b.click("Read the circle's rules");
+    b.wait("the rules", "!document.getElementById('join').hidden");
+    assert_eq!(b.text("#join-name"), "night owls");
+    assert!(b
+        .text("#join-rules")
+        .contains("What is said here stays here"));
+    shot(&b, "join-rules");
+    b.click("Join the circle");
+    // The browser itself stops the form and points at the box.
+    b.wait(
+        "the box to be asked for",
+        "document.getElementById('join-accept').validity.valueMissing",
+    );
+    assert!(visible(&b, "join"), "not joined without agreeing");
+    assert_eq!(b.eval("document.getElementById('circle').hidden"), true);
+    b.eval("document.getElementById('join-accept').click()");
+    b.click("Join the circle");
+    b.wait("the circle", "!document.getElementById('circle').hidden && document.getElementById('circle-name').innerText === 'night owls'");
 
-    // The one-time link signs this browser in; its script lists the circle.
-    let page = dom(browser, profile.path(), &url);
-    assert!(page.contains(">night owls</a>"), "{page}");
-
-    // The same browser, later: the cookie holds; a circle's link opens it.
-    let topics: serde_json::Value =
-        serde_json::from_str(&n.ok(&["topics", "--json"])).expect("topics --json");
-    let id = topics["id"].as_str().expect("circle id").to_string();
-    let page = dom(browser, profile.path(), &format!("{base}/#{id}"));
-    assert!(page.contains("hello"), "{page}");
+    // Bo posts; it appears live on Ada's open page (no reload).
+    b.wait("the post box", "!document.getElementById('post').hidden");
+    b.fill("post-text", "hello from Bo <b>not bold</b>");
+    b.click("Post");
+    let line = a.wait(
+        "Bo's post on Ada's page",
+        "[...document.querySelectorAll('#posts li')].map(l => l.innerText).find(t => t.includes('hello from Bo')) || ''",
+    );
+    let line = line.as_str().unwrap();
     assert!(
-        page.contains("&lt;img src=x onerror=alert(1)&gt; &lt;b&gt;bold?&lt;/b&gt;"),
-        "the post's markup must show as text: {page}"
+        line.contains("Bo") && line.contains('~'),
+        "name and handle: {line}"
     );
-    assert!(!page.contains("<img"), "no element was made from the post");
-    assert!(page.contains("(owner)"), "the owner is marked: {page}");
+    assert!(
+        line.contains("<b>not bold</b>"),
+        "markup shown as text: {line}"
+    );
+    assert_eq!(a.eval("document.querySelectorAll('#posts b').length"), 0);
+    // Ada is marked as the owner on Bo's page.
+    a.fill("post-text", "welcome, Bo");
+    a.click("Post");
+    let owner_line = b.wait(
+        "Ada's post on Bo's page",
+        "[...document.querySelectorAll('#posts li')].map(l => l.innerText).find(t => t.includes('welcome, Bo')) || ''",
+    );
+    assert!(
+        owner_line.as_str().unwrap().contains("owner"),
+        "{owner_line}"
+    );
+    shot(&a, "circle");
+
+    // Ada writes privately to Bo from his post.
+    a.click("Write privately to Bo");
+    a.wait(
+        "the conversation",
+        "!document.getElementById('chat').hidden",
+    );
+    a.fill("chat-text", "hi Bo, just between us");
+    a.click("Send");
+    a.wait(
+        "her message listed",
+        "document.getElementById('chat-list').innerText.includes('just between us')",
+    );
+
+    // Bo sees a request, accepts it, reads and answers.
+    b.wait(
+        "the messages badge",
+        "!document.getElementById('unread-messages').hidden",
+    );
+    b.click("Private messages");
+    b.wait(
+        "the request",
+        "document.getElementById('request-list').innerText.includes('just between us')",
+    );
+    let req = b.text("#request-list");
+    assert!(req.contains("Ada"), "the request names Ada: {req}");
+    shot(&b, "requests");
+    b.click("Accept Ada");
+    b.wait("the conversation", "!document.getElementById('chat').hidden && document.getElementById('chat-list').innerText.includes('just between us')");
+    b.fill("chat-text", "thank you, Ada");
+    b.click("Send");
+    a.wait(
+        "Bo's answer, live",
+        "document.getElementById('chat-list').innerText.includes('thank you, Ada')",
+    );
+    a.wait(
+        "her message delivered",
+        "document.getElementById('chat-list').innerText.includes('delivered')",
+    );
+    shot(&a, "private-messages");
+
+    // Status says what this node is doing.
+    a.click("Status");
+    a.wait("the status", "!document.getElementById('status').hidden && document.getElementById('peer-list').innerText.includes('night owls')");
+    shot(&a, "status");
+
+    // Ada's node goes down: her page says so plainly; back up, it recovers.
+    alice.stop();
+    a.wait_for(
+        "the page to say the node is down",
+        "!document.getElementById('node-state').hidden && document.getElementById('node-state').innerText.includes('not running')",
+        Duration::from_secs(20),
+    );
+    shot(&a, "node-down");
+    // Bo's page says no one from the circle is online, and since when.
+    b.click("Circles");
+    b.wait_for(
+        "Bo's page to say no one is online",
+        "document.getElementById('circle-list').innerText.includes('no one from this circle is online; you may have missed messages since')",
+        Duration::from_secs(90),
+    );
+    alice.start();
+    a.wait_for(
+        "the page to recover",
+        "document.getElementById('node-state').hidden",
+        Duration::from_secs(30),
+    );
+    // Still signed in after the restart (same address, session kept).
+    a.click("Circles");
+    a.wait(
+        "the circles",
+        "document.getElementById('circle-list').innerText.includes('night owls')",
+    );
+}
+
+#[test]
+fn the_main_path_works_with_the_keyboard_alone() {
+    if skip() {
+        return;
+    }
+    let n = Node::new("kay");
+    let br = Browser::launch().unwrap();
+    let t = br.tab();
+    t.goto(&sign_in_link(&n));
+    t.wait("the welcome", "!document.getElementById('welcome').hidden");
+    // Focus lands on the view's heading; Tab goes on to the name field.
+    assert_eq!(t.eval("document.activeElement.id"), "welcome-h");
+    let focus_to = |id: &str| {
+        for _ in 0..40 {
+            if t.eval("document.activeElement.id") == id {
+                return;
+            }
+            t.key("Tab");
+        }
+        panic!("Tab never reached #{id}");
+    };
+    focus_to("welcome-name");
+    t.call("Input.insertText", serde_json::json!({ "text": "Kay" }));
+    t.key("Enter");
+    t.wait("the circles", "!document.getElementById('circles').hidden");
+    // Open "Start a circle" with the keyboard, fill it, submit with Enter.
+    let summary = "document.querySelector('#create-box summary')";
+    for _ in 0..40 {
+        if t.eval(&format!("document.activeElement === {summary}")) == Value::Bool(true) {
+            break;
+        }
+        t.key("Tab");
+    }
+    t.key("Enter");
+    t.wait(
+        "the form open",
+        "document.getElementById('create-box').open",
+    );
+    t.key("Tab");
+    assert_eq!(t.eval("document.activeElement.id"), "create-name");
+    t.call(
+        "Input.insertText",
+        serde_json::json!({ "text": "keyboard circle" }),
+    );
+    t.key("Enter");
+    t.wait("the circle", "!document.getElementById('circle').hidden && document.getElementById('circle-name').innerText === 'keyboard circle'");
+    assert_eq!(t.eval("document.activeElement.id"), "circle-name");
+    focus_to("post-text");
+    t.call(
+        "Input.insertText",
+        serde_json::json!({ "text": "typed, not clicked" }),
+    );
+    t.key("Enter");
+    t.wait(
+        "the post",
+        "document.getElementById('posts').innerText.includes('typed, not clicked')",
+    );
+    // Every focused control shows where focus is.
+    let outline = t.eval("getComputedStyle(document.activeElement).outlineStyle");
+    assert_ne!(outline, "none", "focus is visible");
+}
+
+const AXE: &str = include_str!("vendor/axe.min.js");
+
+/// axe-core (vendored, tests/vendor) on the views a person sees.
+#[test]
+fn axe_finds_no_serious_accessibility_problems() {
+    if skip() {
+        return;
+    }
+    let n = Node::new("ally");
+    n.ok(&["topic", "create", "gentle", "--as", "Al"]);
+    n.post("gentle", "a first post");
+    let br = Browser::launch().unwrap();
+    let t = br.tab();
+    t.goto(&sign_in_link(&n));
+    t.wait("the welcome", "!document.getElementById('welcome').hidden");
+    t.eval(AXE);
+    const SERIOUS: &str = "axe.run(document, { resultTypes: ['violations'] }).then(r => r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id + ': ' + v.help + ' @ ' + v.nodes.map(n => n.target.join(' ')).join(', ')))";
+    // axe is really looking: a field with no label is caught.
+    t.eval("document.getElementById('main').append(Object.assign(document.createElement('input'), { id: 'unlabelled' }))");
+    let caught = t.eval(SERIOUS);
+    assert!(
+        caught.to_string().contains("label"),
+        "axe must catch an unlabelled field: {caught}"
+    );
+    t.eval("document.getElementById('unlabelled').remove()");
+    let id = n.topic_status("gentle")["id"].as_str().unwrap().to_string();
+    let mut report = Vec::new();
+    for (view, ready) in [
+        ("welcome", "!document.getElementById('welcome').hidden"),
+        ("circles", "!document.getElementById('circles').hidden"),
+        (
+            &*format!("c/{id}"),
+            "document.getElementById('posts').innerText.includes('a first post')",
+        ),
+        ("messages", "!document.getElementById('messages').hidden"),
+        ("status", "!document.getElementById('status').hidden"),
+        (
+            "settings",
+            "document.getElementById('contact-code').textContent",
+        ),
+    ] {
+        t.eval(&format!("location.hash = '#{view}'"));
+        t.wait(view, ready);
+        // Opened details too, so their contents are checked.
+        t.eval("document.querySelectorAll('details').forEach(d => d.open = true)");
+        let found = t.eval(SERIOUS);
+        for v in found.as_array().unwrap() {
+            report.push(format!("{view}: {}", v.as_str().unwrap()));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "serious accessibility problems:\n{}",
+        report.join("\n")
+    );
+}
+
+/// A tiny web server for another origin on this machine: serves one page.
+fn serve_once_each(html: String) -> (u16, std::thread::JoinHandle<()>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        l.set_nonblocking(false).unwrap();
+        for _ in 0..4 {
+            let Ok((mut s, _)) = l.accept() else { return };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let body = if buf.starts_with(b"GET / ") {
+                html.as_str()
+            } else {
+                ""
+            };
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, h)
+}
+
+#[test]
+fn another_origin_in_the_same_browser_can_neither_read_nor_change_anything() {
+    if skip() {
+        return;
+    }
+    let n = Node::new("vic");
+    n.ok(&["topic", "create", "private matters", "--as", "Vi"]);
+    let br = Browser::launch().unwrap();
+    let t = br.tab();
+    let link = sign_in_link(&n);
+    let node = base(&link);
+    t.goto(&link);
+    t.wait(
+        "signed in",
+        "!document.getElementById('welcome').hidden || !document.getElementById('circles').hidden",
+    );
+    // The attacker's page, on another port of the same machine (so the
+    // same site: SameSite does not stop its requests, the CSRF token must).
+    let evil = format!(
+        r#"<!doctype html><title>evil</title><script>
+window.results = {{}};
+async function go() {{
+  try {{ const r = await fetch("{node}/v1/topics", {{ credentials: "include" }}); results.read = "read " + (await r.text()); }}
+  catch (e) {{ results.read = "blocked"; }}
+  try {{ await fetch("{node}/v1/topics", {{ method: "POST", mode: "no-cors", credentials: "include",
+        headers: {{ "Content-Type": "text/plain" }}, body: JSON.stringify({{ name: "evil circle" }}) }}); results.post = "sent"; }}
+  catch (e) {{ results.post = "blocked"; }}
+  try {{ await fetch("{node}/v1/topics", {{ method: "POST", credentials: "include",
+        headers: {{ "Content-Type": "application/json", "X-Kindred-CSRF": "guess" }}, body: JSON.stringify({{ name: "evil circle" }}) }}); results.preflight = "sent"; }}
+  catch (e) {{ results.preflight = "blocked"; }}
+  const f = document.createElement("form"); f.method = "POST"; f.action = "{node}/v1/topics"; f.target = "sink";
+  f.enctype = "text/plain"; const i = document.createElement("input"); i.name = '{{"name":"evil circle","x":"'; i.value = '"}}';
+  f.append(i); const sink = document.createElement("iframe"); sink.name = "sink"; document.body.append(sink, f); f.submit();
+  results.done = true;
+}}
+go();
+</script>"#
+    );
+    let (port, server) = serve_once_each(evil);
+    t.call("Network.enable", serde_json::json!({}));
+    t.goto(&format!("http://127.0.0.1:{port}/"));
+    let results = t.wait(
+        "the attack to finish",
+        "window.results && window.results.done && window.results",
+    );
+    assert_eq!(
+        results["read"], "blocked",
+        "no answer can be read: {results}"
+    );
+    assert_ne!(
+        results["preflight"], "sent",
+        "a custom header needs CORS, which is never given: {results}"
+    );
+    // Every POST that left the browser has had its answer (or failed).
+    let mut posts = std::collections::HashSet::new();
+    let mut ended = std::collections::HashSet::new();
+    wait_for(
+        "the attack's requests to end",
+        Duration::from_secs(20),
+        || {
+            for e in br.take_events("Network.requestWillBeSent") {
+                let r = &e["params"]["request"];
+                if r["method"] == "POST" && r["url"].as_str().unwrap_or("").ends_with("/v1/topics")
+                {
+                    posts.insert(e["params"]["requestId"].as_str().unwrap_or("").to_string());
+                }
+            }
+            for m in ["Network.loadingFinished", "Network.loadingFailed"] {
+                for e in br.take_events(m) {
+                    ended.insert(e["params"]["requestId"].as_str().unwrap_or("").to_string());
+                }
+            }
+            (posts.len() >= 2 && posts.is_subset(&ended)).then_some(())
+        },
+    );
+    // Whatever was sent was refused: still one circle, no "evil circle".
+    let names = n.ok(&["topics", "--json"]);
+    assert!(
+        !names.contains("evil circle"),
+        "nothing was created: {names}"
+    );
+    assert_eq!(names.lines().count(), 1, "{names}");
+    drop(server);
 }

@@ -2,6 +2,7 @@
 //! 127.0.0.1 and drives them through the CLI, as a person would.
 #![allow(dead_code)]
 
+pub mod cdp;
 pub mod hostile;
 pub mod lab;
 

@@ -58,6 +58,9 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Where the API's last port is kept.
+const API_PORT_KEY: &str = "api-port";
+
 pub(crate) type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// What [`serve`] returns: where it listens, its task, and the page's
@@ -75,16 +78,36 @@ pub(crate) async fn serve(
     port: u16,
     mut shutdown: broadcast::Receiver<()>,
 ) -> Result<Served, NodeError> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .map_err(|e| {
-            NodeError::BadInput(format!(
-                "cannot bind the control API on 127.0.0.1:{port}: {e}"
-            ))
-        })?;
+    // With any port allowed, the last run's first: the page's address (and
+    // its session cookie, named after the port) then stays the same.
+    let remembered = match port {
+        0 => node
+            .store()
+            .config(API_PORT_KEY)?
+            .and_then(|p| p.parse::<u16>().ok()),
+        _ => None,
+    };
+    let again = match remembered {
+        Some(p) => tokio::net::TcpListener::bind(("127.0.0.1", p)).await.ok(),
+        None => None,
+    };
+    let listener = match again {
+        Some(l) => l,
+        None => tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|e| {
+                NodeError::BadInput(format!(
+                    "cannot bind the control API on 127.0.0.1:{port}: {e}"
+                ))
+            })?,
+    };
     let addr = listener
         .local_addr()
         .map_err(|e| NodeError::BadInput(format!("control API address: {e}")))?;
+    if port == 0 {
+        node.store()
+            .set_config(API_PORT_KEY, &addr.port().to_string())?;
+    }
     let token = hex::encode(kindred_proto::random_bytes::<32>()?);
     let dir = node.store().data_dir().to_path_buf();
     kindred_store::datadir_write_private(&control::token_path(&dir), token.as_bytes())?;
@@ -97,6 +120,9 @@ pub(crate) async fn serve(
     kindred_store::datadir_write_private(&control::control_path(&dir), &info)?;
 
     let web = std::sync::Arc::new(crate::web::WebSessions::default());
+    if let Some(kept) = node.store().config(crate::web::SESSIONS_KEY)? {
+        web.restore(&kept);
+    }
     let state = ApiState {
         node,
         token,
@@ -139,11 +165,10 @@ fn router(state: ApiState) -> Router {
         .route("/v1/hello", get(hello))
         .route("/v1/session", get(crate::web::session))
         .route("/v1/login-link", post(crate::web::login_link))
-        .route("/", get(crate::web::index))
-        .route("/app.js", get(crate::web::app_js))
-        .route("/app.css", get(crate::web::app_css))
         .route("/login", get(crate::web::login))
         .merge(crate::api_circle::routes())
+        .merge(crate::api_reader::routes())
+        .merge(crate::web::asset_routes(Router::new()))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

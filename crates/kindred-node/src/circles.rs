@@ -221,6 +221,25 @@ impl Node {
         out
     }
 
+    /// How a member is named in a circle: their newest profile, else the
+    /// name they joined with (in the circle's authority; a profile made
+    /// before this node joined cannot be read).
+    pub(crate) fn name_in(
+        &self,
+        t: &TopicState,
+        author: &kindred_proto::PublicKey,
+    ) -> Option<String> {
+        self.inner
+            .store
+            .author_name(&t.id(), author)
+            .ok()
+            .flatten()
+            .or_else(|| {
+                t.auth
+                    .with(|c| c.state().people.get(author).map(|p| p.name.clone()))
+            })
+    }
+
     fn view(
         &self,
         t: &TopicState,
@@ -231,18 +250,7 @@ impl Node {
         MessageView {
             similar_to: look_alikes.get(&author).cloned().unwrap_or_default(),
             id: m.id().to_hex(),
-            // A profile made before this node joined cannot be read; the
-            // name the person joined with is in the circle's authority.
-            author_name: self
-                .inner
-                .store
-                .author_name(&t.id(), &author)
-                .ok()
-                .flatten()
-                .or_else(|| {
-                    t.auth
-                        .with(|c| c.state().people.get(&author).map(|p| p.name.clone()))
-                }),
+            author_name: self.name_in(t, &author),
             author: author.to_hex(),
             handle: crate::peers::handle(&author),
             text: m.body.clone(),
@@ -395,6 +403,8 @@ impl Node {
             sync: sync.into(),
             catching_up: if running > 0 { fetched } else { 0 },
             gap_since: counts.gap_since,
+            unread: self.unread(t)?,
+            last_in_touch: self.last_in_touch(t)?,
         })
     }
 

@@ -491,7 +491,7 @@ impl Node {
                 let Some(peer) = peer_of(&c.identity) else {
                     continue;
                 };
-                let name = self.store().author_name(&t.id(), &author).ok().flatten();
+                let name = self.name_in(&t, &author);
                 out.push((peer, author, name, c, code));
             }
         }

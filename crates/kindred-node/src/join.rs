@@ -670,3 +670,42 @@ impl Node {
         }
     }
 }
+
+/// What an invite says about its circle, shown before joining so a person
+/// reads the rules before they go in.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct InvitePreview {
+    pub id: String,
+    pub name: String,
+    pub rules: String,
+    /// The owner's handle, as posts show it.
+    pub owner: String,
+    /// The invite's expiry hint (ms), if it has one; the circle's record
+    /// decides.
+    pub expires: Option<u64>,
+    /// This node is already in the circle.
+    pub already_member: bool,
+}
+
+impl Node {
+    /// Reads an invite without joining (the same checks as joining:
+    /// altered or expired invites are refused in the same words).
+    pub fn preview_invite(&self, invite_text: &str) -> Result<InvitePreview, NodeError> {
+        let invite = Invite::parse(invite_text, now_ms())?;
+        let keys = TopicKeys::derive(&invite.locator);
+        let (name, rules) = invite.name_and_rules();
+        let already_member = self
+            .inner
+            .topics
+            .get(&keys.id)
+            .is_some_and(|s| !s.joining() && s.auth.role(&s.me.public_key()).is_ok());
+        Ok(InvitePreview {
+            id: keys.id.to_hex(),
+            name: name.to_string(),
+            rules: rules.to_string(),
+            owner: crate::peers::handle(&invite.owner()),
+            expires: invite.expires,
+            already_member,
+        })
+    }
+}

@@ -8,6 +8,7 @@
 
 pub mod api;
 mod api_circle;
+mod api_reader;
 mod authority;
 mod batch;
 mod circles;
@@ -25,6 +26,7 @@ mod moderation;
 mod opsfetch;
 mod peers;
 mod ports;
+mod reading;
 mod reconnect;
 mod service;
 mod streams;
@@ -43,7 +45,9 @@ pub mod service_views {
     pub use crate::api_circle::InvitesReply;
     pub use crate::circles::{MessageView, PeerView, StatusView};
     pub use crate::dm::{ConversationView, DmSent, DmView, InboxView};
+    pub use crate::join::InvitePreview;
     pub use crate::moderation::{InviteView, MemberView, PendingView};
+    pub use crate::reading::ProfileView;
 }
 
 /// The PeerId a node secret gives.

@@ -76,6 +76,9 @@ struct State {
     /// Peers that failed a challenge while connected: not asked again
     /// until they reconnect (one proof attempt each).
     failed: HashSet<(PeerId, TopicId)>,
+    /// Per circle, when (ms) a proven member last disconnected: the page's
+    /// "you may have missed messages since …".
+    last_left: HashMap<TopicId, u64>,
 }
 
 impl Members {
@@ -99,6 +102,11 @@ impl Members {
             .is_some_and(|s| s.contains(peer))
     }
 
+    /// When a member of the circle last disconnected, in this run.
+    pub fn last_left(&self, topic: &TopicId) -> Option<u64> {
+        self.lock().last_left.get(topic).copied()
+    }
+
     /// Whether the peer proved membership of any circle.
     pub fn is_any_member(&self, peer: &PeerId) -> bool {
         self.lock().proven.values().any(|s| s.contains(peer))
@@ -109,8 +117,16 @@ impl Members {
     pub fn forget(&self, peer: &PeerId) -> bool {
         let mut s = self.lock();
         let mut was = false;
-        for set in s.proven.values_mut() {
-            was |= set.remove(peer);
+        let now = crate::now_ms();
+        let mut left = Vec::new();
+        for (topic, set) in s.proven.iter_mut() {
+            if set.remove(peer) {
+                was = true;
+                left.push(*topic);
+            }
+        }
+        for topic in left {
+            s.last_left.insert(topic, now);
         }
         s.asking.retain(|(p, _)| p != peer);
         s.failed.retain(|(p, _)| p != peer);

@@ -571,6 +571,7 @@ impl Node {
                 _ = shutdown.recv() => break,
             }
             self.retry_joins().await;
+            self.note_in_touch();
             // Anti-entropy with a few members picked at random each round,
             // not all of them: gossip carries the live traffic, and in a big
             // circle syncing with everyone every round costs more than all

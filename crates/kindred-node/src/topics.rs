@@ -151,6 +151,13 @@ pub struct TopicSummary {
     pub catching_up: u64,
     /// Since when (ms) the oldest known gap has been open.
     pub gap_since: Option<u64>,
+    /// Posts by others the reader has not seen (see `POST …/seen`).
+    #[serde(default)]
+    pub unread: u64,
+    /// When (ms) a member of the circle was last connected: now while one
+    /// is; None if none ever was. Before it, nothing can have been missed.
+    #[serde(default)]
+    pub last_in_touch: Option<u64>,
 }
 
 #[derive(Default)]

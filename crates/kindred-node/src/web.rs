@@ -21,22 +21,46 @@ use crate::api::ApiState;
 
 /// Sessions kept at once; signing in again evicts the oldest.
 const MAX_SESSIONS: usize = 16;
-/// How long the browser keeps the cookie (the node forgets every session
-/// when it stops, so a restart needs `kindred open` again).
+/// How long the browser keeps the cookie. Sessions are kept in the store
+/// (as digests of their ids), so the page stays signed in across restarts.
 const SESSION_MAX_AGE_S: u64 = 30 * 86_400;
+/// Where the sessions are kept in the store.
+pub(crate) const SESSIONS_KEY: &str = "web-sessions";
 /// The header that carries a session's CSRF token on every change.
 pub(crate) const CSRF_HEADER: &str = "x-kindred-csrf";
 
-const INDEX: &str = include_str!("../web/index.html");
-const APP_JS: &str = include_str!("../web/app.js");
-const APP_CSS: &str = include_str!("../web/app.css");
+/// The page's files, embedded: (path, body, content type).
+pub(crate) const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "/",
+        include_str!("../web/index.html"),
+        "text/html; charset=utf-8",
+    ),
+    ("/app.js", include_str!("../web/app.js"), JS),
+    ("/circle.js", include_str!("../web/circle.js"), JS),
+    ("/chat.js", include_str!("../web/chat.js"), JS),
+    (
+        "/app.css",
+        include_str!("../web/app.css"),
+        "text/css; charset=utf-8",
+    ),
+];
+const JS: &str = "text/javascript; charset=utf-8";
 
 /// No inline script or style, nothing from elsewhere, never in a frame.
 pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 struct Session {
-    id: String,
+    /// `digest(id)`: the store never holds a cookie that would sign in.
+    digest: String,
     csrf: String,
+}
+
+fn digest(id: &str) -> String {
+    hex::encode(kindred_proto::hmac_sha256(
+        b"kindred web session",
+        &[id.as_bytes()],
+    ))
 }
 
 #[derive(Default)]
@@ -68,11 +92,12 @@ impl WebSessions {
             return None;
         }
         *once = None;
+        let id = fresh();
         let s = Session {
-            id: fresh(),
+            digest: digest(&id),
             csrf: fresh(),
         };
-        let out = (s.id.clone(), s.csrf.clone());
+        let out = (id, s.csrf.clone());
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         sessions.push_back(s);
         while sessions.len() > MAX_SESSIONS {
@@ -83,13 +108,41 @@ impl WebSessions {
 
     /// The CSRF token of the session this request's cookie names.
     pub fn csrf_of(&self, headers: &HeaderMap, port: u16) -> Option<String> {
-        let id = cookie(headers, &cookie_name(port))?;
+        let d = digest(&cookie(headers, &cookie_name(port))?);
         self.sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .find(|s| kindred_proto::constant_time_eq(s.id.as_bytes(), id.as_bytes()))
+            .find(|s| kindred_proto::constant_time_eq(s.digest.as_bytes(), d.as_bytes()))
             .map(|s| s.csrf.clone())
+    }
+
+    /// The sessions as one line each, to keep in the store.
+    pub fn export(&self) -> String {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|s| format!("{} {}\n", s.digest, s.csrf))
+            .collect()
+    }
+
+    /// Sessions kept by an earlier run (malformed lines are skipped).
+    pub fn restore(&self, text: &str) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        for line in text.lines() {
+            if let Some((d, c)) = line.split_once(' ') {
+                if d.len() == 64 && c.len() == 64 {
+                    sessions.push_back(Session {
+                        digest: d.to_string(),
+                        csrf: c.to_string(),
+                    });
+                }
+            }
+        }
+        while sessions.len() > MAX_SESSIONS {
+            sessions.pop_front();
+        }
     }
 }
 
@@ -111,23 +164,20 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Paths anyone on this machine's loopback may fetch: the page itself
 /// (it holds nothing) and the door that takes a one-time secret.
 pub(crate) fn is_public(path: &str) -> bool {
-    matches!(path, "/" | "/app.js" | "/app.css" | "/login" | "/v1/hello")
+    matches!(path, "/login" | "/v1/hello") || ASSETS.iter().any(|(p, ..)| *p == path)
 }
 
-fn asset(body: &'static str, kind: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, kind)], body).into_response()
-}
-
-pub(crate) async fn index() -> Response {
-    asset(INDEX, "text/html; charset=utf-8")
-}
-
-pub(crate) async fn app_js() -> Response {
-    asset(APP_JS, "text/javascript; charset=utf-8")
-}
-
-pub(crate) async fn app_css() -> Response {
-    asset(APP_CSS, "text/css; charset=utf-8")
+/// Routes serving the embedded files.
+pub(crate) fn asset_routes(mut r: axum::Router<ApiState>) -> axum::Router<ApiState> {
+    for &(path, body, kind) in ASSETS {
+        r = r.route(
+            path,
+            axum::routing::get(move || async move {
+                ([(header::CONTENT_TYPE, kind)], body).into_response()
+            }),
+        );
+    }
+    r
 }
 
 #[derive(Deserialize)]
@@ -138,6 +188,11 @@ pub(crate) struct LoginReq {
 pub(crate) async fn login(State(s): State<ApiState>, Query(q): Query<LoginReq>) -> Response {
     match s.web.login(&q.once) {
         Some((id, _)) => {
+            let store = s.node.store();
+            if let Err(e) = store.set_config(SESSIONS_KEY, &s.web.export()) {
+                tracing::warn!("could not keep the page's session: {e}");
+            }
+            let _ = store.flush().await;
             let cookie = format!(
                 "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={SESSION_MAX_AGE_S}",
                 cookie_name(s.port)

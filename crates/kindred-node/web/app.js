@@ -1,37 +1,22 @@
 // Kindred's page: talks only to this node's API, on this origin. Text from
 // the network is always set with textContent, never parsed as HTML.
+// app.js: talking to the node, the views' frame, circles list, status and
+// settings; circle.js: one circle; chat.js: private messages.
 "use strict";
 
-let csrf = "";
-let current = null; // the open circle's id
-let cursor = 0;
-let following = 0; // bumps to stop an old follow loop
+const K = {
+  csrf: "",
+  view: "",
+  generation: 0, // bumps when the view changes, to stop its live loops
+  topics: [],
+  inbox: { conversations: [], requests: [] },
+  down: false,
+};
 
 const $ = (id) => document.getElementById(id);
 
 function notice(text) {
   $("notice").textContent = text;
-}
-
-async function api(method, path, body) {
-  const opts = { method, headers: {}, credentials: "same-origin" };
-  if (method !== "GET") {
-    opts.headers["X-Kindred-CSRF"] = csrf;
-    opts.headers["Content-Type"] = "application/json";
-    opts.body = JSON.stringify(body || {});
-  }
-  const r = await fetch(path, opts);
-  const data = await r.json().catch(() => ({}));
-  if (!r.ok) {
-    throw new Error(data.error || ("the node answered " + r.status));
-  }
-  return data;
-}
-
-function show(section) {
-  for (const id of ["signin", "home", "circle"]) {
-    $(id).hidden = id !== section;
-  }
 }
 
 function el(tag, cls, text) {
@@ -41,140 +26,321 @@ function el(tag, cls, text) {
   return e;
 }
 
-function syncWords(t) {
-  switch (t.sync) {
-    case "in-sync": return "up to date";
-    case "catching-up": return "catching up (" + t.catching_up + " so far)";
-    case "no-peers": return "no one from this circle is online";
-    case "gaps": return "some earlier messages have not arrived yet";
-    default: return t.sync;
-  }
+function button(text, onClick, cls) {
+  const b = el("button", cls || "", text);
+  b.type = "button";
+  b.addEventListener("click", onClick);
+  return b;
 }
 
-async function home() {
-  following++;
-  current = null;
-  const topics = await api("GET", "/v1/topics");
-  const list = $("circles");
-  list.replaceChildren();
-  if (topics.length === 0) {
-    list.append(el("li", "", "You are in no circles yet. Start one, or join with an invite."));
+// The node cannot be reached: say so plainly, keep trying in the background.
+function nodeDown(down) {
+  K.down = down;
+  const b = $("node-state");
+  b.hidden = !down;
+  b.textContent = down
+    ? "Your Kindred node is not running, or this page cannot reach it. Nothing you write can be sent until it is back. Start it again (kindred up); this page reconnects by itself."
+    : "";
+}
+
+async function api(method, path, body) {
+  const opts = { method, headers: {}, credentials: "same-origin" };
+  if (method !== "GET") {
+    opts.headers["X-Kindred-CSRF"] = K.csrf;
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body || {});
   }
-  for (const t of topics) {
+  let r;
+  try {
+    r = await fetch(path, opts);
+  } catch (e) {
+    nodeDown(true);
+    throw new Error("your node cannot be reached");
+  }
+  if (K.down) nodeDown(false);
+  const data = await r.json().catch(() => ({}));
+  if (r.status === 401 && path !== "/v1/session") {
+    show("signin");
+    throw new Error("not signed in");
+  }
+  if (!r.ok) {
+    throw new Error(data.error || ("the node answered " + r.status));
+  }
+  return data;
+}
+
+const VIEWS = ["signin", "welcome", "circles", "circle", "messages", "chat", "status", "settings"];
+
+function show(view) {
+  K.view = view;
+  for (const id of VIEWS) $(id).hidden = id !== view;
+  $("nav").hidden = view === "signin" || view === "welcome";
+  for (const [v, link] of [["circles", "nav-circles"], ["messages", "nav-messages"], ["status", "nav-status"], ["settings", "nav-settings"]]) {
+    const here = view === v || (v === "circles" && view === "circle") || (v === "messages" && view === "chat");
+    if (here) $(link).setAttribute("aria-current", "page");
+    else $(link).removeAttribute("aria-current");
+  }
+  // Move focus to the new view's heading, so keyboard and screen-reader
+  // users land where the content starts.
+  const h = $(view).querySelector("h2");
+  if (h) h.focus({ preventScroll: false });
+}
+
+// One person, shown one way everywhere: their name and the same short handle.
+function who(name, handle, role) {
+  const s = el("span", "person");
+  s.append(el("span", "who", name || "someone"));
+  if (role) s.append(el("span", "role", role));
+  if (handle) s.append(el("span", "handle", handle));
+  return s;
+}
+
+function when(ms) {
+  const d = new Date(ms);
+  const today = new Date();
+  return d.toDateString() === today.toDateString()
+    ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+}
+
+// A circle's state in words a person can trust.
+function syncWords(t) {
+  if (t.role === "waiting to be admitted") return "waiting for a member to let you in";
+  let w;
+  switch (t.sync) {
+    case "in-sync": w = "up to date"; break;
+    case "catching-up": w = "catching up (" + t.catching_up + " so far)"; break;
+    case "gaps": w = "some earlier messages have not arrived yet"; break;
+    case "no-peers": w = "no one from this circle is online"; break;
+    default: w = t.sync;
+  }
+  if (t.sync === "no-peers") {
+    w += t.last_in_touch
+      ? "; you may have missed messages since " + when(t.last_in_touch)
+      : "; nothing has arrived since you joined";
+  }
+  return w;
+}
+
+function badge(id, n) {
+  const b = $(id);
+  b.hidden = !n;
+  b.textContent = n > 99 ? "99+ new" : n + " new";
+}
+
+// ---- circles list ----
+
+async function circlesView() {
+  K.topics = await api("GET", "/v1/topics");
+  renderCircles();
+  show("circles");
+}
+
+function renderCircles() {
+  const list = $("circle-list");
+  list.replaceChildren();
+  if (K.topics.length === 0) {
+    list.append(el("li", "", "You are in no circles yet. Start one, or join with an invite someone gave you."));
+  }
+  for (const t of K.topics) {
     const li = el("li");
-    const a = el("a", "", t.name);
-    a.href = "#" + t.id;
-    a.addEventListener("click", (e) => { e.preventDefault(); openCircle(t.id); });
-    li.append(a, el("span", "state", " · " + t.messages + " posts · " + syncWords(t) + " · you: " + t.role));
+    const a = el("a", "title", t.name);
+    a.href = "#c/" + t.id;
+    li.append(a);
+    if (t.unread) li.append(el("span", "badge", t.unread > 99 ? "99+ new" : t.unread + " new"));
+    li.append(el("p", "muted", syncWords(t) + " · " + t.members + " people · you: " + t.role));
     list.append(li);
   }
-  show("home");
+  badge("unread-circles", K.topics.reduce((n, t) => n + t.unread, 0));
 }
 
-function postItem(m) {
-  const li = el("li");
-  const who = el("span", "who", m.author_name || "anonymous");
-  const role = m.role ? " (" + m.role + ")" : "";
-  li.append(who, el("span", "handle", role + " " + m.handle));
-  if (m.similar_to && m.similar_to.length) {
-    li.append(el("span", "handle", " · name looks like " + m.similar_to.join(", ")));
-  }
-  li.append(el("span", "when", " · " + new Date(m.timestamp).toLocaleString()));
-  li.append(el("p", "text", m.text));
-  return li;
+async function startCircle(e) {
+  e.preventDefault();
+  try {
+    const r = await api("POST", "/v1/topics", {
+      name: $("create-name").value, rules: $("create-rules").value,
+      my_name: $("create-me").value || null,
+      share_history: $("create-share").checked, moderators_invite: $("create-mods").checked,
+    });
+    $("create").reset();
+    $("create-box").open = false;
+    K.pendingInvite = r.invite;
+    location.hash = "#c/" + r.topic.id;
+    notice("Circle started. Share the invite only with people you want in it.");
+  } catch (err) { notice(err.message); }
 }
 
-async function openCircle(id) {
-  following++;
-  current = id;
-  const topics = await api("GET", "/v1/topics");
-  const t = topics.find((x) => x.id === id);
-  if (!t) return home();
-  $("circle-name").textContent = t.name;
-  $("circle-state").textContent = syncWords(t) + " · " + t.members + " members · you: " + t.role;
-  $("circle-rules").textContent = t.rules || "This circle has no written rules.";
-  $("invite-text").textContent = "";
-  const r = await api("GET", "/v1/topics/" + id + "/messages?limit=200");
-  const list = $("posts");
-  list.replaceChildren(...r.messages.map(postItem));
-  cursor = r.cursor;
-  show("circle");
-  follow(id, following);
-}
-
-async function follow(id, generation) {
-  // A moment first: nothing is lost (the cursor holds), and a page opened
-  // only to be read (a headless test's dump) settles without a long poll.
-  await new Promise((ok) => setTimeout(ok, 1000));
-  while (generation === following && current === id) {
-    try {
-      const r = await api("GET", "/v1/topics/" + id + "/follow?after=" + cursor + "&wait_ms=25000");
-      if (generation !== following) return;
-      cursor = r.cursor;
-      for (const m of r.messages) $("posts").append(postItem(m));
-    } catch (e) {
-      notice("Lost touch with your node: " + e.message);
-      await new Promise((ok) => setTimeout(ok, 3000));
+async function readInvite(e) {
+  e.preventDefault();
+  try {
+    const p = await api("POST", "/v1/invite/preview", { invite: $("join-invite").value });
+    if (p.already_member) {
+      notice("You are already in \u201c" + p.name + "\u201d.");
+      location.hash = "#c/" + p.id;
+      return;
     }
+    $("join-name").textContent = p.name;
+    $("join-owner").textContent = "Started by " + p.owner
+      + (p.expires ? " · this invite stops working " + when(p.expires) : "");
+    $("join-rules").textContent = p.rules || "This circle has no written rules.";
+    $("join-accept").checked = false;
+    $("join-read").hidden = true;
+    $("join").hidden = false;
+    $("join-name").tabIndex = -1;
+    $("join-name").focus();
+  } catch (err) { notice(err.message); }
+}
+
+function cancelJoin() {
+  $("join").hidden = true;
+  $("join-read").hidden = false;
+}
+
+async function join(e) {
+  e.preventDefault();
+  if (!$("join-accept").checked) {
+    notice("Please read the rules and tick the box to agree to them first.");
+    return;
+  }
+  try {
+    const r = await api("POST", "/v1/join", {
+      invite: $("join-invite").value, my_name: $("join-me").value || null,
+    });
+    $("join-read").reset();
+    cancelJoin();
+    $("join-box").open = false;
+    notice(r.topic.role === "waiting to be admitted"
+      ? "Asked to join. A member has not let you in yet; this page updates when they do."
+      : "You are in. Welcome.");
+    location.hash = "#c/" + r.topic.id;
+  } catch (err) { notice(err.message); }
+}
+
+// ---- status and settings ----
+
+async function statusView() {
+  const [s, peers] = await Promise.all([api("GET", "/v1/status"), api("GET", "/v1/peers")]);
+  const facts = [
+    ["This node", s.peer_id],
+    ["Reachable from the internet", { public: "yes", private: "no (behind a router or firewall; relays and other members help)", unknown: "not known yet" }[s.reachability] || s.reachability],
+    ["People connected now", String(s.peers)],
+    ["Listening on", s.listen.join(", ") || "nothing yet"],
+    ["Data kept in", s.data_dir],
+    ["Records set aside as damaged", String(s.quarantined)],
+    ["Kindred version", s.version],
+  ];
+  const dl = $("status-list");
+  dl.replaceChildren();
+  for (const [k, v] of facts) dl.append(el("dt", "", k), el("dd", "", v));
+  const list = $("peer-list");
+  list.replaceChildren();
+  if (peers.length === 0) list.append(el("li", "", "No one is connected right now."));
+  for (const p of peers) {
+    const li = el("li");
+    li.append(el("span", "who", p.handles.length ? p.handles.join(", ") : "a node not in your circles"));
+    li.append(el("p", "muted", (p.topics.length ? "in " + p.topics.join(", ") : "shares no circle with you") + " · " + p.peer_id));
+    list.append(li);
+  }
+  show("status");
+}
+
+async function settingsView() {
+  const [p, c] = await Promise.all([api("GET", "/v1/profile"), api("GET", "/v1/contact")]);
+  $("profile-name").value = p.name;
+  $("contact-code").textContent = c.contact;
+  $("notify-on").checked = localStorage.getItem("notify") === "on";
+  $("notify-text").checked = localStorage.getItem("notify-text") === "on";
+  show("settings");
+}
+
+async function copy(text, done) {
+  try {
+    await navigator.clipboard.writeText(text);
+    notice(done);
+  } catch (e) {
+    notice("Select the text above to copy it.");
+  }
+}
+
+async function saveProfile(e) {
+  e.preventDefault();
+  try {
+    await api("POST", "/v1/profile", { name: $("welcome").hidden ? $("profile-name").value : $("welcome-name").value, welcomed: true });
+    notice("Saved.");
+    if (!$("welcome").hidden) location.hash = "#circles";
+  } catch (err) { notice(err.message); }
+}
+
+async function notifySetting() {
+  if ($("notify-on").checked && "Notification" in window && Notification.permission !== "granted") {
+    const answer = await Notification.requestPermission().catch(() => "denied");
+    if (answer !== "granted") {
+      $("notify-on").checked = false;
+      notice("Your browser did not allow notifications.");
+    }
+  }
+  localStorage.setItem("notify", $("notify-on").checked ? "on" : "off");
+  localStorage.setItem("notify-text", $("notify-text").checked ? "on" : "off");
+}
+
+// ---- the frame ----
+
+async function route() {
+  K.generation++;
+  const h = decodeURIComponent(location.hash.slice(1));
+  try {
+    if (h === "welcome") { show("welcome"); return; }
+    if (h.startsWith("c/")) return await window.circleView(h.slice(2));
+    if (/^[0-9a-f]{64}$/.test(h)) return await window.circleView(h);
+    if (h.startsWith("m/")) return await window.chatView(h.slice(2));
+    if (h === "messages") return await window.messagesView();
+    if (h === "status") return await statusView();
+    if (h === "settings") return await settingsView();
+    return await circlesView();
+  } catch (err) { notice(err.message); }
+}
+
+// Every few seconds: unread counts, requests, whether the node is there.
+async function background() {
+  for (;;) {
+    await new Promise((ok) => setTimeout(ok, 4000));
+    if (K.view === "signin") continue;
+    try {
+      K.topics = await api("GET", "/v1/topics");
+      if (K.view === "circles") renderCircles();
+      else badge("unread-circles", K.topics.reduce((n, t) => n + t.unread, 0));
+      await window.inboxChanged(await api("GET", "/v1/inbox"));
+    } catch (e) { /* the banner says it */ }
   }
 }
 
 async function start() {
   try {
-    csrf = (await api("GET", "/v1/session")).csrf;
+    K.csrf = (await api("GET", "/v1/session")).csrf;
   } catch (e) {
     show("signin");
     return;
   }
-  $("back").addEventListener("click", (e) => { e.preventDefault(); home(); });
-  $("create").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    try {
-      const r = await api("POST", "/v1/topics", {
-        name: $("create-name").value, rules: $("create-rules").value,
-        my_name: $("create-me").value || null,
-      });
-      await openCircle(r.topic.id);
-      $("invite-text").textContent = r.invite;
-      notice("Circle started. Share the invite below only with people you want in it.");
-    } catch (err) { notice(err.message); }
+  $("create").addEventListener("submit", startCircle);
+  $("join-read").addEventListener("submit", readInvite);
+  $("join").addEventListener("submit", join);
+  $("join-cancel").addEventListener("click", cancelJoin);
+  $("welcome-form").addEventListener("submit", saveProfile);
+  $("welcome-skip").addEventListener("click", async () => {
+    await api("POST", "/v1/profile", { welcomed: true }).catch(() => {});
+    location.hash = "#circles";
   });
-  $("join").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    try {
-      const r = await api("POST", "/v1/join", {
-        invite: $("join-invite").value, my_name: $("join-me").value || null,
-      });
-      notice(r.topic.role === "waiting to be admitted"
-        ? "Asked to join. A member has not let you in yet; this page updates when they do."
-        : "You are in. The circle's rules are below.");
-      await openCircle(r.topic.id);
-    } catch (err) { notice(err.message); }
-  });
-  $("post").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    const text = $("post-text").value;
-    if (!text.trim()) return;
-    try {
-      await api("POST", "/v1/topics/" + current + "/messages", { text });
-      $("post-text").value = "";
-    } catch (err) { notice(err.message); }
-  });
-  $("invite").addEventListener("click", async () => {
-    try {
-      const r = await api("POST", "/v1/topics/" + current + "/invite", {});
-      $("invite-text").textContent = r.invite;
-      if (navigator.clipboard) {
-        await navigator.clipboard.writeText(r.invite).then(
-          () => notice("Invite copied. Share it only with people you want in the circle."),
-          () => notice("Select the invite below to copy it."));
-      }
-    } catch (err) { notice(err.message); }
-  });
-  await home();
-  // A link to one circle (#ID) opens it.
-  const wanted = location.hash.slice(1);
-  if (wanted) await openCircle(wanted);
+  $("profile").addEventListener("submit", saveProfile);
+  $("contact-copy").addEventListener("click", () => copy($("contact-code").textContent, "Contact code copied."));
+  $("notify-on").addEventListener("change", notifySetting);
+  $("notify-text").addEventListener("change", notifySetting);
+  window.circleSetup();
+  window.chatSetup();
+  window.addEventListener("hashchange", route);
+  const p = await api("GET", "/v1/profile").catch(() => ({ welcomed: true }));
+  if (!p.welcomed && !location.hash) location.hash = "#welcome";
+  await route();
+  background();
 }
 
-start();
+document.addEventListener("DOMContentLoaded", start);

@@ -111,6 +111,9 @@ impl Store {
     /// Replaces an opaque stand-in with the message it turned out to be,
     /// where it already stands in history (its depth and arrival stay).
     pub fn reveal(&self, topic: &TopicId, mut record: crate::MessageRecord) -> Result<bool> {
+        // Serialised with inserts: arrival numbers must become visible in
+        // the order they are taken, or a live view's cursor skips one.
+        let _guard = self.write_guard();
         let id = record.id();
         let Some(old) = self.get(topic, &id)? else {
             return Ok(false);

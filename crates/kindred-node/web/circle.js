@@ -1,0 +1,282 @@
+// One circle: its posts live, posting, inviting, its people and roles, and
+// your own place in it. See app.js for api(), el(), who().
+"use strict";
+
+const C = { id: null, topic: null, cursor: 0, members: [] };
+
+function postItem(m) {
+  const li = el("li", m.mine ? "mine" : "");
+  const head = el("p", "meta");
+  head.append(who(m.author_name, m.handle, m.role));
+  if (m.similar_to && m.similar_to.length) {
+    head.append(el("span", "warn", "name looks like " + m.similar_to.join(", ")));
+  }
+  const t = el("time", "when", when(m.timestamp));
+  t.dateTime = new Date(m.timestamp).toISOString();
+  head.append(t);
+  if (m.late_by) head.append(el("span", "warn", "arrived late"));
+  li.append(head, el("p", "text", m.text));
+  if (!m.mine) {
+    li.append(button("Write privately to " + (m.author_name || m.handle), () => {
+      location.hash = "#m/" + encodeURIComponent(m.handle);
+    }, "link"));
+  }
+  return li;
+}
+
+async function circleView(id) {
+  const gen = K.generation;
+  const topics = await api("GET", "/v1/topics");
+  K.topics = topics;
+  const t = topics.find((x) => x.id === id || x.id.startsWith(id));
+  if (!t) {
+    notice("This circle is not on this node (you may have left it).");
+    location.hash = "#circles";
+    return;
+  }
+  C.id = t.id;
+  C.topic = t;
+  $("circle-name").textContent = t.name;
+  renderCircleState(t);
+  $("circle-rules").textContent = t.rules || "This circle has no written rules.";
+  $("rename-name").value = t.my_name;
+  $("rules-text").value = t.rules;
+  const moderator = t.role === "owner" || t.role === "moderator";
+  $("rules-form").hidden = !moderator;
+  $("rotate-row").hidden = !moderator;
+  $("post").hidden = !["owner", "moderator", "member"].includes(t.role);
+  const r = await api("GET", "/v1/topics/" + t.id + "/messages?limit=300");
+  if (gen !== K.generation) return;
+  const list = $("posts");
+  list.replaceChildren(...r.messages.map(postItem));
+  if (r.messages.length === 0) list.append(el("li", "empty", "Nothing has been said here yet."));
+  C.cursor = r.cursor;
+  if (K.pendingInvite) {
+    showInvite(K.pendingInvite);
+    K.pendingInvite = null;
+  } else {
+    $("invite-text").textContent = "";
+    $("invite-copy").hidden = true;
+  }
+  show("circle");
+  list.lastElementChild && list.lastElementChild.scrollIntoView({ block: "end" });
+  seen();
+  refreshPeople(gen);
+  followPosts(t.id, gen);
+}
+
+function renderCircleState(t) {
+  $("circle-state").textContent = syncWords(t) + " · " + t.members + " people · you: " + t.role
+    + (t.keys_ok ? "" : " · the circle's key is being renewed");
+}
+
+function seen() {
+  if (document.visibilityState === "visible") {
+    api("POST", "/v1/topics/" + C.id + "/seen", { cursor: C.cursor }).catch(() => {});
+  }
+}
+
+async function followPosts(id, gen) {
+  // A moment first: nothing is lost (the cursor holds), and a page opened
+  // only to be read (a headless test's dump) settles without a long poll.
+  await new Promise((ok) => setTimeout(ok, 300));
+  while (gen === K.generation) {
+    try {
+      const r = await api("GET", "/v1/topics/" + id + "/follow?after=" + C.cursor + "&wait_ms=20000");
+      if (gen !== K.generation) return;
+      C.cursor = r.cursor;
+      if (r.messages.length) {
+        const list = $("posts");
+        const empty = list.querySelector(".empty");
+        if (empty) empty.remove();
+        for (const m of r.messages) list.append(postItem(m));
+        const others = r.messages.filter((m) => !m.mine);
+        if (others.length) {
+          $("posts-live").textContent = others.length === 1
+            ? "New post from " + (others[0].author_name || others[0].handle)
+            : others.length + " new posts";
+        }
+        list.lastElementChild.scrollIntoView({ block: "end" });
+        seen();
+      }
+      const t = K.topics.find((x) => x.id === id);
+      if (t) renderCircleState(t);
+    } catch (e) {
+      await new Promise((ok) => setTimeout(ok, 3000));
+    }
+  }
+}
+
+// ---- people and invites ----
+
+async function refreshPeople(gen) {
+  const t = C.topic;
+  const moderator = t.role === "owner" || t.role === "moderator";
+  try {
+    const members = await api("GET", "/v1/topics/" + t.id + "/members");
+    if (gen !== K.generation) return;
+    C.members = members;
+    const list = $("member-list");
+    list.replaceChildren();
+    for (const m of members) {
+      const li = el("li");
+      li.append(who(m.name, m.handle, m.role === "member" ? "" : m.role));
+      if (m.mine) li.append(el("span", "muted", " (you)"));
+      if (m.similar_to && m.similar_to.length) li.append(el("span", "warn", "name looks like " + m.similar_to.join(", ")));
+      const state = m.state === "member" ? "in the circle since " + when(m.since)
+        : m.state === "removed" ? "removed by " + (m.removed_by || "a moderator") + (m.reason ? " (" + m.reason + ")" : "")
+        : m.state;
+      li.append(el("p", "muted", state));
+      if (m.state === "member" && !m.mine) {
+        const row = el("p", "actions");
+        row.append(button("Write privately", () => { location.hash = "#m/" + encodeURIComponent(m.handle); }, "quiet"));
+        if (t.role === "owner" && m.role === "member") row.append(button("Make moderator", () => act("promote", m), "quiet"));
+        if (t.role === "owner" && m.role === "moderator") row.append(button("Stop being moderator", () => act("demote", m), "quiet"));
+        if (moderator && m.role !== "owner" && !(t.role === "moderator" && m.role === "moderator")) {
+          row.append(button("Remove from circle…", () => removeMember(m), "danger"));
+        }
+        li.append(row);
+      }
+      list.append(li);
+    }
+    const inv = await api("GET", "/v1/topics/" + t.id + "/invites");
+    if (gen !== K.generation) return;
+    const il = $("invite-list");
+    il.replaceChildren();
+    if (inv.invites.length === 0) il.append(el("li", "", "No invites yet."));
+    for (const i of inv.invites) {
+      const li = el("li");
+      const limits = [i.max_uses ? i.uses + " of " + i.max_uses + " uses" : i.uses + " uses"];
+      if (i.expires) limits.push("until " + when(i.expires));
+      if (i.approval) limits.push("a moderator lets each person in");
+      li.append(el("span", "who", "Invite " + i.id), el("p", "muted", i.state + " · made by " + i.issuer + " · " + limits.join(" · ")));
+      if (i.state === "active" && moderator) {
+        li.append(button("Switch this invite off", () => revoke(i), "quiet"));
+      }
+      il.append(li);
+    }
+    const wl = $("waiting-list");
+    wl.replaceChildren();
+    if (inv.waiting.length === 0) wl.append(el("li", "", "No one is waiting."));
+    for (const w of inv.waiting) {
+      const li = el("li");
+      li.append(who(w.name, w.handle), el("p", "muted", "asked " + when(w.since) + " with invite " + w.invite));
+      if (moderator) li.append(button("Let " + (w.name || w.handle) + " in", () => approve(w), ""));
+      wl.append(li);
+    }
+  } catch (err) { notice(err.message); }
+}
+
+async function act(what, m) {
+  try {
+    await api("POST", "/v1/topics/" + C.id + "/" + what, { member: m.handle });
+    notice(what === "promote" ? (m.name || m.handle) + " is now a moderator." : (m.name || m.handle) + " is no longer a moderator.");
+    refreshPeople(K.generation);
+  } catch (err) { notice(err.message); }
+}
+
+async function removeMember(m) {
+  const reason = prompt("Remove " + (m.name || m.handle) + " " + m.handle + " from the circle? They will not see anything said after this. You can give a reason (optional):", "");
+  if (reason === null) return;
+  try {
+    await api("POST", "/v1/topics/" + C.id + "/remove", { member: m.handle, reason });
+    notice((m.name || m.handle) + " was removed. The circle moves to a new key.");
+    refreshPeople(K.generation);
+  } catch (err) { notice(err.message); }
+}
+
+async function revoke(i) {
+  try {
+    await api("POST", "/v1/topics/" + C.id + "/revoke", { id: i.id });
+    notice("That invite no longer works.");
+    refreshPeople(K.generation);
+  } catch (err) { notice(err.message); }
+}
+
+async function approve(w) {
+  try {
+    await api("POST", "/v1/topics/" + C.id + "/approve", { id: w.id });
+    notice((w.name || w.handle) + " is let in.");
+    refreshPeople(K.generation);
+  } catch (err) { notice(err.message); }
+}
+
+function showInvite(text) {
+  $("invite-box").open = true;
+  $("invite-text").textContent = text;
+  $("invite-copy").hidden = false;
+}
+
+async function makeInvite(e) {
+  e.preventDefault();
+  const n = (id) => ($(id).value ? Number($(id).value) : null);
+  try {
+    const r = await api("POST", "/v1/topics/" + C.id + "/invite", {
+      expires_hours: n("invite-hours"), uses: n("invite-uses"), approve: $("invite-approve").checked,
+    });
+    showInvite(r.invite);
+    await copy(r.invite, "Invite made and copied. Share it only with people you want in the circle.");
+    refreshPeople(K.generation);
+  } catch (err) { notice(err.message); }
+}
+
+async function post(e) {
+  e.preventDefault();
+  const text = $("post-text").value;
+  if (!text.trim()) return;
+  try {
+    await api("POST", "/v1/topics/" + C.id + "/messages", { text });
+    $("post-text").value = "";
+  } catch (err) { notice(err.message); }
+}
+
+async function rename(e) {
+  e.preventDefault();
+  try {
+    await api("POST", "/v1/topics/" + C.id + "/rename", { name: $("rename-name").value });
+    notice("Your name in this circle is now " + $("rename-name").value + ".");
+  } catch (err) { notice(err.message); }
+}
+
+async function saveRules(e) {
+  e.preventDefault();
+  try {
+    await api("POST", "/v1/topics/" + C.id + "/rules", { rules: $("rules-text").value });
+    $("circle-rules").textContent = $("rules-text").value || "This circle has no written rules.";
+    notice("The rules are saved.");
+  } catch (err) { notice(err.message); }
+}
+
+async function rotate() {
+  try {
+    await api("POST", "/v1/topics/" + C.id + "/rotate", {});
+    notice("The circle has a new key. Only its members get it.");
+  } catch (err) { notice(err.message); }
+}
+
+async function leave() {
+  const name = C.topic ? C.topic.name : "this circle";
+  if (!confirm("Leave \u201c" + name + "\u201d? Everything this computer holds of it is deleted, and you need a new invite to come back.")) return;
+  try {
+    await api("POST", "/v1/topics/" + C.id + "/leave", {});
+    notice("You left \u201c" + name + "\u201d.");
+    location.hash = "#circles";
+  } catch (err) { notice(err.message); }
+}
+
+window.circleView = circleView;
+window.showInvite = showInvite;
+window.circleSetup = () => {
+  $("post").addEventListener("submit", post);
+  // Enter sends, Shift+Enter makes a new line (as in most chat apps).
+  $("post-text").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); $("post").requestSubmit(); }
+  });
+  $("invite-form").addEventListener("submit", makeInvite);
+  $("invite-copy").addEventListener("click", () => copy($("invite-text").textContent, "Invite copied."));
+  $("rename").addEventListener("submit", rename);
+  $("rules-form").addEventListener("submit", saveRules);
+  $("rotate").addEventListener("click", rotate);
+  $("leave").addEventListener("click", leave);
+  document.addEventListener("visibilitychange", () => { if (K.view === "circle") seen(); });
+};
