@@ -12,6 +12,7 @@ mod fixtures;
 mod history;
 mod ingest;
 mod mesh;
+mod page;
 mod plot;
 mod rekey;
 mod startup;
@@ -77,6 +78,8 @@ enum Scenario {
     Dm,
     /// The real binary: `kindred up` and `kindred read`.
     Startup,
+    /// The page in Debian's chromium: first render, live posts, weight.
+    Page,
     #[command(hide = true)]
     MeshWorker {
         #[arg(long)]
@@ -170,6 +173,7 @@ fn main() -> Result<()> {
             section(rekey::run(&[10, 50, 200], 50)?);
             section(dm::run());
             section(startup::run()?);
+            section(page::run()?);
         }
         Scenario::Mesh { params, sizes } => section(mesh::run(&params, &sizes, &cli.out)?),
         Scenario::Ingest { count } => section(ingest::run(count)?),
@@ -182,6 +186,7 @@ fn main() -> Result<()> {
         Scenario::Rekey { sizes, live_max } => section(rekey::run(&sizes, live_max)?),
         Scenario::Dm => section(dm::run()),
         Scenario::Startup => section(startup::run()?),
+        Scenario::Page => section(page::run()?),
         Scenario::MeshWorker { .. } | Scenario::HistoryWorker { .. } => {}
     }
     let header = format!(

@@ -157,6 +157,55 @@ fn diverged_histories_are_walked_back_from_the_wanted_heads() {
     assert_eq!(mine.counts(&t).unwrap().pending, 0);
 }
 
+/// A member who joined as someone posted a burst: gossip lost a third of
+/// the burst (so the rest waits for parents, past the per-author cap), and
+/// the member posted its own branch meanwhile, which raises the floor the
+/// responder serves from above most of the burst. The gaps below are still
+/// filled in a few pages (the page benchmark's shape).
+#[test]
+fn gaps_below_the_requesters_own_branch_are_filled_in_a_few_pages() {
+    let keys = keys();
+    let t = keys.id;
+    let (_a, full) = store();
+    let (_b, member) = store();
+    let root = msg(&keys, 0, vec![]);
+    let mut burst = vec![];
+    let mut prev = root.id();
+    for i in 1..=600 {
+        let m = msg(&keys, i, vec![prev]);
+        prev = m.id();
+        burst.push(m);
+    }
+    let mut own = vec![];
+    let mut prev = root.id();
+    for i in 0..200 {
+        let m = msg(&keys, 10_000 + i, vec![prev]);
+        prev = m.id();
+        own.push(m);
+    }
+    full.insert_many(&t, vec![root.clone()]).unwrap();
+    full.insert_many(&t, burst.clone()).unwrap();
+    full.insert_many(&t, own.clone()).unwrap();
+    member.insert_many(&t, vec![root]).unwrap();
+    member.insert_many(&t, own).unwrap();
+    // Gossip brought two of every three burst posts: all of them wait.
+    let got: Vec<MessageRecord> = burst
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 0)
+        .map(|(_, m)| m.clone())
+        .collect();
+    member.insert_many(&t, got).unwrap();
+    assert_eq!(member.counts(&t).unwrap().messages, 201);
+    let rounds = sync(&keys, &member, &full, 256);
+    assert_eq!(member.counts(&t).unwrap().messages, 801);
+    assert_eq!(member.counts(&t).unwrap().pending, 0);
+    assert!(
+        rounds <= 8,
+        "{rounds} rounds to fill 200 gaps in pages of 256"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
