@@ -211,6 +211,68 @@ fn two_people_meet_in_a_circle_and_talk_privately_using_only_the_page() {
         "the circles",
         "document.getElementById('circle-list').innerText.includes('night owls')",
     );
+    // What Ada says now is counted as new on Bo's list until he opens it.
+    alice.post("night owls", "I'm back");
+    b.wait_for(
+        "an unread count on Bo's list",
+        "document.getElementById('circle-list').innerText.includes('1 new')",
+        Duration::from_secs(60),
+    );
+    b.click("night owls");
+    b.wait(
+        "the new post",
+        "document.getElementById('posts').innerText.includes(\"I'm back\")",
+    );
+    b.click("Circles");
+    b.wait(
+        "the count gone",
+        "!document.getElementById('circle-list').innerText.includes('new')",
+    );
+}
+
+/// Notifications: off until turned on; then a private message makes one,
+/// saying only that something arrived unless the text was asked for.
+#[test]
+fn notifications_are_opt_in_and_carry_no_text_by_default() {
+    if skip() {
+        return;
+    }
+    let n = Node::new("nia");
+    let other = Node::new("oli");
+    let br = Browser::launch().unwrap();
+    let t = br.tab();
+    t.goto(&sign_in_link(&n));
+    t.wait("signed in", "!document.getElementById('welcome').hidden");
+    // A stand-in for the desktop's notifications, with permission given.
+    let stub = "window.shown = []; window.Notification = class { constructor(title, o) { window.shown.push([title, o.body]); } static permission = 'granted'; static requestPermission() { return Promise.resolve('granted'); } }; true";
+    t.eval(stub);
+    let code = n.ok(&["contact"]).trim().to_string();
+    other.ok(&["dm", &code, "first, unseen"]);
+    t.wait_for(
+        "the request counted",
+        "!document.getElementById('unread-messages').hidden",
+        Duration::from_secs(30),
+    );
+    assert_eq!(t.eval("window.shown.length"), 0, "nothing while off");
+    t.eval("location.hash = '#settings'");
+    t.wait("settings", "!document.getElementById('settings').hidden");
+    t.eval("document.getElementById('notify-on').click()");
+    t.wait(
+        "the setting kept",
+        "localStorage.getItem('notify') === 'on'",
+    );
+    other.ok(&["dm", &code, "second, private words"]);
+    let shown = t.wait_for(
+        "a notification",
+        "window.shown.length && window.shown",
+        Duration::from_secs(30),
+    );
+    let s = shown.to_string();
+    assert!(s.contains("asks to talk to you"), "{s}");
+    assert!(
+        !s.contains("private words"),
+        "no text unless asked for: {s}"
+    );
 }
 
 #[test]
@@ -330,6 +392,34 @@ fn axe_finds_no_serious_accessibility_problems() {
         "serious accessibility problems:\n{}",
         report.join("\n")
     );
+
+    // At 200% zoom of this window (half the CSS width), nothing needs
+    // scrolling sideways on any view.
+    t.call(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({ "width": 550, "height": 900, "deviceScaleFactor": 2, "mobile": false }),
+    );
+    let circle = format!("c/{id}");
+    for (view, section) in [
+        ("welcome", "welcome"),
+        ("circles", "circles"),
+        (circle.as_str(), "circle"),
+        ("messages", "messages"),
+        ("status", "status"),
+        ("settings", "settings"),
+    ] {
+        t.eval(&format!("location.hash = '#{view}'"));
+        t.wait(
+            view,
+            &format!("!document.getElementById('{section}').hidden"),
+        );
+        let wide =
+            t.eval("document.documentElement.scrollWidth - document.documentElement.clientWidth");
+        assert!(
+            wide.as_i64().unwrap_or(1) <= 0,
+            "{view} scrolls sideways by {wide} px at 200%"
+        );
+    }
 }
 
 /// A tiny web server for another origin on this machine: serves one page.

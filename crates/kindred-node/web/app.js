@@ -11,12 +11,16 @@ const K = {
   topics: [],
   inbox: { conversations: [], requests: [] },
   down: false,
+  noticeAge: 0,
 };
 
 const $ = (id) => document.getElementById(id);
 
+// A notice lives through the one view change its action may cause.
 function notice(text) {
   $("notice").textContent = text;
+  K.noticeAge = 0;
+  setTimeout(() => { if ($("notice").textContent === text) $("notice").textContent = ""; }, 15000);
 }
 
 function el(tag, cls, text) {
@@ -106,6 +110,7 @@ function when(ms) {
 // A circle's state in words a person can trust.
 function syncWords(t) {
   if (t.role === "waiting to be admitted") return "waiting for a member to let you in";
+  if (t.members <= 1 && t.peers === 0) return "only you so far: share an invite to bring someone in";
   let w;
   switch (t.sync) {
     case "in-sync": w = "up to date"; break;
@@ -120,6 +125,10 @@ function syncWords(t) {
       : "; nothing has arrived since you joined";
   }
   return w;
+}
+
+function people(n) {
+  return n === 1 ? "1 person" : n + " people";
 }
 
 function badge(id, n) {
@@ -148,7 +157,7 @@ function renderCircles() {
     a.href = "#c/" + t.id;
     li.append(a);
     if (t.unread) li.append(el("span", "badge", t.unread > 99 ? "99+ new" : t.unread + " new"));
-    li.append(el("p", "muted", syncWords(t) + " · " + t.members + " people · you: " + t.role));
+    li.append(el("p", "muted", syncWords(t) + " · " + people(t.members) + " · you: " + t.role));
     list.append(li);
   }
   badge("unread-circles", K.topics.reduce((n, t) => n + t.unread, 0));
@@ -287,6 +296,7 @@ async function notifySetting() {
 
 async function route() {
   K.generation++;
+  if (K.noticeAge++ >= 1) $("notice").textContent = "";
   const h = decodeURIComponent(location.hash.slice(1));
   try {
     if (h === "welcome") { show("welcome"); return; }
@@ -309,6 +319,7 @@ async function background() {
       K.topics = await api("GET", "/v1/topics");
       if (K.view === "circles") renderCircles();
       else badge("unread-circles", K.topics.reduce((n, t) => n + t.unread, 0));
+      if (K.view === "circle") window.circleStateChanged();
       await window.inboxChanged(await api("GET", "/v1/inbox"));
     } catch (e) { /* the banner says it */ }
   }

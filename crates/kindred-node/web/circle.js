@@ -70,7 +70,7 @@ async function circleView(id) {
 }
 
 function renderCircleState(t) {
-  $("circle-state").textContent = syncWords(t) + " · " + t.members + " people · you: " + t.role
+  $("circle-state").textContent = syncWords(t) + " · " + people(t.members) + " · you: " + t.role
     + (t.keys_ok ? "" : " · the circle's key is being renewed");
 }
 
@@ -107,6 +107,7 @@ async function followPosts(id, gen) {
         list.lastElementChild.scrollIntoView({ block: "end" });
         seen();
       }
+      if (r.messages.length) K.topics = await api("GET", "/v1/topics");
       const t = K.topics.find((x) => x.id === id);
       if (t) renderCircleState(t);
     } catch (e) {
@@ -273,6 +274,10 @@ async function leave() {
 }
 
 window.circleView = circleView;
+window.circleStateChanged = () => {
+  const t = K.topics.find((x) => x.id === C.id);
+  if (t) renderCircleState(t);
+};
 window.showInvite = showInvite;
 window.circleSetup = () => {
   $("post").addEventListener("submit", post);
