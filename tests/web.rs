@@ -174,3 +174,42 @@ fn the_page_needs_its_one_time_link_a_cookie_and_a_csrf_token() {
     });
     assert_eq!(status, 303);
 }
+
+/// What the page's first start and join screen use, from the CLI too:
+/// the default name, and an invite read without joining.
+#[test]
+fn the_cli_sets_the_default_name_and_reads_an_invite_without_joining() {
+    let a = Node::new("ana");
+    let b = Node::new("ben");
+    assert_eq!(b.ok(&["name", "Ben B."]).trim(), "Ben B.");
+    assert_eq!(b.ok(&["name"]).trim(), "Ben B.");
+    let bad = b.cli(&["name", "\u{202e}evil"]);
+    assert!(
+        !bad.status.success(),
+        "a name with a bidi override is refused"
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("this name cannot be used"));
+
+    let rules = a.dir.parent().unwrap().join("rules.txt");
+    std::fs::write(&rules, "Be gentle.\n\u{1b}[2JNo advice.").unwrap();
+    let out = a.ok(&[
+        "topic",
+        "create",
+        "quiet room",
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    let invite = out.lines().last().unwrap().to_string();
+    let shown = b.ok(&["join", &invite, "--show"]);
+    assert!(shown.contains("\"quiet room\""), "{shown}");
+    assert!(shown.contains("Be gentle."), "{shown}");
+    assert!(
+        !shown.contains('\u{1b}'),
+        "the rules' escapes are neutralised: {shown}"
+    );
+    // Only read: Ben is in no circle, and a new circle gets his default name.
+    assert!(b.ok(&["topics", "--json"]).trim().is_empty());
+    b.ok(&["topic", "create", "mine"]);
+    let t: serde_json::Value = serde_json::from_str(&b.ok(&["topics", "--json"])).unwrap();
+    assert_eq!(t["my_name"], "Ben B.");
+}
