@@ -30,6 +30,13 @@ function el(tag, cls, text) {
   return e;
 }
 
+// Enter sends, Shift+Enter makes a new line (as in most chat apps).
+function sendOnEnter(textarea, form) {
+  $(textarea).addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); $(form).requestSubmit(); }
+  });
+}
+
 function button(text, onClick, cls) {
   const b = el("button", cls || "", text);
   b.type = "button";

@@ -179,9 +179,7 @@ window.chatView = chatView;
 window.inboxChanged = inboxChanged;
 window.chatSetup = () => {
   $("chat-form").addEventListener("submit", sendChat);
-  $("chat-text").addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); $("chat-form").requestSubmit(); }
-  });
+  sendOnEnter("chat-text", "chat-form");
   $("new-chat").addEventListener("submit", newChat);
   $("chat-accept").addEventListener("click", async () => { await consent(M.peer, "accept").catch((e) => notice(e.message)); M.last = ""; K.inbox = await api("GET", "/v1/inbox"); renderChat(K.generation); });
   $("chat-decline").addEventListener("click", async () => { await consent(M.peer, "decline").catch((e) => notice(e.message)); location.hash = "#messages"; });

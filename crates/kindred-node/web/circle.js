@@ -281,10 +281,7 @@ window.circleStateChanged = () => {
 window.showInvite = showInvite;
 window.circleSetup = () => {
   $("post").addEventListener("submit", post);
-  // Enter sends, Shift+Enter makes a new line (as in most chat apps).
-  $("post-text").addEventListener("keydown", (e) => {
-    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); $("post").requestSubmit(); }
-  });
+  sendOnEnter("post-text", "post");
   $("invite-form").addEventListener("submit", makeInvite);
   $("invite-copy").addEventListener("click", () => copy($("invite-text").textContent, "Invite copied."));
   $("rename").addEventListener("submit", rename);
