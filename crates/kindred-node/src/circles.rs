@@ -56,6 +56,10 @@ pub struct PeerView {
     pub topics: Vec<String>,
     /// The peer's handles in those circles, for `kindred dm`.
     pub handles: Vec<String>,
+    /// The names it goes by there, in the same order as `handles` (empty
+    /// where it gave none).
+    #[serde(default)]
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -409,30 +413,38 @@ impl Node {
     }
 
     pub async fn peers(&self) -> Result<Vec<PeerView>, NodeError> {
-        let mut names: HashMap<String, (TopicId, String)> = HashMap::new();
+        let mut circles: HashMap<String, (TopicId, String)> = HashMap::new();
         for t in self.inner.topics.all() {
-            names.insert(t.keys.gossip_topic.clone(), (t.id(), t.name.clone()));
+            circles.insert(t.keys.gossip_topic.clone(), (t.id(), t.name.clone()));
         }
-        let mut handles = self.handles_by_peer();
+        let mut known = self.handles_by_peer();
         Ok(self
             .inner
             .net
             .peers()
             .await?
             .into_iter()
-            .map(|p| PeerView {
-                peer_id: p.peer.to_string(),
-                addrs: p.addrs.iter().map(|a| a.to_string()).collect(),
-                // Only circles it proved it is in: a subscription alone
-                // says nothing.
-                topics: p
-                    .topics
-                    .iter()
-                    .filter_map(|t| names.get(t))
-                    .filter(|(id, _)| self.inner.members.is_member(&p.peer, id))
-                    .map(|(_, name)| name.clone())
-                    .collect(),
-                handles: handles.remove(&p.peer).unwrap_or_default(),
+            .map(|p| {
+                let (handles, names): (Vec<String>, Vec<String>) = known
+                    .remove(&p.peer)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .unzip();
+                PeerView {
+                    peer_id: p.peer.to_string(),
+                    addrs: p.addrs.iter().map(|a| a.to_string()).collect(),
+                    // Only circles it proved it is in: a subscription alone
+                    // says nothing.
+                    topics: p
+                        .topics
+                        .iter()
+                        .filter_map(|t| circles.get(t))
+                        .filter(|(id, _)| self.inner.members.is_member(&p.peer, id))
+                        .map(|(_, name)| name.clone())
+                        .collect(),
+                    handles,
+                    names,
+                }
             })
             .collect())
     }

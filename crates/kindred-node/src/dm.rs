@@ -942,10 +942,13 @@ impl Node {
     }
 
     /// Handles each connected peer has in our circles.
-    pub(crate) fn handles_by_peer(&self) -> HashMap<PeerId, Vec<String>> {
-        let mut out: HashMap<PeerId, Vec<String>> = HashMap::new();
-        for (p, author, ..) in self.circle_contacts() {
-            out.entry(p).or_default().push(handle(&author));
+    /// Per peer, its (handle, name) in each circle we share.
+    pub(crate) fn handles_by_peer(&self) -> HashMap<PeerId, Vec<(String, String)>> {
+        let mut out: HashMap<PeerId, Vec<(String, String)>> = HashMap::new();
+        for (p, author, name, ..) in self.circle_contacts() {
+            out.entry(p)
+                .or_default()
+                .push((handle(&author), name.unwrap_or_default()));
         }
         out
     }

@@ -253,7 +253,8 @@ async function statusView() {
   if (peers.length === 0) list.append(el("li", "", "No one is connected right now."));
   for (const p of peers) {
     const li = el("li");
-    li.append(el("span", "who", p.handles.length ? p.handles.join(", ") : "a node not in your circles"));
+    if (p.handles.length) p.handles.forEach((h, i) => li.append(who(p.names[i], h), " "));
+    else li.append(el("span", "who", "a node not in your circles"));
     li.append(el("p", "muted", (p.topics.length ? "in " + p.topics.join(", ") : "shares no circle with you") + " · " + p.peer_id));
     list.append(li);
   }
