@@ -240,7 +240,9 @@ async function statusView() {
     ["This node", s.peer_id],
     ["Reachable from the internet", { public: "yes", private: "no (behind a router or firewall; relays and other members help)", unknown: "not known yet" }[s.reachability] || s.reachability],
     ["People connected now", String(s.peers)],
-    ["Listening on", s.listen.join(", ") || "nothing yet"],
+    ["Listening on", s.listen.filter((a) => !a.includes("/p2p-circuit")).join(", ") || "nothing yet"],
+    // A relay's reservation shows as a listen address through it.
+    ["Relays keeping a place for you", s.listen.filter((a) => a.includes("/p2p-circuit")).map((a) => a.split("/p2p-circuit")[0]).join(", ") || "none (not needed while you can be reached directly)"],
     ["Data kept in", s.data_dir],
     ["Records set aside as damaged", String(s.quarantined)],
     ["Kindred version", s.version],
