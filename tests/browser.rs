@@ -280,61 +280,108 @@ fn the_main_path_works_with_the_keyboard_alone() {
     if skip() {
         return;
     }
-    let n = Node::new("kay");
-    let br = Browser::launch().unwrap();
-    let t = br.tab();
-    t.goto(&sign_in_link(&n));
-    t.wait("the welcome", "!document.getElementById('welcome').hidden");
-    // Focus lands on the view's heading; Tab goes on to the name field.
-    assert_eq!(t.eval("document.activeElement.id"), "welcome-h");
-    let focus_to = |id: &str| {
-        for _ in 0..40 {
-            if t.eval("document.activeElement.id") == id {
-                return;
-            }
-            t.key("Tab");
-        }
-        panic!("Tab never reached #{id}");
+    let kay = Node::new("kay");
+    let lee = Node::new("lee");
+    let (bk, bl) = (Browser::launch().unwrap(), Browser::launch().unwrap());
+    let (k, l) = (bk.tab(), bl.tab());
+    let is = |id: &str| format!("document.activeElement.id === {id:?}");
+    let typed = |t: &Tab, text: &str| {
+        t.call("Input.insertText", serde_json::json!({ "text": text }));
     };
-    focus_to("welcome-name");
-    t.call("Input.insertText", serde_json::json!({ "text": "Kay" }));
-    t.key("Enter");
-    t.wait("the circles", "!document.getElementById('circles').hidden");
-    // Open "Start a circle" with the keyboard, fill it, submit with Enter.
-    let summary = "document.querySelector('#create-box summary')";
-    for _ in 0..40 {
-        if t.eval(&format!("document.activeElement === {summary}")) == Value::Bool(true) {
-            break;
-        }
-        t.key("Tab");
-    }
-    t.key("Enter");
-    t.wait(
+
+    // First start: focus lands on the heading; Tab on to the name.
+    k.goto(&sign_in_link(&kay));
+    k.wait("the welcome", "!document.getElementById('welcome').hidden");
+    assert_eq!(k.eval("document.activeElement.id"), "welcome-h");
+    k.tab_to(&is("welcome-name"));
+    typed(&k, "Kay");
+    k.key("Enter");
+    k.wait("the circles", "!document.getElementById('circles').hidden");
+
+    // Start a circle: open the section, fill it, Enter submits.
+    k.tab_to("document.activeElement === document.querySelector('#create-box summary')");
+    k.key("Enter");
+    k.wait(
         "the form open",
         "document.getElementById('create-box').open",
     );
-    t.key("Tab");
-    assert_eq!(t.eval("document.activeElement.id"), "create-name");
-    t.call(
-        "Input.insertText",
-        serde_json::json!({ "text": "keyboard circle" }),
+    k.key("Tab");
+    assert_eq!(k.eval("document.activeElement.id"), "create-name");
+    typed(&k, "keyboard circle");
+    k.tab_to(&is("create-rules"));
+    typed(&k, "Listen first.");
+    k.tab_to("document.activeElement.innerText === 'Start the circle'");
+    k.key("Enter");
+    k.wait("the circle", "document.getElementById('circle-name').innerText === 'keyboard circle' && !document.getElementById('circle').hidden");
+    assert_eq!(k.eval("document.activeElement.id"), "circle-name");
+    let invite = k.wait(
+        "the invite",
+        "document.getElementById('invite-text').textContent",
     );
-    t.key("Enter");
-    t.wait("the circle", "!document.getElementById('circle').hidden && document.getElementById('circle-name').innerText === 'keyboard circle'");
-    assert_eq!(t.eval("document.activeElement.id"), "circle-name");
-    focus_to("post-text");
-    t.call(
-        "Input.insertText",
-        serde_json::json!({ "text": "typed, not clicked" }),
+    let invite = invite.as_str().unwrap().to_string();
+
+    // Lee joins: paste, read the rules, tick the box with Space, join.
+    l.goto(&sign_in_link(&lee));
+    l.wait("the welcome", "!document.getElementById('welcome').hidden");
+    l.tab_to(&is("welcome-name"));
+    typed(&l, "Lee");
+    l.key("Enter");
+    l.wait("the circles", "!document.getElementById('circles').hidden");
+    l.tab_to("document.activeElement === document.querySelector('#join-box summary')");
+    l.key("Enter");
+    l.tab_to(&is("join-invite"));
+    typed(&l, &invite);
+    l.tab_to("document.activeElement.innerText === \"Read the circle's rules\"");
+    l.key("Enter");
+    l.wait("the rules", "!document.getElementById('join').hidden");
+    assert!(l.text("#join-rules").contains("Listen first."));
+    l.tab_to(&is("join-accept"));
+    l.key(" ");
+    assert_eq!(
+        l.eval("document.getElementById('join-accept').checked"),
+        true
     );
-    t.key("Enter");
-    t.wait(
-        "the post",
+    l.tab_to("document.activeElement.innerText === 'Join the circle'");
+    l.key("Enter");
+    l.wait("the circle", "document.getElementById('circle-name').innerText === 'keyboard circle' && !document.getElementById('circle').hidden");
+
+    // Lee posts with Enter; it reaches Kay.
+    l.tab_to(&is("post-text"));
+    typed(&l, "typed, not clicked");
+    l.key("Enter");
+    k.wait(
+        "Lee's post",
         "document.getElementById('posts').innerText.includes('typed, not clicked')",
     );
+
+    // Kay answers privately from the post, by keyboard.
+    k.tab_to("document.activeElement.innerText === 'Write privately to Lee'");
+    k.key("Enter");
+    k.wait(
+        "the conversation",
+        "!document.getElementById('chat').hidden",
+    );
+    k.tab_to(&is("chat-text"));
+    typed(&k, "hello Lee, only you");
+    k.key("Enter");
+    k.wait(
+        "sent",
+        "document.getElementById('chat-list').innerText.includes('hello Lee, only you')",
+    );
     // Every focused control shows where focus is.
-    let outline = t.eval("getComputedStyle(document.activeElement).outlineStyle");
+    let outline = k.eval("getComputedStyle(document.activeElement).outlineStyle");
     assert_ne!(outline, "none", "focus is visible");
+
+    // Lee accepts with the keyboard.
+    l.tab_to("document.activeElement.id === 'nav-messages'");
+    l.key("Enter");
+    l.wait(
+        "the request",
+        "document.getElementById('request-list').innerText.includes('only you')",
+    );
+    l.tab_to("document.activeElement.innerText.startsWith('Accept Kay')");
+    l.key("Enter");
+    l.wait("the conversation", "!document.getElementById('chat').hidden && document.getElementById('chat-list').innerText.includes('only you')");
 }
 
 const AXE: &str = include_str!("vendor/axe.min.js");

@@ -307,6 +307,17 @@ impl Tab<'_> {
         self.call("Input.insertText", json!({ "text": text }));
     }
 
+    /// Presses Tab until `js` (about `document.activeElement`) is true.
+    pub fn tab_to(&self, js: &str) {
+        for _ in 0..60 {
+            if self.eval(js) == Value::Bool(true) {
+                return;
+            }
+            self.key("Tab");
+        }
+        panic!("Tab never reached what {js} looks for");
+    }
+
     /// Presses one key (Tab, Enter, Space, …) on whatever has focus.
     pub fn key(&self, key: &str) {
         self.key_with(key, 0);
