@@ -153,7 +153,10 @@ impl Node {
     /// catch-up page often holds a rekey and the posts under it). What is
     /// still under an unknown key is kept as an opaque stand-in if it was
     /// asked for (history names it: an epoch from before this node joined),
-    /// and otherwise left for a later sync; it is not the peer's fault.
+    /// and otherwise left for a later sync; it is not the peer's fault. So
+    /// is a message asked for whose author this node does not allow (a
+    /// member on the other side of a partition took it in before it knew of
+    /// the author's removal): never shown, but no permanent gap either.
     fn open_page(
         &self,
         t: &crate::topics::TopicState,
@@ -164,6 +167,7 @@ impl Node {
         use kindred_proto::OpenError;
         let mut batch = Vec::with_capacity(envelopes.len());
         let mut invalid = None;
+        let mut refused = Vec::new();
         let mut rest = envelopes;
         for pass in 0..2 {
             let ring = t.auth.ring();
@@ -185,6 +189,11 @@ impl Node {
                                 from: None,
                                 arrived,
                             });
+                        } else if want.contains(&msg.id) {
+                            // Another member took it in when its author
+                            // was still allowed there, and history names
+                            // it: a hidden stand-in keeps the DAG whole.
+                            refused.push(env);
                         }
                     }
                     Err(OpenError::UnknownEpoch(_)) => unknown.push(env),
@@ -204,6 +213,11 @@ impl Node {
             .iter()
             .map(|e| (kindred_proto::envelope::message_id(e), e))
             .filter(|(id, _)| want.contains(id))
+            .chain(
+                refused
+                    .iter()
+                    .map(|e| (kindred_proto::envelope::message_id(e), e)),
+            )
             .map(|(id, e)| kindred_store::MessageRecord::opaque(id, e, now))
             .collect();
         if !opaque.is_empty() {
