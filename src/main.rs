@@ -411,9 +411,10 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
                     )
                     .await?;
                 println!(
-                    "\"{}\" ({}), owned by {}",
+                    "\"{}\" ({}), owned by {} {}",
                     format::safe(&p.name),
                     &p.id[..16],
+                    format::safe(&p.owner_name),
                     p.owner
                 );
                 if p.rules.trim().is_empty() {

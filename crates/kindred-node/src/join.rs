@@ -680,6 +680,10 @@ pub struct InvitePreview {
     pub rules: String,
     /// The owner's handle, as posts show it.
     pub owner: String,
+    /// The name the owner gave themselves in the circle (signed in the
+    /// genesis, so the invite cannot alter it).
+    #[serde(default)]
+    pub owner_name: String,
     /// The invite's expiry hint (ms), if it has one; the circle's record
     /// decides.
     pub expires: Option<u64>,
@@ -704,6 +708,10 @@ impl Node {
             name: name.to_string(),
             rules: rules.to_string(),
             owner: crate::peers::handle(&invite.owner()),
+            owner_name: match &invite.genesis.action {
+                kindred_proto::authority::Action::Create { owner_name, .. } => owner_name.clone(),
+                _ => String::new(),
+            },
             expires: invite.expires,
             already_member,
         })

@@ -196,7 +196,7 @@ async function readInvite(e) {
       return;
     }
     $("join-name").textContent = p.name;
-    $("join-owner").textContent = "Started by " + p.owner
+    $("join-owner").textContent = "Started by " + (p.owner_name ? p.owner_name + " " : "") + p.owner
       + (p.expires ? " · this invite stops working " + when(p.expires) : "");
     $("join-rules").textContent = p.rules || "This circle has no written rules.";
     $("join-accept").checked = false;
