@@ -39,7 +39,9 @@ enum Cmd {
         /// on all interfaces, ports chosen by the OS.
         #[arg(long = "listen", value_name = "MULTIADDR")]
         listen: Vec<String>,
-        /// Port for the local control API on 127.0.0.1 (default: any free port).
+        /// Port for the local control API and the page on 127.0.0.1 (default:
+        /// the last run's, so the page's address stays the same; any free
+        /// port if it is taken).
         #[arg(long, default_value_t = 0)]
         api_port: u16,
         /// A DHT peer to join through, as MULTIADDR/p2p/PEERID (repeatable;

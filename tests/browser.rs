@@ -290,13 +290,16 @@ fn the_main_path_works_with_the_keyboard_alone() {
     };
 
     // First start: focus lands on the heading; Tab on to the name.
-    k.goto(&sign_in_link(&kay));
-    k.wait("the welcome", "!document.getElementById('welcome').hidden");
-    assert_eq!(k.eval("document.activeElement.id"), "welcome-h");
-    k.tab_to(&is("welcome-name"));
-    typed(&k, "Kay");
-    k.key("Enter");
-    k.wait("the circles", "!document.getElementById('circles').hidden");
+    let first_start = |t: &Tab, n: &Node, name: &str| {
+        t.goto(&sign_in_link(n));
+        t.wait("the welcome", "!document.getElementById('welcome').hidden");
+        assert_eq!(t.eval("document.activeElement.id"), "welcome-h");
+        t.tab_to(&is("welcome-name"));
+        typed(t, name);
+        t.key("Enter");
+        t.wait("the circles", "!document.getElementById('circles').hidden");
+    };
+    first_start(&k, &kay, "Kay");
 
     // Start a circle: open the section, fill it, Enter submits.
     k.tab_to("document.activeElement === document.querySelector('#create-box summary')");
@@ -321,12 +324,7 @@ fn the_main_path_works_with_the_keyboard_alone() {
     let invite = invite.as_str().unwrap().to_string();
 
     // Lee joins: paste, read the rules, tick the box with Space, join.
-    l.goto(&sign_in_link(&lee));
-    l.wait("the welcome", "!document.getElementById('welcome').hidden");
-    l.tab_to(&is("welcome-name"));
-    typed(&l, "Lee");
-    l.key("Enter");
-    l.wait("the circles", "!document.getElementById('circles').hidden");
+    first_start(&l, &lee, "Lee");
     l.tab_to("document.activeElement === document.querySelector('#join-box summary')");
     l.key("Enter");
     l.tab_to(&is("join-invite"));
