@@ -266,12 +266,17 @@ impl crate::service::Node {
         let was = t.auth.role(&t.me.public_key()).ok();
         let absorbed = t.auth.absorb(ops, &t.me.public_key());
         let tid = t.id();
-        for op in &absorbed.placed {
-            self.inner.store.put_op(&tid, &op.id, op.encoded())?;
-        }
-        for (op, secret) in &absorbed.secrets {
-            self.inner.store.put_epoch(&tid, op, secret.as_bytes())?;
-        }
+        let ops: Vec<(OpId, &[u8])> = absorbed
+            .placed
+            .iter()
+            .map(|op| (op.id, op.encoded()))
+            .collect();
+        let secrets: Vec<(OpId, &[u8; 32])> = absorbed
+            .secrets
+            .iter()
+            .map(|(op, s)| (*op, s.as_bytes()))
+            .collect();
+        self.inner.store.put_ops(&tid, &ops, &secrets)?;
         if !absorbed.secrets.is_empty() {
             self.reveal_opaque(t);
         }

@@ -175,10 +175,10 @@ impl Node {
         let stored = inserted.stored.into_iter().next().ok_or_else(|| {
             NodeError::BadInput("own message could not be placed in history".into())
         })?;
-        // Out to the circle first, then to disk: the caller's answer still
-        // waits for the flush (an acknowledged post is durable), but the
-        // members need not wait for our fsync. Should we crash in between,
-        // the members have it and sync gives it back.
+        // Durable first, then out to the circle: a post the caller is told
+        // failed was never sent (one flush serves every writer waiting, so
+        // this costs a burst about one fsync).
+        self.inner.store.flush().await?;
         match self
             .inner
             .net
@@ -191,7 +191,6 @@ impl Node {
             }
             Err(e) => tracing::warn!("publish failed, the message will travel by sync: {e}"),
         }
-        self.inner.store.flush().await?;
         Ok(stored)
     }
 

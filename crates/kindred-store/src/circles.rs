@@ -26,6 +26,30 @@ impl Store {
         Ok(())
     }
 
+    /// Keeps ops and the epoch secrets they opened in one transaction: a
+    /// crash never leaves an op known whose secret is lost (it would never
+    /// be opened again).
+    pub fn put_ops(
+        &self,
+        topic: &TopicId,
+        ops: &[(OpId, &[u8])],
+        epochs: &[(OpId, &[u8; 32])],
+    ) -> Result<()> {
+        use sled::Transactional;
+        let t = self.trees();
+        (&t.auth_ops, &t.epochs)
+            .transaction(|(tx_ops, tx_epochs)| -> sled::transaction::ConflictableTransactionResult<(), StoreError> {
+                for (op, bytes) in ops {
+                    tx_ops.insert(key(topic, op), *bytes)?;
+                }
+                for (op, secret) in epochs {
+                    tx_epochs.insert(key(topic, op), secret.as_slice())?;
+                }
+                Ok(())
+            })
+            .map_err(crate::messages::tx_err)
+    }
+
     /// Every op kept for a circle, in no particular order.
     pub fn ops(&self, topic: &TopicId) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();

@@ -8,6 +8,7 @@
 mod circles;
 mod datadir;
 mod dms;
+mod flusher;
 mod messages;
 mod peers;
 mod records;

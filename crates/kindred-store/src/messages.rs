@@ -33,6 +33,8 @@ fn free_bytes(path: &std::path::Path) -> Option<u64> {
 
 /// Open database plus the lock on its data directory.
 pub struct Store {
+    /// First, so it is dropped (and its thread joined) before the lock.
+    flusher: crate::flusher::Flusher,
     dir: DataDir,
     db: sled::Db,
     t: Trees,
@@ -211,6 +213,7 @@ impl Store {
             opaque: tree("opaque")?,
         };
         let store = Store {
+            flusher: crate::flusher::Flusher::start(db.clone())?,
             t,
             db,
             dir,
@@ -243,17 +246,11 @@ impl Store {
     }
 
     /// Makes everything written so far durable. Call before acknowledging.
+    /// Every flush goes through one thread (see `flusher`): concurrent
+    /// `flush_async` calls deadlock sled 0.34.
     pub async fn flush(&self) -> Result<()> {
-        let secs = FLUSH_TIMEOUT_SECS;
-        match tokio::time::timeout(std::time::Duration::from_secs(secs), self.db.flush_async())
-            .await
-        {
-            Ok(r) => {
-                r?;
-                Ok(())
-            }
-            Err(_) => Err(StoreError::FlushStalled(secs)),
-        }
+        let timeout = std::time::Duration::from_secs(FLUSH_TIMEOUT_SECS);
+        self.flusher.flush(timeout).await
     }
 
     /// Refuses to write while the disk is nearly full (see [`DISK_RESERVE`]).
@@ -270,8 +267,8 @@ impl Store {
     }
 
     pub fn flush_blocking(&self) -> Result<()> {
-        self.db.flush()?;
-        Ok(())
+        let timeout = std::time::Duration::from_secs(FLUSH_TIMEOUT_SECS);
+        self.flusher.flush_blocking(timeout)
     }
 
     // ---- configuration ----
