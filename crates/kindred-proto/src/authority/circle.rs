@@ -6,8 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::keys::{seal_rekey, EpochSecret};
 use super::op::{Action, JoinRequest, Op, Policy};
 use super::resolve::{Graph, Resolution, Verdict};
-use super::state::{Refusal, State};
-use super::{MAX_OPS, MAX_WAITING, REKEY_STEP_MS};
+use super::state::{Refusal, Role, State};
+use super::{
+    MAX_AUTH_PARENTS, MAX_OPS, MAX_OPS_PER_MEMBER, MAX_OPS_PER_MODERATOR, MAX_QUARANTINE,
+    MAX_WAITING, MAX_WAITING_PER_AUTHOR, REKEY_STEP_MS,
+};
 use crate::identity::Pseudonym;
 use crate::ids::{CircleId, OpId, PublicKey, TopicId};
 use crate::Millis;
@@ -19,10 +22,26 @@ pub enum Inserted {
     Placed(Vec<OpId>),
     /// Held until these parents arrive.
     Waiting(Vec<OpId>),
-    /// Already held.
+    /// Already held (or already found rejected).
     Known,
-    /// Not for this circle, or the circle is full of ops.
+    /// Not allowed at its own parents (§4): not placed, never passed on;
+    /// only its id is remembered for a while, in quarantine.
+    Rejected(Refusal),
+    /// Not for this circle, or its author or the circle holds all the ops
+    /// they may.
     Refused(&'static str),
+}
+
+/// A rejected op, remembered by id so an op naming it still finds its
+/// place (a node before version 0.2 drafted on rejected heads) and the
+/// same junk is not judged again.
+#[derive(Debug, Clone)]
+struct Quarantined {
+    seq: u64,
+    why: Refusal,
+    /// The placed ops standing in for it as a parent: its own parents
+    /// (a rejected op adds nothing to the state of its past).
+    parents: Vec<usize>,
 }
 
 /// An op a node wants to make, before parents, keys and signature.
@@ -55,8 +74,14 @@ pub struct Circle {
     heads: BTreeSet<OpId>,
     /// Ops whose parents are not all held, in arrival order.
     waiting: BTreeMap<OpId, (u64, Op)>,
+    /// Recently rejected ops, by id (at most [`MAX_QUARANTINE`]).
+    quarantine: BTreeMap<OpId, Quarantined>,
     arrivals: u64,
+    /// Placed ops per author, for the per-author caps (§6).
+    authored: BTreeMap<PublicKey, usize>,
     resolution: Resolution,
+    /// `resolution` covers every placed op (it lags only inside an insert).
+    resolved: bool,
     /// Since when (on this node's clock) the current epoch has needed a
     /// rekey, and which epoch that was.
     rekey_needed: Option<(OpId, Millis)>,
@@ -68,6 +93,17 @@ impl std::fmt::Debug for Circle {
             .field("id", &self.id)
             .field("ops", &self.graph.nodes.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// Most placed ops an author of `tier` (their rank at the op's parents)
+/// may have made (§6): the circle's cap is reached by nobody alone but
+/// the owner.
+fn max_authored(tier: u8) -> usize {
+    match tier {
+        t if t >= Role::Owner as u8 => MAX_OPS,
+        t if t >= Role::Moderator as u8 => MAX_OPS_PER_MODERATOR,
+        _ => MAX_OPS_PER_MEMBER,
     }
 }
 
@@ -132,11 +168,9 @@ impl Circle {
         };
         let topic = *topic;
         let id = CircleId(genesis.id.0);
+        let author = genesis.author;
         let mut graph = Graph::default();
-        graph.place(genesis);
-        if let Some(r) = &graph.nodes[0].rejected {
-            return Err(r.clone());
-        }
+        graph.place(genesis, Vec::new(), State::default())?;
         let resolution = graph.resolve(None);
         let heads = BTreeSet::from([graph.nodes[0].op.id]);
         Ok(Circle {
@@ -145,8 +179,11 @@ impl Circle {
             graph,
             heads,
             waiting: BTreeMap::new(),
+            quarantine: BTreeMap::new(),
             arrivals: 0,
+            authored: BTreeMap::from([(author, 1)]),
             resolution,
+            resolved: true,
             rekey_needed: None,
         })
     }
@@ -178,8 +215,15 @@ impl Circle {
         &self.resolution.state
     }
 
-    pub fn verdict(&self, id: &OpId) -> Option<&Verdict> {
-        self.resolution.verdicts.get(id)
+    /// What an op came to: resolved, or rejected (while its id is
+    /// still remembered).
+    pub fn verdict(&self, id: &OpId) -> Option<Verdict> {
+        if let Some(v) = self.resolution.verdicts.get(id) {
+            return Some(v.clone());
+        }
+        self.quarantine
+            .get(id)
+            .map(|q| Verdict::Rejected(q.why.clone()))
     }
 
     pub fn verdicts(&self) -> &BTreeMap<OpId, Verdict> {
@@ -190,8 +234,21 @@ impl Circle {
         self.heads.iter().copied().collect()
     }
 
+    /// Whether the op is placed, waiting, or remembered as rejected.
     pub fn contains(&self, id: &OpId) -> bool {
-        self.graph.index.contains_key(id) || self.waiting.contains_key(id)
+        self.graph.index.contains_key(id)
+            || self.waiting.contains_key(id)
+            || self.quarantine.contains_key(id)
+    }
+
+    /// Waiting ops, for status displays and tests.
+    pub fn waiting_len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// How many placed ops `author` made.
+    pub fn authored(&self, author: &PublicKey) -> usize {
+        self.authored.get(author).copied().unwrap_or(0)
     }
 
     pub fn get(&self, id: &OpId) -> Option<&Op> {
@@ -238,6 +295,26 @@ impl Circle {
             .collect()
     }
 
+    /// The heads a new op names: at most [`MAX_AUTH_PARENTS`], so a wide
+    /// graph never stops anyone from acting. Deterministic: the owner's and
+    /// moderators' heads first (their ops matter most to what follows),
+    /// then the oldest placed, so every head is merged in a few ops
+    /// however many new ones arrive.
+    fn draft_parents(&self) -> Vec<usize> {
+        let mut heads: Vec<(std::cmp::Reverse<u8>, usize)> = self
+            .heads
+            .iter()
+            .filter_map(|h| self.graph.index.get(h).copied())
+            .map(|i| (std::cmp::Reverse(self.graph.nodes[i].tier), i))
+            .collect();
+        heads.sort();
+        heads
+            .into_iter()
+            .take(MAX_AUTH_PARENTS)
+            .map(|(_, i)| i)
+            .collect()
+    }
+
     /// Parents that waiting ops name and nobody has sent yet.
     pub fn missing(&self) -> Vec<OpId> {
         let mut out: BTreeSet<OpId> = BTreeSet::new();
@@ -252,20 +329,38 @@ impl Circle {
     }
 
     pub fn insert(&mut self, op: Op, now: Millis) -> Inserted {
-        let out = self.insert_one(op);
-        if matches!(out, Inserted::Placed(_)) {
-            self.resolve(now);
-        }
-        out
+        self.insert_many([op], now).pop().unwrap_or(Inserted::Known)
     }
 
     /// Inserts many ops and resolves once.
     pub fn insert_many(&mut self, ops: impl IntoIterator<Item = Op>, now: Millis) -> Vec<Inserted> {
         let out: Vec<Inserted> = ops.into_iter().map(|op| self.insert_one(op)).collect();
-        if out.iter().any(|o| matches!(o, Inserted::Placed(_))) {
-            self.resolve(now);
+        if !self.resolved {
+            self.resolution = self.graph.resolve(None);
+            self.resolved = true;
         }
+        self.tick(now);
         out
+    }
+
+    /// The placed ops standing for `parents` (a rejected parent stands
+    /// for its own parents), or the parents still missing.
+    fn parent_indexes(&self, parents: &[OpId]) -> Result<Vec<usize>, Vec<OpId>> {
+        let mut found = BTreeSet::new();
+        let mut missing = Vec::new();
+        for p in parents {
+            if let Some(&i) = self.graph.index.get(p) {
+                found.insert(i);
+            } else if let Some(q) = self.quarantine.get(p) {
+                found.extend(q.parents.iter().copied());
+            } else {
+                missing.push(*p);
+            }
+        }
+        match missing.is_empty() {
+            true => Ok(found.into_iter().collect()),
+            false => Err(missing),
+        }
     }
 
     fn insert_one(&mut self, op: Op) -> Inserted {
@@ -275,64 +370,147 @@ impl Circle {
         if self.contains(&op.id) {
             return Inserted::Known;
         }
-        if self.graph.nodes.len() + self.waiting.len() >= MAX_OPS {
+        if self.graph.nodes.len() >= MAX_OPS {
             return Inserted::Refused("the circle holds all the actions it can");
         }
-        let missing: Vec<OpId> = op
-            .parents
-            .iter()
-            .filter(|p| !self.graph.index.contains_key(p))
-            .copied()
-            .collect();
-        if !missing.is_empty() {
-            if self.waiting.len() >= MAX_WAITING {
-                if let Some(oldest) = self
-                    .waiting
-                    .iter()
-                    .min_by_key(|(_, (n, _))| *n)
-                    .map(|(id, _)| *id)
-                {
-                    self.waiting.remove(&oldest);
-                }
-            }
-            self.arrivals += 1;
-            self.waiting.insert(op.id, (self.arrivals, op));
+        if let Err(missing) = self.parent_indexes(&op.parents) {
+            self.hold(op);
             return Inserted::Waiting(missing);
         }
-        let mut placed = vec![self.place(op)];
-        // Anything waiting only for what was just placed can follow.
+        let first_id = op.id;
+        let first = self.place(op);
+        let mut placed: Vec<OpId> = first.iter().copied().collect();
+        // Anything waiting only for what was just placed (or rejected) can
+        // follow; `ready_ids` holds ids now known, placed or not.
+        let mut ready_ids = vec![first_id];
         let mut i = 0;
-        while i < placed.len() {
+        while i < ready_ids.len() {
+            let now_known = ready_ids[i];
             let ready: Vec<OpId> = self
                 .waiting
                 .iter()
-                .filter(|(_, (_, w))| w.parents.contains(&placed[i]))
-                .filter(|(_, (_, w))| w.parents.iter().all(|p| self.graph.index.contains_key(p)))
+                .filter(|(_, (_, w))| w.parents.contains(&now_known))
+                .filter(|(_, (_, w))| self.parent_indexes(&w.parents).is_ok())
                 .map(|(id, _)| *id)
                 .collect();
             for id in ready {
                 if let Some((_, w)) = self.waiting.remove(&id) {
-                    placed.push(self.place(w));
+                    let wid = w.id;
+                    if let Ok(id) = self.place(w) {
+                        placed.push(id);
+                    }
+                    ready_ids.push(wid);
                 }
             }
             i += 1;
         }
-        Inserted::Placed(placed)
-    }
-
-    fn place(&mut self, op: Op) -> OpId {
-        let id = op.id;
-        for p in &op.parents {
-            self.heads.remove(p);
+        match first {
+            Err(out) if placed.is_empty() => out,
+            _ => Inserted::Placed(placed),
         }
-        self.heads.insert(id);
-        self.graph.place(op);
-        id
     }
 
-    fn resolve(&mut self, now: Millis) {
-        self.resolution = self.graph.resolve(None);
-        self.tick(now);
+    /// Keeps an op whose parents are not all here, within the per-author
+    /// and per-circle caps (the author's oldest, then the oldest, evicted).
+    fn hold(&mut self, op: Op) {
+        let mine: Vec<(u64, OpId)> = self
+            .waiting
+            .iter()
+            .filter(|(_, (_, w))| w.author == op.author)
+            .map(|(id, (n, _))| (*n, *id))
+            .collect();
+        let evict = if mine.len() >= MAX_WAITING_PER_AUTHOR {
+            mine.iter().min().map(|(_, id)| *id)
+        } else if self.waiting.len() >= MAX_WAITING {
+            self.waiting
+                .iter()
+                .min_by_key(|(_, (n, _))| *n)
+                .map(|(id, _)| *id)
+        } else {
+            None
+        };
+        if let Some(id) = evict {
+            self.waiting.remove(&id);
+        }
+        self.arrivals += 1;
+        self.waiting.insert(op.id, (self.arrivals, op));
+    }
+
+    /// Judges an op whose parents are all known and places it if allowed.
+    /// Its id, or what to report.
+    fn place(&mut self, op: Op) -> Result<OpId, Inserted> {
+        let id = op.id;
+        let Ok(parents) = self.parent_indexes(&op.parents) else {
+            return Err(Inserted::Known);
+        };
+        // An op on every head (the usual case) sees exactly the resolved
+        // state; otherwise its past is resolved.
+        let on_all_heads = self.resolved
+            && parents.len() == self.heads.len()
+            && parents
+                .iter()
+                .all(|&i| self.heads.contains(&self.graph.nodes[i].op.id));
+        let before = if on_all_heads {
+            self.resolution.state.clone()
+        } else {
+            self.graph.before(&parents)
+        };
+        let tier = before.role(&op.author).map_or(0, |r| r as u8);
+        let author = op.author;
+        if self.authored(&author) >= max_authored(tier) {
+            return Err(Inserted::Refused(
+                "its author has made all the circle actions one person may",
+            ));
+        }
+        let parent_ids: Vec<OpId> = parents.iter().map(|&i| self.graph.nodes[i].op.id).collect();
+        match self.graph.place(op, parents.clone(), before) {
+            Ok(i) => {
+                for p in &parent_ids {
+                    self.heads.remove(p);
+                }
+                self.heads.insert(id);
+                *self.authored.entry(author).or_default() += 1;
+                if on_all_heads {
+                    // Descends from every op, so concurrent with none: it
+                    // voids nothing and nothing voids it (§4), and it
+                    // sorts last. The resolution only grows by it.
+                    let node = &self.graph.nodes[i];
+                    let verdict = match self.resolution.state.check(&node.op) {
+                        Ok(()) => {
+                            self.resolution.state.apply(&node.op, &node.recipients);
+                            Verdict::Applied
+                        }
+                        Err(r) => Verdict::Superseded(r),
+                    };
+                    self.resolution.verdicts.insert(id, verdict);
+                } else {
+                    self.resolved = false;
+                }
+                Ok(id)
+            }
+            Err(why) => {
+                if self.quarantine.len() >= MAX_QUARANTINE {
+                    if let Some(oldest) = self
+                        .quarantine
+                        .iter()
+                        .min_by_key(|(_, q)| q.seq)
+                        .map(|(id, _)| *id)
+                    {
+                        self.quarantine.remove(&oldest);
+                    }
+                }
+                self.arrivals += 1;
+                self.quarantine.insert(
+                    id,
+                    Quarantined {
+                        seq: self.arrivals,
+                        why: why.clone(),
+                        parents,
+                    },
+                );
+                Err(Inserted::Rejected(why))
+            }
+        }
     }
 
     /// Notes the time a rekey became needed (liveness only, §5).
@@ -370,7 +548,14 @@ impl Circle {
         ts: Millis,
         entropy: &[u8; DRAFT_ENTROPY],
     ) -> Result<(Op, Option<EpochSecret>), DraftError> {
-        let state = self.state();
+        let parents = self.draft_parents();
+        let at_parents;
+        let state = if parents.len() == self.heads.len() && self.resolved {
+            self.state()
+        } else {
+            at_parents = self.graph.before(&parents);
+            &at_parents
+        };
         let (secret, ephemeral) = split_entropy(entropy);
         let placeholder = super::Rekey {
             ephemeral: [0; 32],
@@ -416,7 +601,8 @@ impl Circle {
                 _ => {}
             }
         }
-        let op = Op::sign(Some(self.id), me, self.heads(), ts, action)?;
+        let parent_ids = parents.iter().map(|&i| self.graph.nodes[i].op.id).collect();
+        let op = Op::sign(Some(self.id), me, parent_ids, ts, action)?;
         state.check(&op)?;
         Ok((op, recipients.map(|_| secret)))
     }

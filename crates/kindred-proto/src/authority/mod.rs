@@ -20,6 +20,8 @@ mod state;
 pub mod sim;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_junk;
 
 pub use circle::{Circle, Draft, DraftError, Genesis, Inserted, DRAFT_ENTROPY};
 pub use keys::{open_rekey, seal_rekey, EpochSecret, KxSecret};
@@ -34,8 +36,25 @@ pub use state::{
 pub const MAX_MEMBERS: usize = 1_000;
 /// Most ops one circle keeps (§6); past this a node refuses more.
 pub const MAX_OPS: usize = 20_000;
+/// Most ops one member may have made in a circle (§6): a member acts
+/// rarely (invites, admissions, leaving), so this is years of honest use
+/// and a small part of [`MAX_OPS`].
+pub const MAX_OPS_PER_MEMBER: usize = 500;
+/// Most ops one moderator may have made in a circle (§6).
+pub const MAX_OPS_PER_MODERATOR: usize = 4_000;
 /// Most ops waiting for their parents in one circle (§6); oldest evicted.
 pub const MAX_WAITING: usize = 1_024;
+/// Most ops of one author waiting for their parents; their oldest evicted.
+pub const MAX_WAITING_PER_AUTHOR: usize = 64;
+/// Most rejected op ids a circle remembers (§6); oldest forgotten.
+pub const MAX_QUARANTINE: usize = 256;
+/// Most join requests one invite ever records (§3): an approval invite
+/// handed out freely cannot fill the circle's ops with requests.
+pub const MAX_REQUESTS_PER_INVITE: u32 = 256;
+/// Most requests waiting through one invite; the oldest is dropped.
+pub const MAX_PENDING_PER_INVITE: usize = 32;
+/// Most requests waiting in a circle; the oldest is dropped.
+pub const MAX_PENDING_JOINS: usize = 128;
 /// Most parents one op names.
 pub const MAX_AUTH_PARENTS: usize = 16;
 /// Longest encoded op, checked before decoding.

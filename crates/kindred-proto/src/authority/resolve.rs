@@ -32,8 +32,6 @@ pub(super) struct Node {
     pub op: Op,
     pub parents: Vec<usize>,
     pub children: Vec<usize>,
-    /// Why the op was not allowed at its own parents, if it was not.
-    pub rejected: Option<Refusal>,
     /// The author's rank at the op's parents (0: not a member).
     pub tier: u8,
     /// The least role the op needed at its parents.
@@ -54,14 +52,11 @@ pub(super) struct Graph {
 }
 
 impl Graph {
-    /// Places an op whose parents are all placed; judges it at its parents.
-    pub fn place(&mut self, op: Op) -> usize {
-        let parents: Vec<usize> = op
-            .parents
-            .iter()
-            .filter_map(|p| self.index.get(p).copied())
-            .collect();
-        let before = self.before(&parents);
+    /// Judges an op at `parents` (indexes of placed ops; `before` is the
+    /// resolved state there) and places it if it is allowed there. A
+    /// rejected op is not placed: it never has an effect, so nothing is
+    /// lost, and junk never becomes a head or takes room (§4, §6).
+    pub fn place(&mut self, op: Op, parents: Vec<usize>, before: State) -> Result<usize, Refusal> {
         let tier = before.role(&op.author).map_or(0, |r| r as u8);
         let needs = before.needs(&op);
         let mut recipients = Vec::new();
@@ -79,20 +74,20 @@ impl Graph {
                 got,
             })
         });
+        if let Some(r) = rejected {
+            return Err(r);
+        }
         let i = self.nodes.len();
         for &p in &parents {
             self.nodes[p].children.push(i);
         }
         let mut after = before;
-        if rejected.is_none() {
-            after.apply(&op, &recipients);
-        }
+        after.apply(&op, &recipients);
         self.index.insert(op.id, i);
         self.nodes.push(Node {
             op,
             parents,
             children: Vec::new(),
-            rejected,
             tier,
             needs,
             recipients,
@@ -101,11 +96,11 @@ impl Graph {
         while self.after.len() > AFTER_CACHE {
             self.after.pop_first();
         }
-        i
+        Ok(i)
     }
 
     /// The resolved state of everything reachable from `parents`.
-    fn before(&self, parents: &[usize]) -> State {
+    pub fn before(&self, parents: &[usize]) -> State {
         if parents.is_empty() {
             return State::default();
         }
@@ -172,9 +167,7 @@ impl Graph {
         let mut verdicts = BTreeMap::new();
         while let Some(Reverse((id, i))) = ready.pop() {
             let node = &self.nodes[i];
-            let verdict = if let Some(r) = &node.rejected {
-                Verdict::Rejected(r.clone())
-            } else if let Some(&by) = voided.get(&i) {
+            let verdict = if let Some(&by) = voided.get(&i) {
                 let by = &self.nodes[by].op;
                 Verdict::Superseded(match by.action {
                     Action::Revoke(_) => Refusal::InviteRevoked {
@@ -217,7 +210,7 @@ impl Graph {
     fn voided(&self, inset: &impl Fn(usize) -> bool) -> BTreeMap<usize, usize> {
         let mut reductions: BTreeMap<PublicKey, Vec<usize>> = BTreeMap::new();
         for (i, n) in self.nodes.iter().enumerate() {
-            if !inset(i) || n.rejected.is_some() {
+            if !inset(i) {
                 continue;
             }
             let target = match &n.op.action {
@@ -231,7 +224,7 @@ impl Graph {
         let mut voided = BTreeMap::new();
         for tier in [Role::Moderator as u8, Role::Member as u8] {
             for (o, n) in self.nodes.iter().enumerate() {
-                if !inset(o) || n.rejected.is_some() || n.tier != tier {
+                if !inset(o) || n.tier != tier {
                     continue;
                 }
                 let Some(ds) = reductions.get(&n.op.author) else {
@@ -259,7 +252,7 @@ impl Graph {
             .nodes
             .iter()
             .enumerate()
-            .filter(|(i, n)| inset(*i) && n.rejected.is_none() && !voided.contains_key(i))
+            .filter(|(i, _)| inset(*i) && !voided.contains_key(i))
             .filter_map(|(i, n)| match &n.op.action {
                 Action::Revoke(k) => Some((i, *k)),
                 _ => None,
@@ -273,12 +266,7 @@ impl Graph {
                     }
                     _ => false,
                 };
-                if uses
-                    && inset(o)
-                    && n.rejected.is_none()
-                    && !voided.contains_key(&o)
-                    && self.concurrent(r, o)
-                {
+                if uses && inset(o) && !voided.contains_key(&o) && self.concurrent(r, o) {
                     voided.insert(o, r);
                 }
             }

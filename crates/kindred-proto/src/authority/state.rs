@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use super::op::{Action, JoinRequest, Op, Policy, WhoInvites};
-use super::{LABEL_REKEY_DUTY, MAX_MEMBERS};
+use super::{
+    LABEL_REKEY_DUTY, MAX_MEMBERS, MAX_PENDING_JOINS, MAX_PENDING_PER_INVITE,
+    MAX_REQUESTS_PER_INVITE,
+};
 use crate::ids::{CircleId, OpId, PublicKey, TopicId};
 use crate::Millis;
 
@@ -77,6 +80,9 @@ pub struct InviteInfo {
     pub uses: Option<u32>,
     pub approval: bool,
     pub used: u32,
+    /// Join requests ever recorded through it (§3: at most
+    /// [`MAX_REQUESTS_PER_INVITE`]).
+    pub requested: u32,
     pub revoked: Option<Revoked>,
 }
 
@@ -133,6 +139,8 @@ pub enum Refusal {
     InviteIssuerGone(PublicKey),
     #[error("this join request is already waiting for a moderator")]
     RequestPending,
+    #[error("this invite has taken all the join requests it can ({MAX_REQUESTS_PER_INVITE}); ask for a new invite")]
+    RequestsExhausted,
     #[error("the circle has {MAX_MEMBERS} members, all it can hold")]
     Full,
     #[error("the circle's key does not need changing")]
@@ -381,8 +389,19 @@ impl State {
                 Ok(())
             }
             Action::Request(request) => {
-                if self.pending.contains_key(&request.id) {
+                let b = &request.body;
+                let again = self.pending.values().any(|p| {
+                    p.request.body.invite == b.invite && p.request.body.joiner == b.joiner
+                });
+                if again || self.pending.contains_key(&request.id) {
                     return Err(Refusal::RequestPending);
+                }
+                if self
+                    .invites
+                    .get(&b.invite)
+                    .is_some_and(|i| i.requested >= MAX_REQUESTS_PER_INVITE)
+                {
+                    return Err(Refusal::RequestsExhausted);
                 }
                 self.check_joiner(request, op.ts)
             }
@@ -499,6 +518,7 @@ impl State {
                         uses: *uses,
                         approval: *approval,
                         used: 0,
+                        requested: 0,
                         revoked: None,
                     },
                 );
@@ -522,6 +542,12 @@ impl State {
                         ts: op.ts,
                     },
                 );
+                let invite = request.body.invite;
+                if let Some(inv) = self.invites.get_mut(&invite) {
+                    inv.requested += 1;
+                }
+                self.trim_pending(Some(&invite), MAX_PENDING_PER_INVITE);
+                self.trim_pending(None, MAX_PENDING_JOINS);
             }
             Action::Admit { request, .. } => {
                 self.pending.remove(&request.id);
@@ -549,6 +575,26 @@ impl State {
                 number: self.epochs.len() as u32,
                 recipients: recipients.to_vec(),
             });
+        }
+    }
+
+    /// Drops the oldest waiting requests (by `ts`, then op id) through
+    /// `invite` (or through any) beyond `max`: a flood of requests pushes
+    /// out its own oldest, and the waiting list stays short enough to read.
+    fn trim_pending(&mut self, invite: Option<&PublicKey>, max: usize) {
+        loop {
+            let of: Vec<(Millis, OpId, [u8; 32])> = self
+                .pending
+                .iter()
+                .filter(|(_, p)| invite.is_none_or(|k| p.request.body.invite == *k))
+                .map(|(id, p)| (p.ts, p.op, *id))
+                .collect();
+            if of.len() <= max {
+                return;
+            }
+            if let Some((_, _, id)) = of.into_iter().min() {
+                self.pending.remove(&id);
+            }
         }
     }
 

@@ -123,12 +123,12 @@ fn standing(view: &Circle, who: &Actor) -> Option<Standing> {
         .map(|p| p.standing.clone())
 }
 
-fn role(view: &Circle, who: &Actor) -> Option<Role> {
+pub(super) fn role(view: &Circle, who: &Actor) -> Option<Role> {
     view.state().role(&who.pk()).ok()
 }
 
 /// The owner and members 1..=n, all admitted by the owner.
-fn circle_with(n: u64, policy: Policy) -> (Vec<Actor>, Circle) {
+pub(super) fn circle_with(n: u64, policy: Policy) -> (Vec<Actor>, Circle) {
     let actors: Vec<Actor> = (0..=n).map(Actor::new).collect();
     let mut view = create(&actors[0], policy);
     for i in 1..=n as usize {
@@ -460,7 +460,7 @@ fn expiry_uses_and_approval() {
     sync(&mut view, &mut other, 61_000);
     let applied = [&admit_j, &admit_k]
         .iter()
-        .filter(|op| view.verdict(&op.id) == Some(&Verdict::Applied))
+        .filter(|op| view.verdict(&op.id) == Some(Verdict::Applied))
         .count();
     assert_eq!(applied, 1);
     assert!([&admit_j, &admit_k].iter().any(|op| matches!(
