@@ -44,6 +44,9 @@ pub(crate) struct Absorbed {
     pub placed: Vec<Op>,
     /// Epoch secrets newly opened (this node was a recipient).
     pub secrets: Vec<(OpId, EpochSecret)>,
+    /// Why ops were turned away (rejected at their parents, or over a
+    /// cap): nothing of them is kept or passed on.
+    pub refused: Vec<String>,
 }
 
 impl CircleAuth {
@@ -160,17 +163,16 @@ impl CircleAuth {
     /// entry meant for `me`, and moves the current epoch.
     pub fn absorb(&self, ops: Vec<Op>, me: &PublicKey) -> Absorbed {
         let mut out = Absorbed::default();
-        let placed: Vec<OpId> = {
-            let mut circle = self.lock();
-            circle
-                .insert_many(ops, now_ms())
-                .into_iter()
-                .flat_map(|i| match i {
-                    kindred_proto::authority::Inserted::Placed(ids) => ids,
-                    _ => Vec::new(),
-                })
-                .collect()
-        };
+        use kindred_proto::authority::Inserted;
+        let mut placed: Vec<OpId> = Vec::new();
+        for i in self.lock().insert_many(ops, now_ms()) {
+            match i {
+                Inserted::Placed(ids) => placed.extend(ids),
+                Inserted::Rejected(why) => out.refused.push(why.to_string()),
+                Inserted::Refused(why) => out.refused.push(why.to_string()),
+                Inserted::Waiting(_) | Inserted::Known => {}
+            }
+        }
         for id in placed {
             let (op, position) = self.with(|c| {
                 (
@@ -342,8 +344,13 @@ impl crate::service::Node {
         if op.circle != Some(circle) {
             return Err("a circle action of another circle".into());
         }
-        self.take_ops(t, vec![op]).map_err(|e| e.to_string())?;
-        Ok(())
+        let absorbed = self.take_ops(t, vec![op]).map_err(|e| e.to_string())?;
+        // A rejected op's message is refused too: kept nowhere, passed on
+        // to no one.
+        match absorbed.refused.into_iter().next() {
+            Some(why) => Err(format!("a circle action that is not allowed: {why}")),
+            None => Ok(()),
+        }
     }
 
     /// The keys a member seals with in a circle now. For tools that make

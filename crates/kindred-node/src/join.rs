@@ -473,6 +473,23 @@ impl Node {
         cards: Vec<String>,
     ) -> Result<bool, NodeError> {
         let ops: Vec<Op> = ops.iter().filter_map(|b| Op::decode(b).ok()).collect();
+        // Checked apart before anything is kept: an answer from a peer that
+        // did not admit us leaves nothing behind.
+        let me = t.me.public_key();
+        let admitted = t.auth.with(|c| {
+            let held = c.ops().skip(1).cloned().chain(ops.iter().cloned());
+            let Ok(scratch) =
+                kindred_proto::authority::Circle::from_ops(c.genesis().clone(), held, now_ms())
+            else {
+                return false;
+            };
+            let state = scratch.state();
+            state.role(&me).is_ok() && state.epochs.iter().any(|e| e.recipients.contains(&me))
+        });
+        if !admitted {
+            tracing::debug!("a join answer said admitted, but its ops do not show it");
+            return Ok(false);
+        }
         self.take_ops(t, ops)?;
         if t.auth.state().role(&t.me.public_key()).is_err() || t.auth.current().is_none() {
             tracing::debug!("a join answer said admitted, but the ops do not show it");
@@ -626,7 +643,14 @@ impl Node {
             // A person decides: not even a moderator's node admits on its
             // own; `kindred approve` does, and the joiner asks again.
             if inv.approval {
-                if state.pending.contains_key(&request.id) {
+                // One request per person per invite: asking again (a new
+                // request id) is still the same wait.
+                let b = &request.body;
+                if state
+                    .pending
+                    .values()
+                    .any(|p| p.request.body.invite == b.invite && p.request.body.joiner == b.joiner)
+                {
                     return JoinReply::Waiting;
                 }
                 return match self.act(&t, Draft::Request(request)).await {

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use futures::AsyncWriteExt;
 use kindred_net::{PeerId, StreamProtocol};
-use kindred_proto::authority::join::{decode_ops, encode_ops, OpsRequest, OPS_PROTOCOL};
+use kindred_proto::authority::join::{
+    decode_ops, encode_ops, OpsRequest, MAX_OPS_REQUEST_BYTES, OPS_PROTOCOL,
+};
 use kindred_proto::authority::Op;
 
 use crate::join::{read_value, write_value};
@@ -41,7 +43,7 @@ impl Node {
             limits,
             shutdown,
             |n, peer, mut stream| async move {
-                let request = read_value(&mut stream, 4096).await?;
+                let request = read_value(&mut stream, MAX_OPS_REQUEST_BYTES).await?;
                 let answer = n.answer_ops(peer, &request);
                 write_value(&mut stream, &answer).await?;
                 stream.close().await

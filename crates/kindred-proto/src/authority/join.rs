@@ -129,6 +129,9 @@ pub const OPS_PROTOCOL: &str = "/kindred/ops/1";
 pub const MAX_OPS_WANTED: usize = 64;
 /// Most ops in one answer.
 pub const MAX_OPS_ANSWER: usize = 512;
+/// Longest ops request (spec/authority.md §6): 64 wanted ids and 64 heads
+/// with their framing fit.
+pub const MAX_OPS_REQUEST_BYTES: usize = 8 * 1024;
 pub const LABEL_OPS_REQUEST: &[u8] = b"kindred/v1/ops-request";
 
 /// Signed by the asking member's pseudonym and bound to both PeerIds, so
@@ -216,7 +219,8 @@ impl OpsRequest {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<OpsRequest, DecodeError> {
-        let WireOpsRequest(c, m, want, heads, sig) = codec::decode("ops request", bytes, 8192)?;
+        let WireOpsRequest(c, m, want, heads, sig) =
+            codec::decode("ops request", bytes, MAX_OPS_REQUEST_BYTES)?;
         Ok(OpsRequest {
             circle: crate::ids::CircleId(c.0),
             member: crate::ids::PublicKey(m.0),

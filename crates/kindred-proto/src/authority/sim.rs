@@ -100,6 +100,8 @@ pub struct Report {
     pub members: usize,
     pub removed: usize,
     pub duty_rotations: usize,
+    /// Junk ops sent (outsiders' and fan-outs).
+    pub junk: usize,
 }
 
 struct Peer {
@@ -407,6 +409,12 @@ impl Sim {
         if self.rng.chance(4) {
             return self.forge(who, target_pk);
         }
+        if self.rng.chance(3) {
+            return self.junk(who);
+        }
+        if self.rng.chance(2) {
+            return self.approval_flood(who);
+        }
         let draft = match self.rng.below(100) {
             0..=9 => Draft::Appoint(target_pk),
             10..=16 => Draft::Demote(target_pk),
@@ -530,12 +538,100 @@ impl Sim {
         let op = Op::sign(
             Some(view.id()),
             &self.peers[who].key,
-            view.heads(),
+            view.heads().into_iter().take(MAX_AUTH_PARENTS).collect(),
             self.now,
             action,
         )
         .map_err(|e| e.to_string())?;
         self.publish(who, op)
+    }
+
+    /// Junk a locator holder or a (maybe removed) member can sign: an
+    /// outsider's ops on the genesis, more than one op may name, and a
+    /// fan-out of the actor's own ops all on the same heads. None may stop
+    /// anyone acting or make views differ.
+    fn junk(&mut self, who: usize) -> Result<(), String> {
+        let Some(view) = self.peers[who].view.as_ref() else {
+            return Ok(());
+        };
+        let (id, genesis) = (view.id(), view.genesis().id);
+        let heads: Vec<OpId> = view.heads().into_iter().take(MAX_AUTH_PARENTS).collect();
+        let outsider = Pseudonym::from_seed(self.rng.bytes());
+        let mut ops = Vec::new();
+        for n in 0..(MAX_AUTH_PARENTS + 1) as u64 {
+            let invite = Action::Invite {
+                key: Pseudonym::from_seed(self.rng.bytes()).public_key(),
+                expires: None,
+                uses: None,
+                approval: false,
+            };
+            let by_outsider = Op::sign(Some(id), &outsider, vec![genesis], self.now + n, invite)
+                .map_err(|e| e.to_string())?;
+            ops.push(by_outsider);
+            let invite = Action::Invite {
+                key: Pseudonym::from_seed(self.rng.bytes()).public_key(),
+                expires: None,
+                uses: None,
+                approval: false,
+            };
+            let fan = Op::sign(
+                Some(id),
+                &self.peers[who].key,
+                heads.clone(),
+                self.now,
+                invite,
+            )
+            .map_err(|e| e.to_string())?;
+            ops.push(fan);
+        }
+        self.report.junk += ops.len();
+        for op in ops {
+            self.publish(who, op)?;
+        }
+        Ok(())
+    }
+
+    /// Fresh identities ask through an approval invite, as fast as `who`
+    /// records their requests.
+    fn approval_flood(&mut self, who: usize) -> Result<(), String> {
+        let approval: Vec<Pseudonym> = {
+            let Some(view) = self.peers[who].view.as_ref() else {
+                return Ok(());
+            };
+            self.invites
+                .iter()
+                .filter(|k| {
+                    view.state()
+                        .invites
+                        .get(&k.public_key())
+                        .is_some_and(|i| i.approval)
+                })
+                .cloned()
+                .collect()
+        };
+        let Some(inv) = self.rng.pick(&approval).cloned() else {
+            return Ok(());
+        };
+        for _ in 0..40 {
+            let Some(view) = self.peers[who].view.as_ref() else {
+                return Ok(());
+            };
+            let joiner = Pseudonym::from_seed(self.rng.bytes());
+            let body = JoinBody {
+                circle: view.id(),
+                invite: inv.public_key(),
+                joiner: joiner.public_key(),
+                kx: [7; 32],
+                name: "flood".into(),
+                peer: vec![9],
+                ts: self.now,
+            };
+            let request = JoinRequest::sign(body, &inv, &joiner).map_err(|e| e.to_string())?;
+            if let Some((op, _)) = self.try_draft(who, Draft::Request(request)) {
+                self.publish(who, op)?;
+            }
+        }
+        Ok(())
     }
 
     /// Members whose turn has come rotate the key.
@@ -583,6 +679,20 @@ impl Sim {
         }
         if state.needs_rekey() {
             return Err("the circle still needs a rekey after the duty ran".into());
+        }
+        if state.pending.len() > MAX_PENDING_JOINS {
+            return Err(format!("{} join requests wait", state.pending.len()));
+        }
+        // Whatever junk arrived, the owner can still act on every view.
+        for &i in &holders {
+            let Some(view) = &self.peers[i].view else {
+                continue;
+            };
+            let entropy = [3u8; DRAFT_ENTROPY];
+            let rules = Draft::Rules("still ours".into());
+            if let Err(e) = view.draft(&self.peers[0].key, rules, self.now, &entropy) {
+                return Err(format!("peer {i}: the owner cannot act: {e}"));
+            }
         }
         let epoch = state.current_epoch().ok_or("no epoch")?;
         let members: BTreeSet<PublicKey> = state.members().into_iter().collect();
