@@ -294,7 +294,7 @@ impl crate::service::Node {
     /// New keys may open history kept opaque: reveal what they open, in
     /// place. Ops found there are taken in afterwards (which may reveal
     /// more, each round needing a new key, so it ends).
-    fn reveal_opaque(&self, t: &TopicState) {
+    pub(crate) fn reveal_opaque(&self, t: &TopicState) {
         let tid = t.id();
         let Ok(opaque) = self.inner.store.opaque(&tid, 4096) else {
             return;

@@ -495,12 +495,17 @@ impl Node {
             tracing::debug!("a join answer said admitted, but the ops do not show it");
             return Ok(false);
         }
+        let shared = !history.is_empty();
         for (op, secret) in history {
             let secret = EpochSecret::from_bytes(secret);
             t.auth.install(op, &secret);
             self.inner
                 .store
                 .put_epoch(&t.id(), &op, secret.as_bytes())?;
+        }
+        if shared {
+            // History a sync brought before these keys was kept opaque.
+            self.reveal_opaque(t);
         }
         let state = t.auth.state();
         for code in cards {
