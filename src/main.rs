@@ -141,7 +141,9 @@ enum Cmd {
     /// Show or set the name new circles give you (each circle's own name
     /// changes with `rename`).
     Name { name: Option<String> },
-    /// Open Kindred's page in your browser, signed in (a fresh one-time link).
+    /// Open Kindred's page in your browser, signed in (a fresh one-time
+    /// link that works for 5 minutes; the browser gets it through a private
+    /// file in the data directory, never on a command line others can read).
     Open {
         /// Print the link instead of opening a browser.
         #[arg(long)]
@@ -314,9 +316,21 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             } else {
                 "xdg-open"
             };
-            match std::process::Command::new(opener).arg(&url).status() {
-                Ok(s) if s.success() => println!("Opened Kindred in your browser."),
-                _ => println!("Open this link in your browser (it works once):\n    {url}"),
+            // A browser's command line is readable by every local user
+            // (/proc): it gets a private file that forwards to the link.
+            let door = dir.join("open.html");
+            let page = format!(
+                "<!doctype html><meta charset=\"utf-8\"><meta name=\"referrer\" content=\"no-referrer\"><meta http-equiv=\"refresh\" content=\"0;url={url}\"><title>Kindred</title><p>Opening Kindred…</p>\n"
+            );
+            kindred_store::datadir_write_private(&door, page.as_bytes())
+                .with_context(|| format!("could not write {}", door.display()))?;
+            match std::process::Command::new(opener).arg(&door).status() {
+                Ok(s) if s.success() => println!(
+                    "Opened Kindred in your browser (the sign-in link works once, for 5 minutes)."
+                ),
+                _ => println!(
+                    "Open this link in your browser (it works once, for 5 minutes):\n    {url}"
+                ),
             }
             Ok(())
         }

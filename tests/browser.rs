@@ -468,15 +468,28 @@ fn axe_finds_no_serious_accessibility_problems() {
 }
 
 /// A tiny web server for another origin on this machine: serves one page.
-fn serve_once_each(html: String) -> (u16, std::thread::JoinHandle<()>) {
+/// Serves `html` at `/` on a port of its own, keeping what the browser
+/// sent (its cookies for 127.0.0.1 among it).
+fn serve_once_each(
+    html: String,
+) -> (
+    u16,
+    std::thread::JoinHandle<()>,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = seen.clone();
     let h = std::thread::spawn(move || {
         l.set_nonblocking(false).unwrap();
         for _ in 0..4 {
             let Ok((mut s, _)) = l.accept() else { return };
             let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
+            let n = s.read(&mut buf).unwrap_or(0);
+            kept.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[..n]).to_string());
             let body = if buf.starts_with(b"GET / ") {
                 html.as_str()
             } else {
@@ -489,7 +502,7 @@ fn serve_once_each(html: String) -> (u16, std::thread::JoinHandle<()>) {
             );
         }
     });
-    (port, h)
+    (port, h, seen)
 }
 
 #[test]
@@ -530,7 +543,7 @@ async function go() {{
 go();
 </script>"#
     );
-    let (port, server) = serve_once_each(evil);
+    let (port, server, seen) = serve_once_each(evil);
     t.call("Network.enable", serde_json::json!({}));
     t.goto(&format!("http://127.0.0.1:{port}/"));
     let results = t.wait(
@@ -574,5 +587,39 @@ go();
         "nothing was created: {names}"
     );
     assert_eq!(names.lines().count(), 1, "{names}");
+
+    // The browser sent that server the node's session cookie (cookies do
+    // not separate ports). With it alone, the program behind the server
+    // reads nothing, is not handed the second secret, changes nothing.
+    let cookie = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|req| req.lines().map(str::to_string).collect::<Vec<_>>())
+        .filter_map(|l| l.strip_prefix("Cookie: ").map(str::to_string))
+        .flat_map(|c| c.split("; ").map(str::to_string).collect::<Vec<_>>())
+        .find(|c| c.starts_with("kindred_session_"))
+        .expect("the browser sent the other server the node's cookie");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        for path in ["/v1/session", "/v1/topics", "/v1/inbox"] {
+            let r = http
+                .get(format!("{node}{path}"))
+                .header("Cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401, "{path} with the cookie alone");
+        }
+        let r = http
+            .post(format!("{node}/v1/topics"))
+            .header("Cookie", &cookie)
+            .json(&serde_json::json!({"name": "evil circle"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+    });
     drop(server);
 }

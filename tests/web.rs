@@ -78,6 +78,7 @@ fn the_page_needs_its_one_time_link_a_cookie_and_a_csrf_token() {
         let r = http.get(&url).send().await.expect("login");
         assert_eq!(r.status(), 303);
         let set = r.headers()["set-cookie"].to_str().unwrap_or("").to_string();
+        let location = r.headers()["location"].to_str().unwrap_or("").to_string();
         assert!(
             set.starts_with(&format!("kindred_session_{port}=")),
             "{set}"
@@ -90,21 +91,45 @@ fn the_page_needs_its_one_time_link_a_cookie_and_a_csrf_token() {
         let r = http.get(&url).send().await.expect("login again");
         assert_eq!(r.status(), 403, "a sign-in link works once");
 
+        // The second secret arrives only in the redirect's fragment.
+        let csrf = location
+            .strip_prefix("/#signin=")
+            .unwrap_or_else(|| panic!("no secret in the redirect: {location}"))
+            .to_string();
+        assert_eq!(csrf.len(), 64);
+
+        // The cookie alone (what any program on 127.0.0.1 is sent by the
+        // browser, whatever its port) reads nothing, is not handed the
+        // second secret, and changes nothing.
         let mut with_cookie = HeaderMap::new();
         with_cookie.insert("cookie", HeaderValue::from_str(&cookie).expect("cookie"));
+        for path in ["/v1/session", "/v1/topics", "/v1/inbox", "/v1/status"] {
+            let r = http
+                .get(format!("{base}{path}"))
+                .headers(with_cookie.clone())
+                .send()
+                .await
+                .expect("read");
+            assert_eq!(r.status(), 401, "{path} with the cookie alone");
+            let body = r.text().await.unwrap_or_default();
+            assert!(!body.contains(&csrf), "{path} leaked the second secret");
+        }
         let session: serde_json::Value = http
             .get(format!("{base}/v1/session"))
             .headers(with_cookie.clone())
+            .header("x-kindred-csrf", &csrf)
             .send()
             .await
             .expect("session")
             .json()
             .await
             .expect("json");
-        let csrf = session["csrf"].as_str().expect("csrf").to_string();
+        assert_eq!(session["signed_in"], true);
+        assert!(!session.to_string().contains(&csrf));
         let r = http
             .get(format!("{base}/v1/topics"))
             .headers(with_cookie.clone())
+            .header("x-kindred-csrf", &csrf)
             .send()
             .await
             .expect("topics");

@@ -212,24 +212,26 @@ async fn check(s: &ApiState, req: Request, next: Next) -> Response {
     if token_ok {
         return next.run(req).await;
     }
-    // The page: its session cookie, and for every change its CSRF token.
-    let Some(csrf) = s.web.csrf_of(req.headers(), s.port) else {
+    // The page: its session cookie and, on every request, the session's
+    // second secret, which only the page holds.
+    let Some(signed_in) = s.web.signed_in(req.headers(), s.port) else {
         return refuse(StatusCode::UNAUTHORIZED, "missing or wrong API token");
     };
-    if req.uri().path() == "/v1/login-link" {
-        return refuse(StatusCode::FORBIDDEN, "sign-in links are for the CLI");
-    }
     let reads = matches!(
         *req.method(),
         axum::http::Method::GET | axum::http::Method::HEAD
     );
-    let csrf_ok = req
-        .headers()
-        .get(crate::web::CSRF_HEADER)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| kindred_proto::constant_time_eq(h.as_bytes(), csrf.as_bytes()));
-    if !reads && !csrf_ok {
-        return refuse(StatusCode::FORBIDDEN, "missing or wrong CSRF token");
+    if !signed_in {
+        return match reads {
+            true => refuse(
+                StatusCode::UNAUTHORIZED,
+                "not signed in on this page: run `kindred open`",
+            ),
+            false => refuse(StatusCode::FORBIDDEN, "missing or wrong CSRF token"),
+        };
+    }
+    if req.uri().path() == "/v1/login-link" {
+        return refuse(StatusCode::FORBIDDEN, "sign-in links are for the CLI");
     }
     next.run(req).await
 }

@@ -2,12 +2,15 @@
 //! same 127.0.0.1 origin as the control API (issue 12).
 //!
 //! Signing in works as Jupyter's does: `kindred up` (and `kindred open`)
-//! print a link with a one-time secret; the page trades it for a session
-//! cookie (`HttpOnly`, `SameSite=Strict`, named after the node's port).
-//! Every change is a POST that must also carry the session's CSRF token in
-//! a header, as Syncthing does, which another origin can neither read nor
-//! set. No CORS headers are ever sent, so another origin cannot read any
-//! answer either. Assets are embedded: nothing is fetched from anywhere.
+//! print a link with a one-time secret (good for 5 minutes); the page
+//! trades it for a session cookie (`HttpOnly`, `SameSite=Strict`, named
+//! after the node's port) and the session's second secret, which arrives
+//! in the redirect's URL fragment and lives only in the page. Every API
+//! request must carry both: the cookie alone opens nothing, because the
+//! browser sends it to every program on 127.0.0.1, whatever the port (RFC
+//! 6265 §8.5), and the node never serves the second secret to a cookie.
+//! No CORS headers are ever sent, so another origin cannot read any answer
+//! either. Assets are embedded: nothing is fetched from anywhere.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -26,7 +29,9 @@ const MAX_SESSIONS: usize = 16;
 const SESSION_MAX_AGE_S: u64 = 30 * 86_400;
 /// Where the sessions are kept in the store.
 pub(crate) const SESSIONS_KEY: &str = "web-sessions";
-/// The header that carries a session's CSRF token on every change.
+/// How long a sign-in link works if nobody uses it.
+const LOGIN_TTL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// The header that carries a session's second secret on every request.
 pub(crate) const CSRF_HEADER: &str = "x-kindred-csrf";
 
 /// The page's files, embedded: (path, body, content type).
@@ -65,8 +70,9 @@ fn digest(id: &str) -> String {
 
 #[derive(Default)]
 pub(crate) struct WebSessions {
-    /// The one-time secret the next login link carries.
-    once: Mutex<Option<String>>,
+    /// The one-time secret the next login link carries, and when it was
+    /// made.
+    once: Mutex<Option<(String, std::time::Instant)>>,
     sessions: Mutex<VecDeque<Session>>,
 }
 
@@ -78,16 +84,22 @@ impl WebSessions {
     /// A new one-time login secret (the previous one stops working).
     pub fn new_login(&self) -> String {
         let secret = fresh();
-        *self.once.lock().unwrap_or_else(|p| p.into_inner()) = Some(secret.clone());
+        *self.once.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((secret.clone(), std::time::Instant::now()));
         secret
     }
 
     /// Trades the one-time secret for a session: (id, csrf).
     fn login(&self, secret: &str) -> Option<(String, String)> {
+        self.login_at(secret, std::time::Instant::now())
+    }
+
+    fn login_at(&self, secret: &str, now: std::time::Instant) -> Option<(String, String)> {
         let mut once = self.once.lock().unwrap_or_else(|p| p.into_inner());
-        let ok = once
-            .as_deref()
-            .is_some_and(|s| kindred_proto::constant_time_eq(s.as_bytes(), secret.as_bytes()));
+        let ok = once.as_ref().is_some_and(|(s, made)| {
+            now.saturating_duration_since(*made) < LOGIN_TTL
+                && kindred_proto::constant_time_eq(s.as_bytes(), secret.as_bytes())
+        });
         if !ok {
             return None;
         }
@@ -106,15 +118,23 @@ impl WebSessions {
         Some(out)
     }
 
-    /// The CSRF token of the session this request's cookie names.
-    pub fn csrf_of(&self, headers: &HeaderMap, port: u16) -> Option<String> {
+    /// Whether the request names a session by this port's cookie *and*
+    /// carries that session's second secret in [`CSRF_HEADER`]: `None` when
+    /// no session cookie, `Some(false)` when the secret is missing or wrong.
+    pub fn signed_in(&self, headers: &HeaderMap, port: u16) -> Option<bool> {
         let d = digest(&cookie(headers, &cookie_name(port))?);
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let s = sessions
             .iter()
-            .find(|s| kindred_proto::constant_time_eq(s.digest.as_bytes(), d.as_bytes()))
-            .map(|s| s.csrf.clone())
+            .find(|s| kindred_proto::constant_time_eq(s.digest.as_bytes(), d.as_bytes()))?;
+        let given = headers
+            .get(CSRF_HEADER)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        Some(kindred_proto::constant_time_eq(
+            given.as_bytes(),
+            s.csrf.as_bytes(),
+        ))
     }
 
     /// The sessions as one line each, to keep in the store.
@@ -187,7 +207,7 @@ pub(crate) struct LoginReq {
 
 pub(crate) async fn login(State(s): State<ApiState>, Query(q): Query<LoginReq>) -> Response {
     match s.web.login(&q.once) {
-        Some((id, _)) => {
+        Some((id, csrf)) => {
             let store = s.node.store();
             if let Err(e) = store.set_config(SESSIONS_KEY, &s.web.export()) {
                 tracing::warn!("could not keep the page's session: {e}");
@@ -197,7 +217,10 @@ pub(crate) async fn login(State(s): State<ApiState>, Query(q): Query<LoginReq>) 
                 "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={SESSION_MAX_AGE_S}",
                 cookie_name(s.port)
             );
-            let mut r = Redirect::to("/").into_response();
+            // The second secret travels in the fragment: browsers never
+            // send a fragment to any server, and the page takes it out of
+            // the address bar at once.
+            let mut r = Redirect::to(&format!("/#signin={csrf}")).into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
             }
@@ -212,16 +235,10 @@ pub(crate) async fn login(State(s): State<ApiState>, Query(q): Query<LoginReq>) 
     }
 }
 
-/// The page asks for its CSRF token once signed in.
-pub(crate) async fn session(State(s): State<ApiState>, headers: HeaderMap) -> Response {
-    match s.web.csrf_of(&headers, s.port) {
-        Some(csrf) => axum::Json(serde_json::json!({ "csrf": csrf })).into_response(),
-        None => (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(serde_json::json!({"error": "not signed in: run `kindred open`"})),
-        )
-            .into_response(),
-    }
+/// Whether the page is signed in (the guard already checked it). It never
+/// hands out the session's second secret.
+pub(crate) async fn session() -> Response {
+    axum::Json(serde_json::json!({ "signed_in": true })).into_response()
 }
 
 /// A fresh sign-in link (for `kindred open`; bearer token only).
@@ -244,5 +261,24 @@ pub(crate) fn harden(headers: &mut HeaderMap) {
     ];
     for (k, v) in set {
         headers.insert(k, HeaderValue::from_static(v));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sign_in_secret_works_once_and_only_for_minutes() {
+        let web = WebSessions::default();
+        let later = std::time::Instant::now() + LOGIN_TTL + std::time::Duration::from_secs(1);
+        let secret = web.new_login();
+        assert!(
+            web.login_at(&secret, later).is_none(),
+            "an unused secret expires"
+        );
+        let secret = web.new_login();
+        assert!(web.login(&secret).is_some());
+        assert!(web.login(&secret).is_none(), "a spent secret is gone");
     }
 }

@@ -55,9 +55,10 @@ function nodeDown(down) {
 }
 
 async function api(method, path, body) {
-  const opts = { method, headers: {}, credentials: "same-origin" };
+  // The cookie alone opens nothing: every request carries the session's
+  // second secret, which only this page holds.
+  const opts = { method, headers: { "X-Kindred-CSRF": K.csrf }, credentials: "same-origin" };
   if (method !== "GET") {
-    opts.headers["X-Kindred-CSRF"] = K.csrf;
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body || {});
   }
@@ -335,9 +336,22 @@ async function background() {
   }
 }
 
+// The sign-in redirect hands the page its session's second secret in the
+// URL fragment (never sent to any server). It is kept for this tab only
+// and taken out of the address bar and history at once.
+function takeSignin() {
+  const m = /^#signin=([0-9a-f]{64})$/.exec(location.hash);
+  if (m) {
+    sessionStorage.setItem("kindred-signin", m[1]);
+    history.replaceState(null, "", location.pathname);
+  }
+  return sessionStorage.getItem("kindred-signin") || "";
+}
+
 async function start() {
+  K.csrf = takeSignin();
   try {
-    K.csrf = (await api("GET", "/v1/session")).csrf;
+    await api("GET", "/v1/session");
   } catch (e) {
     show("signin");
     return;
