@@ -210,7 +210,22 @@ impl Client {
         if let Some(l) = limit {
             url.query_pairs_mut().append_pair("limit", &l.to_string());
         }
-        self.send(self.http.get(url)).await
+        let reply: ChatReply = self.send(self.http.get(url)).await?;
+        self.mark_read(peer).await?;
+        Ok(reply)
+    }
+
+    /// Tells the node the conversation was shown (reading changes nothing).
+    async fn mark_read(&self, peer: &str) -> Result<()> {
+        let body = serde_json::json!({ "peer": peer });
+        let _: serde_json::Value = self
+            .send(
+                self.http
+                    .post(self.url(&["v1", "chat", "read"])?)
+                    .json(&body),
+            )
+            .await?;
+        Ok(())
     }
 
     pub async fn chat_follow(&self, peer: &str, after: u64) -> Result<ChatReply> {
@@ -219,7 +234,11 @@ impl Client {
             .append_pair("peer", peer)
             .append_pair("after", &after.to_string())
             .append_pair("wait_ms", "25000");
-        self.send(self.http.get(url)).await
+        let reply: ChatReply = self.send(self.http.get(url)).await?;
+        if !reply.messages.is_empty() {
+            self.mark_read(peer).await?;
+        }
+        Ok(reply)
     }
 
     pub async fn consent(&self, peer: &str, action: &str) -> Result<ConversationView> {

@@ -110,7 +110,10 @@ fn two_people_meet_in_a_circle_and_talk_privately_using_only_the_page() {
 
     // Bo posts; it appears live on Ada's open page (no reload).
     b.wait("the post box", "!document.getElementById('post').hidden");
-    b.fill("post-text", "hello from Bo <b>not bold</b>");
+    b.fill(
+        "post-text",
+        "hello from Bo <b>not bold</b> \u{202e}desrever\u{1b}[2J",
+    );
     b.click("Post");
     let line = a.wait(
         "Bo's post on Ada's page",
@@ -126,6 +129,12 @@ fn two_people_meet_in_a_circle_and_talk_privately_using_only_the_page() {
         "markup shown as text: {line}"
     );
     assert_eq!(a.eval("document.querySelectorAll('#posts b').length"), 0);
+    assert!(
+        line.contains("\\u{202e}desrever\\u{1b}[2J")
+            && !line.contains('\u{202e}')
+            && !line.contains('\u{1b}'),
+        "bidi and control characters shown as escapes: {line:?}"
+    );
     // Ada is marked as the owner on Bo's page.
     a.fill("post-text", "welcome, Bo");
     a.click("Post");

@@ -315,3 +315,58 @@ fn chat_follow_prints_new_messages_as_they_arrive() {
     let _ = follower.kill();
     let _ = follower.wait();
 }
+
+/// Reading a conversation changes nothing (so no link or stray GET can
+/// mark someone's messages read unseen); saying it was shown does.
+#[test]
+fn reading_a_conversation_does_not_mark_it_read_until_it_was_shown() {
+    let (a, b, alice_handle, bob) = pair();
+    b.ok(&["dm", &alice_handle, "are you there?"]);
+    let unread = |n: &Node| -> u64 {
+        let inbox: serde_json::Value =
+            serde_json::from_str(&n.ok(&["inbox", "--json"])).expect("inbox --json");
+        inbox["conversations"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c["unread"].as_u64().unwrap_or(0))
+            .sum()
+    };
+    wait_for("an unread message on alice", T, || {
+        (unread(&a) > 0).then_some(())
+    });
+    let control: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.dir.join("control.json")).expect("control"))
+            .expect("json");
+    let base = format!("http://{}", control["addr"].as_str().expect("addr"));
+    let token = std::fs::read_to_string(a.dir.join("control.token")).expect("token");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let r = http
+            .get(format!("{base}/v1/chat?peer={bob}"))
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .expect("chat");
+        assert_eq!(r.status(), 200);
+        assert!(unread(&a) > 0, "a read of the conversation marked it read");
+        let r = http
+            .post(format!("{base}/v1/chat/read"))
+            .bearer_auth(token.trim())
+            .json(&serde_json::json!({ "peer": bob }))
+            .send()
+            .await
+            .expect("read");
+        assert_eq!(r.status(), 200);
+    });
+    assert_eq!(unread(&a), 0);
+    // The CLI shows the conversation, so it marks it read.
+    a.ok(&["dm", &bob, "yes"]);
+    b.ok(&["dm", &alice_handle, "good"]);
+    wait_for("another unread message", T, || {
+        (unread(&a) > 0).then_some(())
+    });
+    a.chat(&bob);
+    assert_eq!(unread(&a), 0);
+}

@@ -160,6 +160,7 @@ fn router(state: ApiState) -> Router {
         .route("/v1/requests", get(requests))
         .route("/v1/chat", get(chat))
         .route("/v1/chat/follow", get(chat_follow))
+        .route("/v1/chat/read", post(chat_read))
         .route("/v1/consent", post(consent))
         .route("/v1/contact", get(contact))
         .route("/v1/hello", get(hello))
@@ -461,6 +462,19 @@ pub struct ChatReply {
 async fn chat(State(s): State<ApiState>, Query(q): Query<ChatReq>) -> ApiResult<ChatReply> {
     let (messages, cursor) = s.node.chat(&q.peer, q.limit.unwrap_or(usize::MAX))?;
     Ok(Json(ChatReply { messages, cursor }))
+}
+
+#[derive(Deserialize)]
+struct ChatReadReq {
+    peer: String,
+}
+
+async fn chat_read(
+    State(s): State<ApiState>,
+    Json(q): Json<ChatReadReq>,
+) -> ApiResult<serde_json::Value> {
+    s.node.mark_chat_read(&q.peer).await?;
+    Ok(Json(serde_json::json!({ "read": true })))
 }
 
 #[derive(Deserialize)]

@@ -814,12 +814,20 @@ impl Node {
         let target = self.resolve_known(peer)?;
         let pb = target.to_bytes();
         let msgs = self.store().dm_conversation(&pb, 0, limit, false)?;
-        self.store().dm_mark_read(&pb)?;
         let cursor = msgs.last().map(|(s, _)| *s).unwrap_or(0);
         Ok((
             msgs.iter().map(|(_, r)| self.dm_view(&target, r)).collect(),
             cursor,
         ))
+    }
+
+    /// Marks a conversation read: the page and the CLI say so once they
+    /// have shown it (reading it changes nothing, so no link can).
+    pub async fn mark_chat_read(&self, peer: &str) -> Result<(), NodeError> {
+        let target = self.resolve_known(peer)?;
+        self.store().dm_mark_read(&target.to_bytes())?;
+        self.store().flush().await?;
+        Ok(())
     }
 
     /// Messages after `cursor` in a conversation, waiting up to `wait`.
@@ -836,7 +844,6 @@ impl Node {
         loop {
             let msgs = self.store().dm_conversation(&pb, cursor, 1000, false)?;
             if !msgs.is_empty() {
-                self.store().dm_mark_read(&pb)?;
                 let next = msgs.last().map(|(s, _)| *s).unwrap_or(cursor);
                 return Ok((
                     msgs.iter().map(|(_, r)| self.dm_view(&target, r)).collect(),

@@ -18,15 +18,29 @@ const $ = (id) => document.getElementById(id);
 
 // A notice lives through the one view change its action may cause.
 function notice(text) {
+  text = safe(text);
   $("notice").textContent = text;
   K.noticeAge = 0;
   setTimeout(() => { if ($("notice").textContent === text) $("notice").textContent = ""; }, 15000);
 }
 
+// Other people's text, made harmless to show: control, bidi and line
+// separator characters (which reorder or fake what is shown) become
+// visible escapes, as the CLI shows them; newlines and tabs stay. What is
+// kept and sent is never changed.
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+function safe(s) {
+  return String(s).replace(UNSAFE, (c) => "\\u{" + c.codePointAt(0).toString(16) + "}");
+}
+// The same on one line (a dialog, a notification): newlines shown too.
+function safeLine(s) {
+  return safe(s).replace(/[\n\t]/g, (c) => (c === "\n" ? "\\n" : "\\t"));
+}
+
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
+  if (text !== undefined) e.textContent = safe(text);
   return e;
 }
 
@@ -196,10 +210,10 @@ async function readInvite(e) {
       location.hash = "#c/" + p.id;
       return;
     }
-    $("join-name").textContent = p.name;
-    $("join-owner").textContent = "Started by " + (p.owner_name ? p.owner_name + " " : "") + p.owner
+    $("join-name").textContent = safe(p.name);
+    $("join-owner").textContent = "Started by " + (p.owner_name ? safe(p.owner_name) + " " : "") + p.owner
       + (p.expires ? " · this invite stops working " + when(p.expires) : "");
-    $("join-rules").textContent = p.rules || "This circle has no written rules.";
+    $("join-rules").textContent = safe(p.rules || "This circle has no written rules.");
     $("join-accept").checked = false;
     $("join-read").hidden = true;
     $("join").hidden = false;

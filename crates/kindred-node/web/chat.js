@@ -19,7 +19,7 @@ function convPerson(c) {
 }
 
 function convLabel(c) {
-  return (c.name || "someone") + " " + (c.handles && c.handles.length ? c.handles[0] : "\u2026" + c.peer.slice(-8));
+  return safeLine(c.name || "someone") + " " + (c.handles && c.handles.length ? c.handles[0] : "\u2026" + c.peer.slice(-8));
 }
 
 async function consent(peer, action) {
@@ -113,7 +113,11 @@ async function renderChat(gen) {
   if (r.messages.length === 0) list.append(el("li", "empty", "No messages yet. Say hello."));
   list.lastElementChild.scrollIntoView({ block: "end" });
   const news = r.messages.filter((m) => !m.mine);
-  if (news.length) $("chat-live").textContent = "Latest from " + convLabel(c) + ": " + news[news.length - 1].text.slice(0, 80);
+  if (news.length) $("chat-live").textContent = "Latest from " + convLabel(c) + ": " + safeLine(news[news.length - 1].text.slice(0, 80));
+  // Read means shown to the person: only while this view is on screen.
+  if (news.length && document.visibilityState === "visible") {
+    await api("POST", "/v1/chat/read", { peer: M.peer }).catch(() => {});
+  }
 }
 
 // New messages at once (long poll), delivery states within a few seconds.
@@ -169,7 +173,7 @@ async function inboxChanged(inbox) {
       if (K.view === "chat" && (M.peer === c.peer || (c.handles || []).includes(M.peer)) && document.visibilityState === "visible") continue;
       const body = localStorage.getItem("notify-text") === "on" ? c.last_text : "Open Kindred to read it.";
       const title = inbox.requests.includes(c) ? "Someone asks to talk to you" : "New private message from " + convLabel(c);
-      new Notification(title, { body, tag: "kindred-" + c.peer });
+      new Notification(safeLine(title), { body: safeLine(body), tag: "kindred-" + c.peer });
     }
   }
 }

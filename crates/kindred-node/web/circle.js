@@ -38,9 +38,9 @@ async function circleView(id) {
   }
   C.id = t.id;
   C.topic = t;
-  $("circle-name").textContent = t.name;
+  $("circle-name").textContent = safe(t.name);
   renderCircleState(t);
-  $("circle-rules").textContent = t.rules || "This circle has no written rules.";
+  $("circle-rules").textContent = safe(t.rules || "This circle has no written rules.");
   $("rename-name").value = t.my_name;
   $("rules-text").value = t.rules;
   const moderator = t.role === "owner" || t.role === "moderator";
@@ -101,7 +101,7 @@ async function followPosts(id, gen) {
         const others = r.messages.filter((m) => !m.mine);
         if (others.length) {
           $("posts-live").textContent = others.length === 1
-            ? "New post from " + (others[0].author_name || others[0].handle)
+            ? "New post from " + safeLine(others[0].author_name || others[0].handle)
             : others.length + " new posts";
         }
         list.lastElementChild.scrollIntoView({ block: "end" });
@@ -185,7 +185,7 @@ async function act(what, m) {
 }
 
 async function removeMember(m) {
-  const reason = prompt("Remove " + (m.name || m.handle) + " " + m.handle + " from the circle? They will not see anything said after this. You can give a reason (optional):", "");
+  const reason = prompt("Remove " + safeLine(m.name || m.handle) + " " + m.handle + " from the circle? They will not see anything said after this. You can give a reason (optional):", "");
   if (reason === null) return;
   try {
     await api("POST", "/v1/topics/" + C.id + "/remove", { member: m.handle, reason });
@@ -265,7 +265,7 @@ async function rotate() {
 
 async function leave() {
   const name = C.topic ? C.topic.name : "this circle";
-  if (!confirm("Leave \u201c" + name + "\u201d? Everything this computer holds of it is deleted, and you need a new invite to come back.")) return;
+  if (!confirm("Leave \u201c" + safeLine(name) + "\u201d? Everything this computer holds of it is deleted, and you need a new invite to come back.")) return;
   try {
     await api("POST", "/v1/topics/" + C.id + "/leave", {});
     notice("You left \u201c" + name + "\u201d.");
