@@ -15,6 +15,12 @@ const MAX_ROUNDS: usize = 10_000;
 /// 32k messages at full speed (64 pages), and each answer reads the store.
 pub(crate) const ANSWERS_PER_WINDOW: u32 = 64;
 pub(crate) const ANSWER_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
+/// Most opaque stand-ins one circle holds (spec §5): each is named by a
+/// message waiting in history (at most 4,096 per circle), so honest
+/// history never comes near it.
+pub(crate) const MAX_STANDINS: usize = 4_096;
+/// Most stand-ins one sync with one peer may bring.
+pub(crate) const MAX_STANDINS_PER_SYNC: usize = 512;
 
 impl Node {
     /// Starts a sync with `peer` for `topic` unless one is running; if one
@@ -91,6 +97,7 @@ impl Node {
         let store = self.store();
         let heads: Vec<MessageId> = heads.into_iter().take(sync::MAX_IDS).collect();
         let mut new = 0;
+        let mut standins = 0;
         for _ in 0..MAX_ROUNDS {
             // The peer's heads until we have them (a long catch-up comes
             // oldest first, page by page), then the gaps we know of.
@@ -123,7 +130,7 @@ impl Node {
                 .take(sync::MAX_PAGE_MESSAGES)
                 .map(|e| e.into_vec())
                 .collect();
-            let (batch, invalid) = self.open_page(&t, envelopes, &want, arrived);
+            let (batch, invalid) = self.open_page(&t, envelopes, arrived, &mut standins);
             // What was valid is kept even from a peer that also served junk.
             let progress = self
                 .store_opened(&t, batch)?
@@ -151,19 +158,23 @@ impl Node {
     /// Opens a page of envelopes. Circle actions are taken in as they come,
     /// and what an action's new key opens is opened in a second pass (a
     /// catch-up page often holds a rekey and the posts under it). What is
-    /// still under an unknown key is kept as an opaque stand-in if it was
-    /// asked for (history names it: an epoch from before this node joined),
-    /// and otherwise left for a later sync; it is not the peer's fault. So
-    /// is a message asked for whose author this node does not allow (a
-    /// member on the other side of a partition took it in before it knew of
-    /// the author's removal): never shown, but no permanent gap either.
+    /// still under an unknown key is kept as an opaque stand-in only if a
+    /// message this node took in names it as a parent (an epoch from before
+    /// this node joined), never for a peer's claimed heads; otherwise it is
+    /// left for a later sync, and it is not the peer's fault. So is a named
+    /// message whose author this node does not allow (a member on the other
+    /// side of a partition took it in before it knew of the author's
+    /// removal): never shown, but no permanent gap either. Stand-ins are
+    /// capped per circle and per sync (`standins` counts this sync's).
     fn open_page(
         &self,
         t: &crate::topics::TopicState,
         envelopes: Vec<Vec<u8>>,
-        want: &[MessageId],
         arrived: std::time::Instant,
+        standins: &mut usize,
     ) -> (Vec<Opened>, Option<kindred_proto::OpenError>) {
+        let tid = t.id();
+        let named = |id: &MessageId| self.inner.store.is_named(&tid, id).unwrap_or(false);
         use kindred_proto::OpenError;
         let mut batch = Vec::with_capacity(envelopes.len());
         let mut invalid = None;
@@ -189,7 +200,7 @@ impl Node {
                                 from: None,
                                 arrived,
                             });
-                        } else if want.contains(&msg.id) {
+                        } else if named(&msg.id) {
                             // Another member took it in when its author
                             // was still allowed there, and history names
                             // it: a hidden stand-in keeps the DAG whole.
@@ -209,17 +220,27 @@ impl Node {
             }
         }
         let now = crate::now_ms();
+        let held = self
+            .inner
+            .store
+            .opaque_count(&tid, MAX_STANDINS)
+            .unwrap_or(MAX_STANDINS);
+        let room = MAX_STANDINS
+            .saturating_sub(held)
+            .min(MAX_STANDINS_PER_SYNC.saturating_sub(*standins));
         let opaque: Vec<kindred_store::MessageRecord> = rest
             .iter()
             .map(|e| (kindred_proto::envelope::message_id(e), e))
-            .filter(|(id, _)| want.contains(id))
+            .filter(|(id, _)| named(id))
             .chain(
                 refused
                     .iter()
                     .map(|e| (kindred_proto::envelope::message_id(e), e)),
             )
+            .take(room)
             .map(|(id, e)| kindred_store::MessageRecord::opaque(id, e, now))
             .collect();
+        *standins += opaque.len();
         if !opaque.is_empty() {
             if let Err(e) = self.inner.store.insert_opaque(&t.id(), opaque) {
                 tracing::warn!("could not keep unreadable history: {e}");

@@ -106,6 +106,33 @@ impl Store {
         Ok(())
     }
 
+    /// Whether a message waiting in history names `id` as a parent: the
+    /// only ids a stand-in may be kept for (a peer's claim is not enough).
+    pub fn is_named(&self, topic: &TopicId, id: &kindred_proto::MessageId) -> Result<bool> {
+        let prefix = [topic.as_bytes().as_slice(), id.as_bytes()].concat();
+        Ok(self
+            .trees()
+            .waiting
+            .scan_prefix(prefix)
+            .keys()
+            .next()
+            .transpose()?
+            .is_some())
+    }
+
+    /// How many opaque stand-ins a circle holds, counting up to `limit`.
+    pub fn opaque_count(&self, topic: &TopicId, limit: usize) -> Result<usize> {
+        let mut n = 0;
+        for k in self.trees().opaque.scan_prefix(topic.as_bytes()).keys() {
+            k?;
+            n += 1;
+            if n >= limit {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
     /// The opaque stand-ins of a circle: (id, envelope), at most `limit`.
     pub fn opaque(
         &self,
