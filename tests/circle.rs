@@ -14,16 +14,7 @@ fn three_nodes_share_one_history_in_the_same_order() {
     let a = Node::new("alice");
     let b = Node::new("bob");
     let c = Node::new("carol");
-    // Shared history: every node can open every message, so every node
-    // counts depth alike and the order is the same everywhere. (Where a
-    // node holds history only as stand-ins, concurrent posts may be
-    // ordered differently there: spec §5, and the catch-up test below.)
-    let invite = a
-        .ok(&["topic", "create", "grief", "--share-history"])
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string();
+    let invite = a.create("grief");
     let joined = b.join(&invite);
     assert!(joined.contains("Joined \"grief\""), "{joined}");
     // Carol joins with an invite that Bob issued.

@@ -15,9 +15,7 @@ const MAX_ROUNDS: usize = 10_000;
 /// 32k messages at full speed (64 pages), and each answer reads the store.
 pub(crate) const ANSWERS_PER_WINDOW: u32 = 64;
 pub(crate) const ANSWER_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
-/// Most opaque stand-ins one circle holds (spec §5): each is named by a
-/// message waiting in history (at most 4,096 per circle), so honest
-/// history never comes near it.
+/// Most opaque stand-ins one circle holds (spec §5).
 pub(crate) const MAX_STANDINS: usize = 4_096;
 /// Most stand-ins one sync with one peer may bring.
 pub(crate) const MAX_STANDINS_PER_SYNC: usize = 512;
@@ -130,7 +128,7 @@ impl Node {
                 .take(sync::MAX_PAGE_MESSAGES)
                 .map(|e| e.into_vec())
                 .collect();
-            let (batch, invalid) = self.open_page(&t, envelopes, arrived, &mut standins);
+            let (batch, invalid) = self.open_page(&t, envelopes, &want, arrived, &mut standins);
             // What was valid is kept even from a peer that also served junk.
             let progress = self
                 .store_opened(&t, batch)?
@@ -158,23 +156,23 @@ impl Node {
     /// Opens a page of envelopes. Circle actions are taken in as they come,
     /// and what an action's new key opens is opened in a second pass (a
     /// catch-up page often holds a rekey and the posts under it). What is
-    /// still under an unknown key is kept as an opaque stand-in only if a
-    /// message this node took in names it as a parent (an epoch from before
-    /// this node joined), never for a peer's claimed heads; otherwise it is
-    /// left for a later sync, and it is not the peer's fault. So is a named
-    /// message whose author this node does not allow (a member on the other
-    /// side of a partition took it in before it knew of the author's
-    /// removal): never shown, but no permanent gap either. Stand-ins are
-    /// capped per circle and per sync (`standins` counts this sync's).
+    /// still under an unknown key is kept as an opaque stand-in if it was
+    /// asked for (history names it: an epoch from before this node joined),
+    /// and otherwise left for a later sync; it is not the peer's fault. So
+    /// is a message asked for whose author this node does not allow (a
+    /// member on the other side of a partition took it in before it knew of
+    /// the author's removal): never shown, but no permanent gap either.
+    /// Stand-ins are capped per circle and per sync (`standins` counts this
+    /// sync's).
     fn open_page(
         &self,
         t: &crate::topics::TopicState,
         envelopes: Vec<Vec<u8>>,
+        want: &[MessageId],
         arrived: std::time::Instant,
         standins: &mut usize,
     ) -> (Vec<Opened>, Option<kindred_proto::OpenError>) {
         let tid = t.id();
-        let named = |id: &MessageId| self.inner.store.is_named(&tid, id).unwrap_or(false);
         use kindred_proto::OpenError;
         let mut batch = Vec::with_capacity(envelopes.len());
         let mut invalid = None;
@@ -200,7 +198,7 @@ impl Node {
                                 from: None,
                                 arrived,
                             });
-                        } else if named(&msg.id) {
+                        } else if want.contains(&msg.id) {
                             // Another member took it in when its author
                             // was still allowed there, and history names
                             // it: a hidden stand-in keeps the DAG whole.
@@ -231,7 +229,7 @@ impl Node {
         let opaque: Vec<kindred_store::MessageRecord> = rest
             .iter()
             .map(|e| (kindred_proto::envelope::message_id(e), e))
-            .filter(|(id, _)| named(id))
+            .filter(|(id, _)| want.contains(id))
             .chain(
                 refused
                     .iter()

@@ -106,20 +106,6 @@ impl Store {
         Ok(())
     }
 
-    /// Whether a message waiting in history names `id` as a parent: the
-    /// only ids a stand-in may be kept for (a peer's claim is not enough).
-    pub fn is_named(&self, topic: &TopicId, id: &kindred_proto::MessageId) -> Result<bool> {
-        let prefix = [topic.as_bytes().as_slice(), id.as_bytes()].concat();
-        Ok(self
-            .trees()
-            .waiting
-            .scan_prefix(prefix)
-            .keys()
-            .next()
-            .transpose()?
-            .is_some())
-    }
-
     /// How many opaque stand-ins a circle holds, counting up to `limit`.
     pub fn opaque_count(&self, topic: &TopicId, limit: usize) -> Result<usize> {
         let mut n = 0;
