@@ -221,6 +221,11 @@ impl Graph {
             };
             reductions.entry(*target).or_default().push(i);
         }
+        // Which reduction is named as voiding an op must not depend on the
+        // order this node placed them in: the smallest op id first.
+        for ds in reductions.values_mut() {
+            ds.sort_by_key(|&d| self.nodes[d].op.id);
+        }
         let mut voided = BTreeMap::new();
         for tier in [Role::Moderator as u8, Role::Member as u8] {
             for (o, n) in self.nodes.iter().enumerate() {
@@ -248,7 +253,7 @@ impl Graph {
         }
         // Strong revocation: a revoke voids admissions and requests made
         // through its invite concurrently with it.
-        let revokes: Vec<(usize, PublicKey)> = self
+        let mut revokes: Vec<(usize, PublicKey)> = self
             .nodes
             .iter()
             .enumerate()
@@ -258,6 +263,7 @@ impl Graph {
                 _ => None,
             })
             .collect();
+        revokes.sort_by_key(|&(r, _)| self.nodes[r].op.id);
         for (r, key) in revokes {
             for (o, n) in self.nodes.iter().enumerate() {
                 let uses = match &n.op.action {

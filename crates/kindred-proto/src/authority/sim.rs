@@ -312,7 +312,9 @@ impl Sim {
         }
     }
 
-    /// What sync does in a node: every holder gets the ops it lacks.
+    /// What sync does in a node: every holder gets the ops it lacks,
+    /// parents first (as an ops fetch answers), so catching up never
+    /// depends on how many ops may wait.
     fn anti_entropy(&mut self) {
         for to in 0..self.peers.len() {
             let Some(view) = &self.peers[to].view else {
@@ -324,8 +326,9 @@ impl Sim {
                 .filter(|op| !view.contains(&op.id))
                 .cloned()
                 .collect();
-            for op in lacking {
-                let at = self.now + 5 + self.rng.below(800);
+            let start = self.now + 5 + self.rng.below(800);
+            for (k, op) in lacking.into_iter().enumerate() {
+                let at = start + k as u64;
                 self.schedule(
                     at,
                     Event::Deliver {
@@ -666,10 +669,61 @@ impl Sim {
             let p = &self.peers[i];
             let Some(view) = &p.view else { continue };
             if view.state() != state {
-                return Err(format!("peer {i} resolved a different state"));
+                let (a, b) = (view.state(), state);
+                let mut why = Vec::new();
+                if a.people != b.people {
+                    why.push(format!(
+                        "people {:?} vs {:?}",
+                        a.people
+                            .iter()
+                            .map(|(k, p)| (k, &p.standing))
+                            .collect::<Vec<_>>(),
+                        b.people
+                            .iter()
+                            .map(|(k, p)| (k, &p.standing))
+                            .collect::<Vec<_>>()
+                    ));
+                }
+                if a.invites != b.invites {
+                    why.push("invites".into());
+                }
+                if a.pending != b.pending {
+                    why.push(format!(
+                        "pending {} vs {}",
+                        a.pending.len(),
+                        b.pending.len()
+                    ));
+                }
+                if a.epochs != b.epochs {
+                    why.push("epochs".into());
+                }
+                let only_all: Vec<_> = all
+                    .verdicts()
+                    .keys()
+                    .filter(|k| !view.verdicts().contains_key(k))
+                    .collect();
+                let only_here: Vec<_> = view
+                    .verdicts()
+                    .keys()
+                    .filter(|k| !all.verdicts().contains_key(k))
+                    .collect();
+                why.push(format!("ops only in all: {only_all:?}, only here: {only_here:?}, heads here {}, waiting here {}", view.heads().len(), view.waiting_len()));
+                return Err(format!("peer {i} resolved a different state: {why:?}"));
             }
             if view.verdicts() != all.verdicts() {
-                return Err(format!("peer {i} has different verdicts"));
+                let diff: Vec<String> = all
+                    .verdicts()
+                    .iter()
+                    .filter(|(id, v)| view.verdicts().get(id) != Some(v))
+                    .map(|(id, v)| format!("{id:?}: {v:?} here {:?}", view.verdict(id)))
+                    .chain(
+                        view.verdicts()
+                            .keys()
+                            .filter(|id| !all.verdicts().contains_key(id))
+                            .map(|id| format!("{id:?} only here: {:?}", view.verdict(id))),
+                    )
+                    .collect();
+                return Err(format!("peer {i} has different verdicts: {diff:?}"));
             }
             for id in &p.seen_rejected {
                 if !matches!(view.verdict(id), Some(Verdict::Rejected(_))) {
