@@ -33,7 +33,7 @@ pub enum Inserted {
 }
 
 /// A rejected op, remembered by id so an op naming it still finds its
-/// place (a node before version 0.2 drafted on rejected heads) and the
+/// place (nodes before this rule drafted on rejected heads) and the
 /// same junk is not judged again.
 #[derive(Debug, Clone)]
 struct Quarantined {
