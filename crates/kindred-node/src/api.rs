@@ -3,8 +3,9 @@
 //! Every request must carry a `Host` of 127.0.0.1 or localhost on our port,
 //! which stops web pages elsewhere from reaching it through DNS rebinding,
 //! and either `Authorization: Bearer <token>` (the CLI; the token is in a
-//! 0600 file in the data directory) or the page's session cookie, with the
-//! session's CSRF token in a header on every change (web.rs).
+//! 0600 file in the data directory) or the page's session cookie together
+//! with the session's second secret in a header on every request, reads
+//! included (web.rs): the cookie alone opens nothing.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -176,7 +177,7 @@ fn router(state: ApiState) -> Router {
 }
 
 /// Checks the Host header, then the bearer token or the page's session
-/// (and its CSRF token on every change), before any handler runs; and
+/// (and its second secret on every request), before any handler runs; and
 /// hardens every answer (web::harden).
 async fn guard(State(s): State<ApiState>, req: Request, next: Next) -> Response {
     let mut r = check(&s, req, next).await;

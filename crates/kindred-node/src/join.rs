@@ -651,11 +651,7 @@ impl Node {
                 // One request per person per invite: asking again (a new
                 // request id) is still the same wait.
                 let b = &request.body;
-                if state
-                    .pending
-                    .values()
-                    .any(|p| p.request.body.invite == b.invite && p.request.body.joiner == b.joiner)
-                {
+                if state.waiting_request(&b.invite, &b.joiner).is_some() {
                     return JoinReply::Waiting;
                 }
                 return match self.act(&t, Draft::Request(request)).await {

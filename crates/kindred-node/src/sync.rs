@@ -172,8 +172,8 @@ impl Node {
         arrived: std::time::Instant,
         standins: &mut usize,
     ) -> (Vec<Opened>, Option<kindred_proto::OpenError>) {
-        let tid = t.id();
         use kindred_proto::OpenError;
+        let tid = t.id();
         let mut batch = Vec::with_capacity(envelopes.len());
         let mut invalid = None;
         let mut refused = Vec::new();
@@ -240,7 +240,7 @@ impl Node {
             .collect();
         *standins += opaque.len();
         if !opaque.is_empty() {
-            if let Err(e) = self.inner.store.insert_opaque(&t.id(), opaque) {
+            if let Err(e) = self.inner.store.insert_opaque(&tid, opaque) {
                 tracing::warn!("could not keep unreadable history: {e}");
             }
         }

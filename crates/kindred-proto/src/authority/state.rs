@@ -390,9 +390,7 @@ impl State {
             }
             Action::Request(request) => {
                 let b = &request.body;
-                let again = self.pending.values().any(|p| {
-                    p.request.body.invite == b.invite && p.request.body.joiner == b.joiner
-                });
+                let again = self.waiting_request(&b.invite, &b.joiner).is_some();
                 if again || self.pending.contains_key(&request.id) {
                     return Err(Refusal::RequestPending);
                 }
@@ -576,6 +574,14 @@ impl State {
                 recipients: recipients.to_vec(),
             });
         }
+    }
+
+    /// The request of `joiner` through `invite` that waits for a
+    /// moderator, if any: one per person per invite (§3).
+    pub fn waiting_request(&self, invite: &PublicKey, joiner: &PublicKey) -> Option<&PendingJoin> {
+        self.pending
+            .values()
+            .find(|p| p.request.body.invite == *invite && p.request.body.joiner == *joiner)
     }
 
     /// Drops the oldest waiting requests (by `ts`, then op id) through
