@@ -4,6 +4,7 @@
 
 pub mod cdp;
 pub mod hostile;
+pub mod insider;
 pub mod lab;
 
 use std::path::{Path, PathBuf};

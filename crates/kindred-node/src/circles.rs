@@ -377,6 +377,7 @@ impl Node {
             "in-sync"
         };
         let auth = t.auth.state();
+        let (actions, action_heads) = t.auth.with(|c| (c.len(), c.heads().len()));
         let role = if t.joining() {
             "waiting to be admitted".to_string()
         } else {
@@ -408,6 +409,12 @@ impl Node {
             gap_since: counts.gap_since,
             unread: self.unread(t)?,
             last_in_touch: self.last_in_touch(t)?,
+            actions,
+            action_heads,
+            sealed: self
+                .inner
+                .store
+                .opaque_count(&t.id(), crate::sync::MAX_STANDINS)?,
         })
     }
 

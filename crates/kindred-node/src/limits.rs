@@ -25,6 +25,12 @@ impl PeerRate {
 
     /// Counts one more and says whether it is within the limit.
     pub fn allow(&self, peer: PeerId) -> bool {
+        self.take(peer, 1) == 1
+    }
+
+    /// Grants up to `wanted` more of what is left of the peer's limit in
+    /// this window, and counts what it granted.
+    pub fn take(&self, peer: PeerId, wanted: u32) -> u32 {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if s.0.is_none_or(|w| now.duration_since(w) > self.window) {
@@ -32,8 +38,9 @@ impl PeerRate {
             s.1.clear();
         }
         let n = s.1.entry(peer).or_insert(0);
-        *n = n.saturating_add(1);
-        *n <= self.limit
+        let granted = wanted.min(self.limit.saturating_sub(*n));
+        *n += granted;
+        granted
     }
 }
 
@@ -48,5 +55,15 @@ mod tests {
         assert!(r.allow(b), "others are not affected");
         std::thread::sleep(std::time::Duration::from_millis(60));
         assert!(r.allow(a));
+    }
+
+    #[test]
+    fn a_grant_is_what_is_left_of_the_limit() {
+        let r = super::PeerRate::new(10, std::time::Duration::from_secs(60));
+        let a = kindred_net::PeerId::random();
+        assert_eq!(r.take(a, 4), 4);
+        assert_eq!(r.take(a, 10), 6);
+        assert_eq!(r.take(a, 1), 0);
+        assert!(!r.allow(a));
     }
 }

@@ -94,6 +94,8 @@ pub(crate) struct Inner {
     pub progress: Mutex<HashMap<TopicId, (usize, u64)>>,
     /// Sync requests each peer may make us answer (see [`crate::sync`]).
     pub sync_answers: crate::limits::PeerRate,
+    /// Opaque stand-ins each peer may make us keep (see [`crate::sync`]).
+    pub standins: crate::limits::PeerRate,
 }
 
 /// One message from the network placed in a circle's history. Benchmarks
@@ -230,6 +232,10 @@ impl Node {
                 sync_answers: crate::limits::PeerRate::new(
                     crate::sync::ANSWERS_PER_WINDOW,
                     crate::sync::ANSWER_WINDOW,
+                ),
+                standins: crate::limits::PeerRate::new(
+                    crate::sync::MAX_STANDINS_PER_PEER,
+                    crate::sync::STANDIN_WINDOW,
                 ),
             }),
         };

@@ -16,9 +16,12 @@ const MAX_ROUNDS: usize = 10_000;
 pub(crate) const ANSWERS_PER_WINDOW: u32 = 64;
 pub(crate) const ANSWER_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 /// Most opaque stand-ins one circle holds (spec §5).
-pub(crate) const MAX_STANDINS: usize = 4_096;
-/// Most stand-ins one sync with one peer may bring.
-pub(crate) const MAX_STANDINS_PER_SYNC: usize = 512;
+pub(crate) const MAX_STANDINS: usize = 1_024;
+/// Most stand-ins one peer may bring in a window, over all circles: an
+/// honest newcomer needs a few (the heads its first readable posts stand
+/// on), a peer claiming made-up heads is kept from filling the cap alone.
+pub(crate) const MAX_STANDINS_PER_PEER: u32 = 256;
+pub(crate) const STANDIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Node {
     /// Starts a sync with `peer` for `topic` unless one is running; if one
@@ -95,7 +98,6 @@ impl Node {
         let store = self.store();
         let heads: Vec<MessageId> = heads.into_iter().take(sync::MAX_IDS).collect();
         let mut new = 0;
-        let mut standins = 0;
         for _ in 0..MAX_ROUNDS {
             // The peer's heads until we have them (a long catch-up comes
             // oldest first, page by page), then the gaps we know of.
@@ -128,7 +130,7 @@ impl Node {
                 .take(sync::MAX_PAGE_MESSAGES)
                 .map(|e| e.into_vec())
                 .collect();
-            let (batch, invalid) = self.open_page(&t, envelopes, &want, arrived, &mut standins);
+            let (batch, invalid) = self.open_page(&t, peer, envelopes, &want, arrived);
             // What was valid is kept even from a peer that also served junk.
             let progress = self
                 .store_opened(&t, batch)?
@@ -162,15 +164,14 @@ impl Node {
     /// is a message asked for whose author this node does not allow (a
     /// member on the other side of a partition took it in before it knew of
     /// the author's removal): never shown, but no permanent gap either.
-    /// Stand-ins are capped per circle and per sync (`standins` counts this
-    /// sync's).
+    /// Stand-ins are capped per circle and per peer that sent them.
     fn open_page(
         &self,
         t: &crate::topics::TopicState,
+        peer: PeerId,
         envelopes: Vec<Vec<u8>>,
         want: &[MessageId],
         arrived: std::time::Instant,
-        standins: &mut usize,
     ) -> (Vec<Opened>, Option<kindred_proto::OpenError>) {
         use kindred_proto::OpenError;
         let tid = t.id();
@@ -223,10 +224,8 @@ impl Node {
             .store
             .opaque_count(&tid, MAX_STANDINS)
             .unwrap_or(MAX_STANDINS);
-        let room = MAX_STANDINS
-            .saturating_sub(held)
-            .min(MAX_STANDINS_PER_SYNC.saturating_sub(*standins));
-        let opaque: Vec<kindred_store::MessageRecord> = rest
+        let room = MAX_STANDINS.saturating_sub(held);
+        let candidates: Vec<(MessageId, &Vec<u8>)> = rest
             .iter()
             .map(|e| (kindred_proto::envelope::message_id(e), e))
             .filter(|(id, _)| want.contains(id))
@@ -236,9 +235,16 @@ impl Node {
                     .map(|e| (kindred_proto::envelope::message_id(e), e)),
             )
             .take(room)
+            .collect();
+        let granted = match candidates.len() {
+            0 => 0,
+            n => self.inner.standins.take(peer, n as u32) as usize,
+        };
+        let opaque: Vec<kindred_store::MessageRecord> = candidates
+            .into_iter()
+            .take(granted)
             .map(|(id, e)| kindred_store::MessageRecord::opaque(id, e, now))
             .collect();
-        *standins += opaque.len();
         if !opaque.is_empty() {
             if let Err(e) = self.inner.store.insert_opaque(&tid, opaque) {
                 tracing::warn!("could not keep unreadable history: {e}");

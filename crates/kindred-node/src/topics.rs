@@ -158,6 +158,16 @@ pub struct TopicSummary {
     /// is; None if none ever was. Before it, nothing can have been missed.
     #[serde(default)]
     pub last_in_touch: Option<u64>,
+    /// Circle actions (signed ops) this node holds, and how many of them
+    /// are heads (what the next action will name, at most 16 of them).
+    #[serde(default)]
+    pub actions: usize,
+    #[serde(default)]
+    pub action_heads: usize,
+    /// History entries held sealed: named by history, but under a key this
+    /// node never had (at most 1,024 per circle).
+    #[serde(default)]
+    pub sealed: usize,
 }
 
 #[derive(Default)]
