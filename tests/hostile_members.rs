@@ -346,13 +346,12 @@ fn a_removed_member_and_an_approval_invite_holder_cannot_freeze_flood_or_grow_a_
         )
     });
     let pointed = owner.invite_with_peers(
-        &owner
+        owner
             .ok(&["topic", "invite", CIRCLE])
             .lines()
             .last()
             .expect("invite")
-            .trim()
-            .to_string(),
+            .trim(),
         vec![
             kindred_proto::InvitePeer {
                 peer_id: serde_bytes::ByteBuf::from(insider_peer.to_bytes()),
