@@ -286,12 +286,7 @@ impl<'a> Staging<'a> {
             let h = self.key(&[p.as_bytes()]);
             self.remove(T::Heads, h)?;
         }
-        // A stand-in is never a head: nothing this node writes names it as
-        // a parent, and no peer is told of it, so junk a peer claimed does
-        // not spread through honest posts (spec/protocol.md §5).
-        if record.kind != crate::OPAQUE_KIND {
-            self.put(T::Heads, msg_key.clone(), Vec::new());
-        }
+        self.put(T::Heads, msg_key.clone(), Vec::new());
         if was_pending {
             self.remove(T::Pending, msg_key)?;
             self.unindex(&record)?;
