@@ -28,7 +28,13 @@ pub enum CircleCmd {
         /// Why, shown to the circle's members.
         #[arg(long)]
         reason: Option<String>,
+        /// Also switch off the invite they came in with.
+        #[arg(long)]
+        revoke_invite: bool,
     },
+    /// Let a removed person back (moderators; the owner for people the
+    /// owner removed): until then no invite admits them.
+    Readmit { topic: String, member: String },
     /// Make a member a moderator (the owner only).
     Promote { topic: String, member: String },
     /// Make a moderator a member again (the owner only).
@@ -115,13 +121,39 @@ pub async fn run(cmd: CircleCmd, dir: &Path) -> Result<()> {
             topic,
             member,
             reason,
+            revoke_invite,
         } => {
-            let body = json!({"member": member, "reason": reason.unwrap_or_default()});
+            let body = json!({
+                "member": member,
+                "reason": reason.unwrap_or_default(),
+                "revoke_invite": revoke_invite,
+            });
             let m: MemberView = client
                 .post_json(&["v1", "topics", &topic, "remove"], &body)
                 .await?;
             println!(
-                "Removed {} ({}). The circle has a new key they will never receive.",
+                "Removed {} ({}). The circle has a new key they will never receive, and no invite lets them back in unless a moderator runs `kindred readmit`.",
+                m.handle,
+                format::safe(&m.name)
+            );
+            if let Some(id) = &m.invite {
+                let others = m.invite_uses.saturating_sub(1);
+                if revoke_invite {
+                    println!("The invite they came in with ({id}, which let in {others} other(s)) is switched off.");
+                } else if m.invite_active {
+                    println!("The invite they came in with ({id}) still works and let in {others} other(s); switch it off with `kindred invite revoke {topic} {id}`.");
+                }
+            }
+        }
+        CircleCmd::Readmit { topic, member } => {
+            let m: MemberView = client
+                .post_json(
+                    &["v1", "topics", &topic, "readmit"],
+                    &json!({"member": member}),
+                )
+                .await?;
+            println!(
+                "{} ({}) may come back: any invite that still works lets them in.",
                 m.handle,
                 format::safe(&m.name)
             );

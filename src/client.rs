@@ -132,11 +132,11 @@ impl Client {
         name: &str,
         rules: &str,
         my_name: Option<String>,
-        expires: Option<u64>,
+        (expires, uses): (serde_json::Value, serde_json::Value),
         share_history: bool,
         moderators_invite: bool,
     ) -> Result<InviteReply> {
-        let body = serde_json::json!({"name": name, "rules": rules, "my_name": my_name, "expires_hours": expires, "share_history": share_history, "moderators_invite": moderators_invite});
+        let body = serde_json::json!({"name": name, "rules": rules, "my_name": my_name, "expires_hours": expires, "uses": uses, "share_history": share_history, "moderators_invite": moderators_invite});
         self.send(self.http.post(self.url(&["v1", "topics"])?).json(&body))
             .await
     }
@@ -144,8 +144,7 @@ impl Client {
     pub async fn invite(
         &self,
         topic: &str,
-        expires: Option<u64>,
-        uses: Option<u32>,
+        (expires, uses): (serde_json::Value, serde_json::Value),
         approve: bool,
     ) -> Result<String> {
         let body = serde_json::json!({"expires_hours": expires, "uses": uses, "approve": approve});

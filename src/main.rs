@@ -175,9 +175,14 @@ enum TopicCmd {
         /// Your display name in this circle.
         #[arg(long = "as", value_name = "NAME")]
         my_name: Option<String>,
-        /// The invite stops working after this many hours.
-        #[arg(long, value_name = "HOURS")]
-        expires: Option<u64>,
+        /// The invite stops working after this many hours (default: a week;
+        /// `never` for an invite that never expires).
+        #[arg(long, value_name = "HOURS|never")]
+        expires: Option<String>,
+        /// How many people may join with the first invite (default: 10;
+        /// `unlimited` for no limit).
+        #[arg(long, value_name = "N|unlimited")]
+        uses: Option<String>,
         /// Newcomers may read what was said before they joined (by default
         /// they cannot: each admission starts a new key).
         #[arg(long)]
@@ -189,12 +194,14 @@ enum TopicCmd {
     /// Print a fresh invite key for a circle you belong to.
     Invite {
         topic: String,
-        /// The invite stops working after this many hours.
-        #[arg(long, value_name = "HOURS")]
-        expires: Option<u64>,
-        /// How many people may join with it (default: no limit).
-        #[arg(long, value_name = "N")]
-        uses: Option<u32>,
+        /// The invite stops working after this many hours (default: a week;
+        /// `never` for an invite that never expires).
+        #[arg(long, value_name = "HOURS|never")]
+        expires: Option<String>,
+        /// How many people may join with it (default: 10; `unlimited` for
+        /// no limit).
+        #[arg(long, value_name = "N|unlimited")]
+        uses: Option<String>,
         /// A moderator must approve each person who uses it.
         #[arg(long)]
         approve: bool,
@@ -377,9 +384,11 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             rules,
             my_name,
             expires,
+            uses,
             share_history,
             moderators_invite,
         }) => {
+            let defaults = expires.is_none() && uses.is_none();
             let rules = match rules {
                 Some(p) => std::fs::read_to_string(&p)
                     .with_context(|| format!("reading rules from {}", p.display()))?,
@@ -391,7 +400,7 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
                     &name,
                     &rules,
                     my_name,
-                    expires,
+                    (limit_arg(expires), limit_arg(uses)),
                     share_history,
                     moderators_invite,
                 )
@@ -402,6 +411,9 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
                 &reply.topic.id[..16]
             );
             println!("Share this invite key only with people you want in the circle; whoever holds it can ask to join (`kindred invite revoke` switches it off):");
+            if defaults {
+                println!("It works for a week and lets in up to 10 people; `kindred topic invite` makes more (`--expires never --uses unlimited` for one without limits).");
+            }
             println!("{}", reply.invite);
             Ok(())
         }
@@ -412,7 +424,8 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             approve,
         }) => {
             let client = Client::connect(&dir).await?;
-            println!("{}", client.invite(&topic, expires, uses, approve).await?);
+            let limits = (limit_arg(expires), limit_arg(uses));
+            println!("{}", client.invite(&topic, limits, approve).await?);
             Ok(())
         }
         Cmd::Circle(c) => circle_cmds::run(c, &dir).await,
@@ -702,4 +715,17 @@ async fn wait_for_signal() {
         }
     }
     let _ = ctrl_c.await;
+}
+
+/// An invite limit for the node: a number, a word ("never", "unlimited")
+/// the node checks, or nothing (the node's safe default).
+fn limit_arg(arg: Option<String>) -> serde_json::Value {
+    match arg {
+        None => serde_json::Value::Null,
+        Some(s) => s
+            .trim()
+            .parse::<u64>()
+            .map(serde_json::Value::from)
+            .unwrap_or(serde_json::Value::String(s)),
+    }
 }

@@ -51,8 +51,10 @@ fn a_removed_member_reads_nothing_new_and_cannot_post() {
         .map(|n| Node::new(n))
         .collect();
     let first = owner.create("recovery");
+    let mut invites = Vec::new();
     for p in &people {
-        let joined = p.join(&invite(&owner, "recovery", &[]));
+        invites.push(invite(&owner, "recovery", &[]));
+        let joined = p.join(invites.last().expect("invite"));
         assert!(joined.contains("Joined"), "{joined}");
     }
     let _ = first;
@@ -77,13 +79,15 @@ fn a_removed_member_reads_nothing_new_and_cannot_post() {
                 .then_some(())
         });
     }
-    moderator.ok(&[
+    let said = moderator.ok(&[
         "remove",
         "recovery",
         &removed_handle,
         "--reason",
         "harassment",
     ]);
+    // Removing offers to switch off the invite they came in with.
+    assert!(said.contains("still works and let in 0 other(s)"), "{said}");
     // Every remaining member moves to the new key.
     for n in people.iter().take(3).chain([&owner]) {
         wait_for("every member to know of the removal", T, || {
@@ -146,8 +150,25 @@ fn a_removed_member_reads_nothing_new_and_cannot_post() {
     let st = owner.topic_status("recovery");
     assert_eq!(st["members"], 4, "{st}");
     assert_eq!(st["keys_ok"], true, "{st}");
-    // Forgiven: a new invite lets the same person back in, from now on.
+    // Removed means out: neither the invite they came with nor a fresh one
+    // lets them back in, until a moderator lets them back.
     let again = invite(&owner, "recovery", &[]);
+    for inv in [&invites[3], &again] {
+        let e = err(removed, &["join", inv]);
+        assert!(e.contains("a moderator must let them back"), "{e}");
+    }
+    let e = err(&people[1], &["readmit", "recovery", &removed_handle]);
+    assert!(
+        e.contains("only moderators can let removed people back"),
+        "{e}"
+    );
+    moderator.ok(&["readmit", "recovery", &removed_handle]);
+    wait_for("the owner to see them let back", T, || {
+        members(&owner, "recovery")
+            .iter()
+            .any(|m| m["handle"] == removed_handle.as_str() && m["readmitted"] == true)
+            .then_some(())
+    });
     let out = removed.ok(&["join", &again]);
     assert!(out.contains("Joined"), "{out}");
     owner.post("recovery", "welcome back");

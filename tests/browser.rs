@@ -632,3 +632,84 @@ go();
     });
     drop(server);
 }
+
+/// Issue 19: removal from the page keeps the person out, offers to switch
+/// off the invite they came in with (saying how many it let in), and the
+/// page lets a moderator let them back; invites made with the form's
+/// defaults are limited.
+#[test]
+fn removing_someone_from_the_page_keeps_them_out_and_closes_their_invite() {
+    if skip() {
+        return;
+    }
+    let alice = Node::new("alice");
+    let bob = Node::new("bob");
+    let br = Browser::launch().unwrap();
+    let a = br.tab();
+    first_start(&a, &alice, "Ada");
+    a.click("Start a circle");
+    a.fill("create-name", "night owls");
+    a.click("Start the circle");
+    a.wait("the new circle", "!document.getElementById('circle').hidden && document.getElementById('circle-name').innerText === 'night owls'");
+    // An invite made with the form left empty works for a week, for 10.
+    a.eval("document.getElementById('invite-box').open = true");
+    a.click("Make an invite");
+    a.wait(
+        "the second invite",
+        "document.querySelectorAll('#invite-list li').length === 2",
+    );
+    let invite = a
+        .eval("document.getElementById('invite-text').textContent")
+        .as_str()
+        .unwrap()
+        .to_string();
+    bob.join(&invite);
+    let bob_handle = bob.handle_seen_by(&alice);
+    a.eval("document.getElementById('member-list').closest('details').open = true; refreshPeople(K.generation)");
+    a.wait(
+        "the invite's limits and Bo in the list",
+        &format!("[...document.querySelectorAll('#invite-list li')].some(l => l.innerText.includes('1 of 10 uses') && l.innerText.includes('until')) && document.getElementById('member-list').textContent.includes({bob_handle:?})"),
+    );
+    // Remove Bo: the page asks for a reason, then offers to close the invite.
+    a.eval("window.prompt = () => 'harassment'; window.confirm = (q) => { window.asked = (window.asked || []).concat([q]); return true; }; true");
+    a.click("Remove from circle…");
+    a.wait(
+        "the removal to show",
+        "document.getElementById('member-list').textContent.includes('no invite lets them back in')",
+    );
+    let asked = a.eval("(window.asked || []).join(' | ')");
+    assert!(
+        asked
+            .as_str()
+            .unwrap_or_default()
+            .contains("which let in 0 other people and still works"),
+        "{asked}"
+    );
+    a.wait(
+        "the invite to be switched off",
+        "[...document.querySelectorAll('#invite-list li')].some(l => l.innerText.includes('1 of 10 uses') && l.innerText.includes('revoked'))",
+    );
+    // Bo cannot come back, with that invite or a fresh one.
+    let fresh = alice.ok(&["topic", "invite", "night owls"]);
+    for inv in [
+        invite.as_str(),
+        fresh.lines().last().unwrap_or_default().trim(),
+    ] {
+        let out = bob.cli(&["join", inv]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success(), "Bo joined again");
+        assert!(
+            err.contains("revoked") || err.contains("a moderator must let them back"),
+            "{err}"
+        );
+    }
+    // Ada lets Bo back from the page; then a fresh invite works.
+    a.click(" back…");
+    a.wait(
+        "Bo to be let back",
+        "document.getElementById('member-list').textContent.includes('a moderator has let them back')",
+    );
+    let fresh = alice.ok(&["topic", "invite", "night owls"]);
+    let out = bob.ok(&["join", fresh.lines().last().unwrap_or_default().trim()]);
+    assert!(out.contains("Joined"), "{out}");
+}

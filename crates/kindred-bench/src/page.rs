@@ -50,7 +50,7 @@ pub fn run() -> Result<String> {
         "bench",
         "",
         Some("Ada".into()),
-        None,
+        (None, None),
         Default::default(),
     ))?;
     rt.block_on(

@@ -276,7 +276,8 @@ struct CreateTopic {
     #[serde(default)]
     rules: String,
     my_name: Option<String>,
-    expires_hours: Option<u64>,
+    expires_hours: Option<serde_json::Value>,
+    uses: Option<serde_json::Value>,
     /// Newcomers may read what was said before they arrived.
     #[serde(default)]
     share_history: bool,
@@ -293,6 +294,49 @@ pub struct InviteReply {
 
 fn hours(h: Option<u64>) -> Option<Duration> {
     h.map(|h| Duration::from_secs(h.saturating_mul(3600)))
+}
+
+/// How long an invite works unless someone chooses otherwise: a week is
+/// time to pass it to the people meant to have it, and an invite that
+/// leaks stops working soon after.
+pub const DEFAULT_INVITE_HOURS: u64 = 7 * 24;
+/// How many people an invite lets in unless someone chooses otherwise:
+/// enough for a handful of introductions, few enough that a leaked one
+/// cannot fill the circle.
+pub const DEFAULT_INVITE_USES: u64 = 10;
+
+/// An invite limit as the API takes it: absent or null is the safe
+/// default, a number is that number, and `word` ("never", "unlimited")
+/// is no limit at all, a deliberate choice.
+fn limit(
+    v: Option<serde_json::Value>,
+    default: u64,
+    word: &str,
+    what: &str,
+) -> Result<Option<u64>, NodeError> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(Some(default)),
+        Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
+        Some(serde_json::Value::String(s)) if s == word => Ok(None),
+        Some(_) => Err(NodeError::BadInput(format!(
+            "{what} must be a whole number or \"{word}\""
+        ))),
+    }
+}
+
+fn invite_limits(
+    expires: Option<serde_json::Value>,
+    uses: Option<serde_json::Value>,
+) -> Result<(Option<Duration>, Option<u32>), NodeError> {
+    let expires = limit(expires, DEFAULT_INVITE_HOURS, "never", "an invite's hours")?;
+    let uses = limit(uses, DEFAULT_INVITE_USES, "unlimited", "an invite's uses")?;
+    let uses = uses
+        .map(|u| {
+            u32::try_from(u)
+                .map_err(|_| NodeError::BadInput("an invite's uses are too many".into()))
+        })
+        .transpose()?;
+    Ok((hours(expires), uses))
 }
 
 async fn create_topic(
@@ -318,7 +362,7 @@ async fn create_topic(
             &req.name,
             &req.rules,
             req.my_name,
-            hours(req.expires_hours),
+            invite_limits(req.expires_hours, req.uses)?,
             policy,
         )
         .await?;
@@ -327,8 +371,8 @@ async fn create_topic(
 
 #[derive(Deserialize)]
 struct InviteReq {
-    expires_hours: Option<u64>,
-    uses: Option<u32>,
+    expires_hours: Option<serde_json::Value>,
+    uses: Option<serde_json::Value>,
     #[serde(default)]
     approve: bool,
 }
@@ -338,9 +382,10 @@ async fn invite(
     Path(topic): Path<String>,
     Json(req): Json<InviteReq>,
 ) -> ApiResult<serde_json::Value> {
+    let (expires_in, uses) = invite_limits(req.expires_hours, req.uses)?;
     let options = crate::InviteOptions {
-        expires_in: hours(req.expires_hours),
-        uses: req.uses,
+        expires_in,
+        uses,
         approval: req.approve,
     };
     let invite = s.node.invite(&topic, options).await?;

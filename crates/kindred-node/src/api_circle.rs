@@ -12,6 +12,7 @@ pub(crate) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v1/topics/{topic}/members", get(members))
         .route("/v1/topics/{topic}/remove", post(remove))
+        .route("/v1/topics/{topic}/readmit", post(readmit))
         .route("/v1/topics/{topic}/promote", post(promote))
         .route("/v1/topics/{topic}/demote", post(demote))
         .route("/v1/topics/{topic}/leave", post(leave))
@@ -35,6 +36,9 @@ struct WhoReq {
     member: String,
     #[serde(default)]
     reason: String,
+    /// Removal: also switch off the invite they came in with.
+    #[serde(default)]
+    revoke_invite: bool,
 }
 
 async fn remove(
@@ -42,7 +46,19 @@ async fn remove(
     Path(topic): Path<String>,
     Json(req): Json<WhoReq>,
 ) -> ApiResult<MemberView> {
-    Ok(Json(s.node.remove(&topic, &req.member, &req.reason).await?))
+    Ok(Json(
+        s.node
+            .remove(&topic, &req.member, &req.reason, req.revoke_invite)
+            .await?,
+    ))
+}
+
+async fn readmit(
+    State(s): State<ApiState>,
+    Path(topic): Path<String>,
+    Json(req): Json<WhoReq>,
+) -> ApiResult<MemberView> {
+    Ok(Json(s.node.readmit(&topic, &req.member).await?))
 }
 
 async fn promote(

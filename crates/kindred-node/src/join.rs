@@ -80,18 +80,19 @@ impl Node {
         my_name: Option<String>,
         expires_in: Option<Duration>,
     ) -> Result<(TopicSummary, String), NodeError> {
-        self.create_circle(name, rules, my_name, expires_in, Policy::default())
+        self.create_circle(name, rules, my_name, (expires_in, None), Policy::default())
             .await
     }
 
     /// Opens a new circle: its genesis (signed by this node, the owner)
-    /// and epoch 0. Returns it and a first invite.
+    /// and epoch 0. Returns it and a first invite, which expires and may be
+    /// used as `first_invite` says (no limit where `None`).
     pub async fn create_circle(
         &self,
         name: &str,
         rules: &str,
         my_name: Option<String>,
-        expires_in: Option<Duration>,
+        first_invite: (Option<Duration>, Option<u32>),
         policy: Policy,
     ) -> Result<(TopicSummary, String), NodeError> {
         let name = name.trim();
@@ -151,8 +152,8 @@ impl Node {
             .invite_for(
                 &state,
                 InviteOptions {
-                    expires_in,
-                    uses: None,
+                    expires_in: first_invite.0,
+                    uses: first_invite.1,
                     approval: false,
                 },
             )

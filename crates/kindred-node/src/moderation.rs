@@ -29,6 +29,18 @@ pub struct MemberView {
     pub mine: bool,
     /// Handles of other members whose name looks like this one's.
     pub similar_to: Vec<String>,
+    /// For the removed: a moderator has let them back (any working invite
+    /// admits them again); until then none does.
+    #[serde(default)]
+    pub readmitted: bool,
+    /// The invite they came in with (its id), and how many people in all
+    /// it let in: what removing them offers to switch off.
+    #[serde(default)]
+    pub invite: Option<String>,
+    #[serde(default)]
+    pub invite_uses: u32,
+    #[serde(default)]
+    pub invite_active: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +67,19 @@ pub struct PendingView {
     pub invite: String,
     pub forwarded_by: String,
     pub since: u64,
+}
+
+/// active, revoked, expired or used up.
+fn invite_state(i: &InviteInfo, now: u64) -> &'static str {
+    if i.revoked.is_some() {
+        "revoked"
+    } else if i.expires.is_some_and(|e| e <= now) {
+        "expired"
+    } else if i.uses.is_some_and(|u| i.used >= u) {
+        "used up"
+    } else {
+        "active"
+    }
 }
 
 fn role_name(s: &Standing) -> (&'static str, &'static str) {
@@ -112,6 +137,15 @@ impl Node {
         let state = t.auth.state();
         let names = self.inner.store.names(&t.id()).unwrap_or_default();
         let look_alikes = self.look_alikes(&t);
+        let came_with = |since: &kindred_proto::OpId| {
+            t.auth.with(|c| match c.get(since).map(|o| &o.action) {
+                Some(kindred_proto::authority::Action::Admit { request, .. }) => {
+                    Some(request.body.invite)
+                }
+                _ => None,
+            })
+        };
+        let now = now_ms();
         let mut out: Vec<MemberView> = state
             .people
             .iter()
@@ -124,6 +158,8 @@ impl Node {
                     ),
                     _ => (None, None),
                 };
+                let invite = came_with(&p.since);
+                let info = invite.and_then(|k| state.invites.get(&k));
                 MemberView {
                     handle: handle(k),
                     key: k.to_hex(),
@@ -139,6 +175,16 @@ impl Node {
                     since: p.since_ts,
                     mine: *k == t.me.public_key(),
                     similar_to: look_alikes.get(k).cloned().unwrap_or_default(),
+                    readmitted: matches!(
+                        p.standing,
+                        Standing::Removed {
+                            readmitted: Some(_),
+                            ..
+                        }
+                    ),
+                    invite: invite.map(|k| k.to_hex()[..12].to_string()),
+                    invite_uses: info.map_or(0, |i| i.used),
+                    invite_active: info.is_some_and(|i| invite_state(i, now) == "active"),
                 }
             })
             .collect();
@@ -152,11 +198,14 @@ impl Node {
         Ok(out)
     }
 
+    /// Removes someone; with `revoke_invite`, also switches off the invite
+    /// they came in with (if it still works), in the same step.
     pub async fn remove(
         &self,
         topic: &str,
         who: &str,
         reason: &str,
+        revoke_invite: bool,
     ) -> Result<MemberView, NodeError> {
         let t = self.inner.topics.resolve(topic)?;
         let member = self.person(&t, who)?;
@@ -170,7 +219,32 @@ impl Node {
             member,
             reason: reason.to_string(),
         };
+        let came_with = self.member_view(&t, &member).await?.invite;
         self.act(&t, draft).await?;
+        if let (true, Some(id)) = (revoke_invite, came_with) {
+            let key = t.auth.with(|c| {
+                c.state()
+                    .invites
+                    .values()
+                    .find(|i| {
+                        i.key.to_hex().starts_with(&id) && invite_state(i, now_ms()) == "active"
+                    })
+                    .map(|i| i.key)
+            });
+            if let Some(key) = key {
+                self.act(&t, Draft::Revoke(key)).await?;
+            }
+        }
+        self.member_view(&t, &member).await
+    }
+
+    /// Lets a removed person back: from now any working invite admits them
+    /// (until then none does). Moderators; the owner for people the owner
+    /// removed.
+    pub async fn readmit(&self, topic: &str, who: &str) -> Result<MemberView, NodeError> {
+        let t = self.inner.topics.resolve(topic)?;
+        let member = self.person(&t, who)?;
+        self.act(&t, Draft::Readmit(member)).await?;
         self.member_view(&t, &member).await
     }
 
@@ -279,16 +353,7 @@ impl Node {
                 max_uses: i.uses,
                 expires: i.expires,
                 approval: i.approval,
-                state: if i.revoked.is_some() {
-                    "revoked"
-                } else if i.expires.is_some_and(|e| e <= now) {
-                    "expired"
-                } else if i.uses.is_some_and(|u| i.used >= u) {
-                    "used up"
-                } else {
-                    "active"
-                }
-                .into(),
+                state: invite_state(i, now).into(),
                 waiting: state
                     .pending
                     .values()

@@ -40,7 +40,13 @@ async fn gossip_flows_both_ways_after_a_burst_of_posts() {
     let b = start(&tmp.path().join("b"), Duration::from_secs(1)).await;
     let (topic, invite) = a
         .node
-        .create_circle("burst", "", Some("Ada".into()), None, Default::default())
+        .create_circle(
+            "burst",
+            "",
+            Some("Ada".into()),
+            (None, None),
+            Default::default(),
+        )
         .await
         .unwrap();
     b.node

@@ -134,8 +134,14 @@ async function refreshPeople(gen) {
       if (m.similar_to && m.similar_to.length) li.append(el("span", "warn", "name looks like " + m.similar_to.join(", ")));
       const state = m.state === "member" ? "in the circle since " + when(m.since)
         : m.state === "removed" ? "removed by " + (m.removed_by || "a moderator") + (m.reason ? " (" + m.reason + ")" : "")
+          + (m.readmitted ? "; a moderator has let them back, so an invite can let them in again" : "; no invite lets them back in")
         : m.state;
       li.append(el("p", "muted", state));
+      if (m.state === "removed" && moderator && !m.readmitted) {
+        const row = el("p", "actions");
+        row.append(button("Let " + safeLine(m.name || m.handle) + " back…", () => readmit(m), "quiet"));
+        li.append(row);
+      }
       if (m.state === "member" && !m.mine) {
         const row = el("p", "actions");
         row.append(button("Write privately", () => { location.hash = "#m/" + encodeURIComponent(m.handle); }, "quiet"));
@@ -185,11 +191,25 @@ async function act(what, m) {
 }
 
 async function removeMember(m) {
-  const reason = prompt("Remove " + safeLine(m.name || m.handle) + " " + m.handle + " from the circle? They will not see anything said after this. You can give a reason (optional):", "");
+  const reason = prompt("Remove " + safeLine(m.name || m.handle) + " " + m.handle + " from the circle? They will not see anything said after this, and no invite lets them back in unless a moderator lets them back. You can give a reason (optional):", "");
   if (reason === null) return;
+  let revokeInvite = false;
+  if (m.invite && m.invite_active) {
+    const others = Math.max(0, (m.invite_uses || 0) - 1);
+    revokeInvite = confirm("They came in with invite " + m.invite + ", which let in " + others + " other " + (others === 1 ? "person" : "people") + " and still works: anyone holding it can still join. Switch that invite off too?");
+  }
   try {
-    await api("POST", "/v1/topics/" + C.id + "/remove", { member: m.handle, reason });
-    notice((m.name || m.handle) + " was removed. The circle moves to a new key.");
+    await api("POST", "/v1/topics/" + C.id + "/remove", { member: m.handle, reason, revoke_invite: revokeInvite });
+    notice((m.name || m.handle) + " was removed. The circle moves to a new key." + (revokeInvite ? " The invite they came in with no longer works." : ""));
+    refreshPeople(K.generation);
+  } catch (err) { notice(err.message); }
+}
+
+async function readmit(m) {
+  if (!confirm("Let " + safeLine(m.name || m.handle) + " " + m.handle + " back? Any invite that still works will let them in again.")) return;
+  try {
+    await api("POST", "/v1/topics/" + C.id + "/readmit", { member: m.handle });
+    notice((m.name || m.handle) + " may come back now.");
     refreshPeople(K.generation);
   } catch (err) { notice(err.message); }
 }
@@ -221,7 +241,9 @@ async function makeInvite(e) {
   const n = (id) => ($(id).value ? Number($(id).value) : null);
   try {
     const r = await api("POST", "/v1/topics/" + C.id + "/invite", {
-      expires_hours: n("invite-hours"), uses: n("invite-uses"), approve: $("invite-approve").checked,
+      expires_hours: $("invite-unlimited").checked ? "never" : n("invite-hours"),
+      uses: $("invite-unlimited").checked ? "unlimited" : n("invite-uses"),
+      approve: $("invite-approve").checked,
     });
     showInvite(r.invite);
     await copy(r.invite, "Invite made and copied. Share it only with people you want in the circle.");

@@ -383,6 +383,24 @@ fn authority_ops() {
         open_rekey(&topic, &rekey, pos, &joiner_kx),
         Some(epoch1.clone())
     );
+    // Removed, then let back (§2: removed means out until a readmit).
+    let remove = Draft::Remove {
+        member: joiner.public_key(),
+        reason: "harassment".into(),
+    };
+    let (removal, _) = circle
+        .draft(&owner, remove, 1_700_000_004_000, &[0x30; 64])
+        .unwrap();
+    circle.insert(removal.clone(), 0);
+    let (readmit, _) = circle
+        .draft(
+            &owner,
+            Draft::Readmit(joiner.public_key()),
+            1_700_000_005_000,
+            &[0; 64],
+        )
+        .unwrap();
+    circle.insert(readmit.clone(), 0);
     // One entry on its own, with every input.
     let single = seal_rekey(
         &topic,
@@ -427,6 +445,15 @@ fn authority_ops() {
                 "op_id": admit.id.to_hex(),
                 "recipients": recipients.iter().map(|r| r.to_hex()).collect::<Vec<_>>(),
                 "epoch_secret": h(epoch1.as_bytes()),
+            },
+            "remove": {
+                "entropy": h(&[0x30; 64]),
+                "op": h(removal.encoded()),
+                "op_id": removal.id.to_hex(),
+            },
+            "readmit": {
+                "op": h(readmit.encoded()),
+                "op_id": readmit.id.to_hex(),
             },
             "rekey_entry": {
                 "recipient_kx": h(&joiner_kx.public()),

@@ -65,6 +65,7 @@ pub enum Draft {
     Request(JoinRequest),
     Admit(JoinRequest),
     Rotate,
+    Readmit(PublicKey),
 }
 
 pub struct Circle {
@@ -589,6 +590,7 @@ impl Circle {
                 rekey: placeholder,
             },
             Draft::Rotate => Action::Rotate(placeholder),
+            Draft::Readmit(who) => Action::Readmit(who),
         };
         let recipients = state.recipients(&me.public_key(), &action);
         if let Some(rcp) = &recipients {

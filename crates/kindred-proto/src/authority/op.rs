@@ -116,6 +116,9 @@ pub enum Action {
         rekey: Rekey,
     },
     Rotate(Rekey),
+    /// A moderator lets a removed person back: until then no invite
+    /// admits them (spec/authority.md §3).
+    Readmit(PublicKey),
 }
 
 impl Action {
@@ -144,6 +147,7 @@ impl Action {
             Action::Request(_) => "request",
             Action::Admit { .. } => "admit",
             Action::Rotate(_) => "rotate",
+            Action::Readmit(_) => "readmit",
         }
     }
 }
@@ -217,6 +221,7 @@ enum WireAction {
     Request(WireJoin),
     Admit(WireJoin, WireRekey),
     Rotate(WireRekey),
+    Readmit(Id32),
 }
 
 fn sha256(parts: &[&[u8]]) -> [u8; 32] {
@@ -394,6 +399,7 @@ fn action_to_wire(a: &Action) -> WireAction {
         Action::Request(r) => WireAction::Request(r.to_wire()),
         Action::Admit { request, rekey } => WireAction::Admit(request.to_wire(), rekey.to_wire()),
         Action::Rotate(r) => WireAction::Rotate(r.to_wire()),
+        Action::Readmit(m) => WireAction::Readmit(Fixed(m.0)),
     }
 }
 
@@ -430,6 +436,7 @@ fn action_from_wire(w: WireAction) -> Result<Action, OpError> {
             rekey: Rekey::from_wire(rekey),
         },
         WireAction::Rotate(r) => Action::Rotate(Rekey::from_wire(r)),
+        WireAction::Readmit(m) => Action::Readmit(pk(m)),
     })
 }
 

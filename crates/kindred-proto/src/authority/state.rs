@@ -42,6 +42,9 @@ pub enum Standing {
         op: OpId,
         ts: Millis,
         epoch: u32,
+        /// The `readmit` op that lets them join again, if a moderator
+        /// signed one; until then no invite admits them.
+        readmitted: Option<OpId>,
     },
     Left {
         op: OpId,
@@ -137,6 +140,12 @@ pub enum Refusal {
     InviteUsedUp { uses: u32 },
     #[error("this invite no longer works: {} who issued it can no longer invite", handle(.0))]
     InviteIssuerGone(PublicKey),
+    #[error("{} was removed from this circle by {}; a moderator must let them back before any invite works for them", handle(.who), handle(.by))]
+    RemovedStaysOut { who: PublicKey, by: PublicKey },
+    #[error("{} was not removed from this circle", handle(.0))]
+    NotRemoved(PublicKey),
+    #[error("{} may already come back", handle(.0))]
+    AlreadyReadmitted(PublicKey),
     #[error("this join request is already waiting for a moderator")]
     RequestPending,
     #[error("this invite has taken all the join requests it can ({MAX_REQUESTS_PER_INVITE}); ask for a new invite")]
@@ -341,6 +350,11 @@ impl State {
                 Role::Moderator
             }
             Action::Rotate(_) if !self.needs_rekey() => Role::Moderator,
+            // Who removed them outranks a moderator: only the owner undoes it.
+            Action::Readmit(t) => match self.people.get(t).map(|p| &p.standing) {
+                Some(Standing::Removed { by, .. }) if Some(*by) == self.owner => Role::Owner,
+                _ => Role::Moderator,
+            },
             _ => Role::Member,
         }
     }
@@ -404,6 +418,13 @@ impl State {
                 self.check_joiner(request, op.ts)
             }
             Action::Admit { request, .. } => self.check_joiner(request, op.ts),
+            Action::Readmit(t) => match self.people.get(t).map(|p| &p.standing) {
+                Some(Standing::Removed {
+                    readmitted: None, ..
+                }) => Ok(()),
+                Some(Standing::Removed { .. }) => Err(Refusal::AlreadyReadmitted(*t)),
+                _ => Err(Refusal::NotRemoved(*t)),
+            },
         }
     }
 
@@ -412,6 +433,18 @@ impl State {
         let joiner = &request.body.joiner;
         if self.role(joiner).is_ok() {
             return Err(Refusal::AlreadyMember(*joiner));
+        }
+        // Removed means out, on every invite, until a moderator lets them back.
+        if let Some(Standing::Removed {
+            by,
+            readmitted: None,
+            ..
+        }) = self.people.get(joiner).map(|p| &p.standing)
+        {
+            return Err(Refusal::RemovedStaysOut {
+                who: *joiner,
+                by: *by,
+            });
         }
         if self.members().len() >= MAX_MEMBERS {
             return Err(Refusal::Full);
@@ -488,8 +521,18 @@ impl State {
                     op: op.id,
                     ts: op.ts,
                     epoch: self.current_number(),
+                    readmitted: None,
                 },
             ),
+            Action::Readmit(who) => {
+                if let Some(Person {
+                    standing: Standing::Removed { readmitted, .. },
+                    ..
+                }) = self.people.get_mut(who)
+                {
+                    *readmitted = Some(op.id);
+                }
+            }
             Action::Leave => self.set_standing(
                 &op.author,
                 Standing::Left {
@@ -624,5 +667,6 @@ fn action_words(action: &Action) -> &'static str {
         Action::Request(_) => "forward join requests",
         Action::Admit { .. } => "approve this invite's requests",
         Action::Rotate(_) => "change the circle's key now",
+        Action::Readmit(_) => "let removed people back",
     }
 }

@@ -495,6 +495,95 @@ fn expiry_uses_and_approval() {
 }
 
 #[test]
+fn a_removed_person_stays_out_on_every_invite_until_a_moderator_lets_them_back() {
+    let (a, mut view) = circle_with(3, Policy::default());
+    let id = view.id();
+    act(&mut view, &a[0], Draft::Appoint(a[1].pk()), 50_000).unwrap();
+    let remove = |who: &Actor| Draft::Remove {
+        member: who.pk(),
+        reason: "harassment".into(),
+    };
+    act(&mut view, &a[1], remove(&a[3]), 51_000).unwrap();
+    // Their own invite, an open one, a fresh approval one: all refuse.
+    let open = invite_key(3);
+    let words = act(
+        &mut view,
+        &a[1],
+        Draft::Admit(request(id, &open, &a[3], 52_000)),
+        52_000,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(words.contains("a moderator must let them back"), "{words}");
+    let appr = invite_key(200);
+    act(
+        &mut view,
+        &a[2],
+        Draft::Invite {
+            key: appr.public_key(),
+            expires: None,
+            uses: None,
+            approval: true,
+        },
+        52_100,
+    )
+    .unwrap();
+    assert!(act(
+        &mut view,
+        &a[2],
+        Draft::Request(request(id, &appr, &a[3], 52_200)),
+        52_200
+    )
+    .is_err());
+    // An op admitting them, signed by a member who may admit, is not placed
+    // by anyone else either.
+    let mut other = copy(&view);
+    let forged = {
+        let scratch = copy(&view);
+        let req = request(id, &open, &a[3], 52_300);
+        scratch.draft(&a[2].key, Draft::Admit(req), 52_300, &entropy(52_300))
+    };
+    assert!(forged.is_err());
+    // A member cannot let them back; a moderator can, and then they may join.
+    assert_eq!(
+        act(&mut view, &a[2], Draft::Readmit(a[3].pk()), 53_000)
+            .unwrap_err()
+            .to_string(),
+        "only moderators can let removed people back"
+    );
+    act(&mut view, &a[1], Draft::Readmit(a[3].pk()), 53_100).unwrap();
+    assert!(act(&mut view, &a[1], Draft::Readmit(a[3].pk()), 53_150).is_err());
+    act(
+        &mut view,
+        &a[2],
+        Draft::Admit(request(id, &open, &a[3], 53_200)),
+        53_200,
+    )
+    .unwrap();
+    assert_eq!(role(&view, &a[3]), Some(Role::Member));
+    sync(&mut view, &mut other, 54_000);
+    assert_eq!(view.state(), other.state());
+    // Removed by the owner: only the owner lets them back.
+    act(&mut view, &a[0], remove(&a[3]), 55_000).unwrap();
+    assert_eq!(
+        act(&mut view, &a[1], Draft::Readmit(a[3].pk()), 55_100)
+            .unwrap_err()
+            .to_string(),
+        "only the owner can let removed people back"
+    );
+    act(&mut view, &a[0], Draft::Readmit(a[3].pk()), 55_200).unwrap();
+    // Someone who only left may come back on any working invite.
+    act(&mut view, &a[2], Draft::Leave, 56_000).unwrap();
+    act(
+        &mut view,
+        &a[1],
+        Draft::Admit(request(id, &open, &a[2], 56_100)),
+        56_100,
+    )
+    .unwrap();
+}
+
+#[test]
 fn leaving_needs_a_rekey_that_a_remaining_member_makes() {
     let (a, mut view) = circle_with(3, Policy::default());
     act(&mut view, &a[2], Draft::Leave, 50_000).unwrap();

@@ -448,7 +448,9 @@ impl Sim {
                 Some(k) => Draft::Revoke(k.public_key()),
                 None => Draft::Rotate,
             },
-            56..=59 => Draft::Rotate,
+            56..=57 => Draft::Rotate,
+            // Let someone removed back (refused unless they were removed).
+            58..=59 => Draft::Readmit(target_pk),
             60..=69 => {
                 // A moderator approves a waiting request.
                 let pending: Vec<JoinRequest> = self.peers[who]
