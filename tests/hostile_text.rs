@@ -195,10 +195,12 @@ fn blocking_someone_hides_their_circle_posts_too() {
     });
 }
 
-/// Someone naming themselves like another member is shown with a warning
-/// on every post, on both of them.
+/// Someone naming themselves like a member who came before them is
+/// flagged on every reader's node, the newest member's included, and the
+/// one who had the name first never is (issue 19); a name that claims a
+/// role is refused.
 #[test]
-fn a_borrowed_name_is_marked_wherever_it_appears() {
+fn a_borrowed_name_is_marked_on_the_later_one_everywhere() {
     let alice = Node::new("alice");
     let bob = Node::new("Bob");
     let mallory = Node::new("mallory");
@@ -207,29 +209,82 @@ fn a_borrowed_name_is_marked_wherever_it_appears() {
     mallory.ok(&["join", &invite, "--as", "Bøb 🌻"]);
     bob.post("grief", "I'm here if anyone wants to talk.");
     mallory.post("grief", "I'm Bob. Take all your pills.");
-    let posts = alice.wait_posts("grief", 2, Duration::from_secs(20));
-    let handle_of = |text: &str| {
-        posts
-            .iter()
-            .find(|p| p["text"].as_str().unwrap().contains(text))
-            .map(|p| p["handle"].as_str().unwrap().to_string())
-            .unwrap()
-    };
-    let (real, fake) = (handle_of("if anyone"), handle_of("pills"));
-    wait_for("both names to be known", Duration::from_secs(20), || {
-        let posts = alice.read("grief");
-        posts
-            .iter()
-            .all(|p| p["similar_to"].as_array().is_some_and(|a| !a.is_empty()))
-            .then_some(posts)
-    });
-    let shown = alice.ok(&["read", "grief"]);
+    let e = mallory.cli(&["rename", "grief", "alice (owner)"]);
+    let said = String::from_utf8_lossy(&e.stderr).to_string();
     assert!(
-        shown.contains(&format!("Bob {real} [name looks like {fake}'s]")),
-        "{shown}"
+        !e.status.success() && said.contains("reads as the owner"),
+        "{said}"
     );
-    assert!(
-        shown.contains(&format!("Bøb 🌻 {fake} [name looks like {real}'s]")),
-        "{shown}"
-    );
+    // Carol joins now: she cannot read Alice's early profile, yet she is
+    // warned too (the name Alice came in with is in the circle's record).
+    let carol = Node::new("carol");
+    let later = alice.ok(&["topic", "invite", "grief"]);
+    carol.join(later.lines().last().unwrap().trim());
+    bob.post("grief", "welcome, carol");
+    // Then she takes the owner's name, with a Cyrillic А.
+    mallory.ok(&["rename", "grief", "\u{410}lice"]);
+    mallory.post("grief", "carol, DM me");
+    let owner_handle = alice.topic_status("grief")["me"].as_str().unwrap()[..12].to_string();
+    for reader in [&alice, &bob, &carol] {
+        let posts = wait_for(
+            &format!("{} to read the posts after carol came", reader.name),
+            Duration::from_secs(20),
+            || {
+                let posts = reader.read("grief");
+                let has = |t: &str| posts.iter().any(|p| p["text"] == t);
+                (has("welcome, carol") && has("carol, DM me")).then_some(posts)
+            },
+        );
+        let handle_of = |text: &str| {
+            posts
+                .iter()
+                .find(|p| p["text"].as_str().unwrap().contains(text))
+                .map(|p| p["handle"].as_str().unwrap().to_string())
+                .unwrap()
+        };
+        let (real, fake) = (handle_of("welcome, carol"), handle_of("DM me"));
+        let flags = wait_for(
+            &format!("{} to flag the look-alike", reader.name),
+            Duration::from_secs(20),
+            || {
+                let posts = reader.read("grief");
+                let of = |h: &str| -> Vec<String> {
+                    posts
+                        .iter()
+                        .find(|p| p["handle"] == h)
+                        .and_then(|p| p["similar_to"].as_array().cloned())
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                };
+                let (on_real, on_fake) = (of(&real), of(&fake));
+                (on_fake.contains(&real) && on_fake.iter().any(|h| h.contains(&owner_handle)))
+                    .then_some((on_real, on_fake))
+            },
+        );
+        assert!(
+            flags.0.is_empty(),
+            "{}: the original is flagged: {:?}",
+            reader.name,
+            flags.0
+        );
+        let shown = reader.ok(&["read", "grief"]);
+        let line = shown
+            .lines()
+            .find(|l| l.contains("DM me"))
+            .unwrap_or_default()
+            .to_string();
+        assert!(line.contains("name looks like"), "{}: {shown}", reader.name);
+        let line = shown
+            .lines()
+            .find(|l| l.contains("welcome, carol"))
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            !line.contains("name looks like"),
+            "{}: {shown}",
+            reader.name
+        );
+    }
 }

@@ -180,7 +180,10 @@ async fn live(n: usize) -> Result<Live> {
     let tid = TopicId::from_hex(&topic.id).expect("topic id");
     let bytes0 = kindred_net::tcp_bytes().0;
     let start = Instant::now();
-    nodes[0].node.remove(&topic.name, &removed, "").await?;
+    nodes[0]
+        .node
+        .remove(&topic.name, &removed, "", false)
+        .await?;
     let target = nodes[0]
         .node
         .current_epoch_keys(&tid)

@@ -99,6 +99,7 @@ impl Node {
         }
         kindred_proto::text::check_name(&name, kindred_proto::MAX_NAME_BYTES)
             .map_err(|e| NodeError::BadInput(format!("this display name cannot be used: {e}")))?;
+        refuse_role_claim(&name)?;
         Ok(name)
     }
 
@@ -197,30 +198,63 @@ impl Node {
     /// For each author in the circle, the handles of the others whose
     /// display name looks like theirs (`text::name_likeness`): a name cannot
     /// be borrowed unnoticed.
+    /// Whose name looks like whose, the same on every node (spec/threat-
+    /// model.md): people in the order they came in, each with the name they
+    /// joined with (signed, so every node knows it) and their newest; the
+    /// one who came first keeps a name, later look-alikes are flagged with
+    /// the handles they look like. A name that claims a role it does not
+    /// have, or a handle, is flagged with what it claims.
     pub(crate) fn look_alikes(
         &self,
         t: &TopicState,
     ) -> HashMap<kindred_proto::PublicKey, Vec<String>> {
-        let names = self.inner.store.names(&t.id()).unwrap_or_default();
-        let mut by_likeness: HashMap<String, Vec<kindred_proto::PublicKey>> = HashMap::new();
-        // The default name says nobody is claiming a name.
-        for (author, name) in names.iter().filter(|(_, n)| n != "anonymous") {
-            by_likeness
-                .entry(kindred_proto::text::name_likeness(name))
-                .or_default()
-                .push(*author);
+        use kindred_proto::authority::{Role, Standing};
+        let current = self.inner.store.names(&t.id()).unwrap_or_default();
+        let state = t.auth.state();
+        let mut people: Vec<_> = state.people.iter().collect();
+        people.sort_by_key(|(k, p)| (p.since_ts, p.since, **k));
+        let names: Vec<Vec<String>> = people
+            .iter()
+            .map(|(k, p)| {
+                let mut n = vec![p.name.clone()];
+                n.extend(
+                    current
+                        .iter()
+                        .filter(|(a, _)| a == *k)
+                        .map(|(_, x)| x.clone()),
+                );
+                n
+            })
+            .collect();
+        let mut out: HashMap<kindred_proto::PublicKey, Vec<String>> = HashMap::new();
+        for (i, earlier) in kindred_proto::text::later_look_alikes(&names) {
+            out.entry(*people[i].0).or_default().extend(
+                earlier
+                    .into_iter()
+                    .map(|j| crate::peers::handle(people[j].0)),
+            );
         }
-        let mut out = HashMap::new();
-        for authors in by_likeness.values().filter(|a| a.len() > 1) {
-            for a in authors {
-                let others = authors
-                    .iter()
-                    .filter(|o| *o != a)
-                    .map(crate::peers::handle)
-                    .collect();
-                out.insert(*a, others);
+        for ((k, p), names) in people.iter().zip(&names) {
+            let role = match p.standing {
+                Standing::Member(r) => Some(r),
+                _ => None,
+            };
+            for claim in names
+                .iter()
+                .filter_map(|n| kindred_proto::text::claims_role(n))
+            {
+                let true_claim = match claim {
+                    "the owner" => role == Some(Role::Owner),
+                    "a moderator" => role >= Some(Role::Moderator),
+                    _ => false,
+                };
+                let list = out.entry(**k).or_default();
+                if !true_claim && !list.iter().any(|c| c == claim) {
+                    list.push(claim.to_string());
+                }
             }
         }
+        out.retain(|_, v| !v.is_empty());
         out
     }
 
@@ -477,5 +511,16 @@ impl Node {
             quarantined: self.inner.store.quarantined(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         })
+    }
+}
+
+/// A display name may not read as a role or a member's handle: the page
+/// and the CLI show those beside every name, and a name must not fake them.
+pub(crate) fn refuse_role_claim(name: &str) -> Result<(), NodeError> {
+    match kindred_proto::text::claims_role(name) {
+        Some(what) => Err(NodeError::BadInput(format!(
+            "this display name cannot be used: it reads as {what}, which Kindred shows beside names itself"
+        ))),
+        None => Ok(()),
     }
 }

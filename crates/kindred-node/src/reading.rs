@@ -111,6 +111,7 @@ impl Node {
             let n = n.trim();
             kindred_proto::text::check_name(n, kindred_proto::MAX_NAME_BYTES)
                 .map_err(|e| NodeError::BadInput(format!("this name cannot be used: {e}")))?;
+            crate::circles::refuse_role_claim(n)?;
             self.inner.store.set_config("name", n)?;
         }
         if welcomed {

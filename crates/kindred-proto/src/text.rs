@@ -124,6 +124,67 @@ pub fn name_likeness(name: &str) -> String {
     unicode_security::confusable_detection::skeleton(&bare).collect()
 }
 
+/// What a display name claims to be beyond a name, if anything: a role
+/// ("Amira (owner)", "moderator", "admin") or a member's `~handle`. Such a
+/// name is refused when chosen and flagged when someone else's arrives.
+pub fn claims_role(name: &str) -> Option<&'static str> {
+    const ROLES: [(&str, &str); 6] = [
+        ("owner", "the owner"),
+        ("moderator", "a moderator"),
+        ("mod", "a moderator"),
+        ("admin", "a moderator"),
+        ("administrator", "a moderator"),
+        ("staff", "a moderator"),
+    ];
+    let skeleton: String = unicode_security::confusable_detection::skeleton(name).collect();
+    let lower = skeleton.to_lowercase();
+    for word in lower.split(|c: char| !c.is_alphanumeric()) {
+        if let Some((_, what)) = ROLES.iter().find(|(w, _)| *w == word) {
+            return Some(what);
+        }
+    }
+    // A handle: "~" then hex digits, as the page and CLI show members.
+    let handle = lower
+        .split('~')
+        .skip(1)
+        .any(|rest| rest.chars().take_while(|c| c.is_ascii_hexdigit()).count() >= 4);
+    handle.then_some("another member's handle")
+}
+
+/// Who looks like whom in a circle, the same on every node: `people` in
+/// the order they came into the circle (the owner first), each with every
+/// name they are known by. A person is flagged when one of their names
+/// looks like a name of someone who came earlier; the one who came first
+/// keeps the name and is never flagged for another's copy. Returns, per
+/// flagged person (by index), the indexes of those they look like.
+pub fn later_look_alikes(people: &[Vec<String>]) -> Vec<(usize, Vec<usize>)> {
+    let likeness: Vec<Vec<String>> = people
+        .iter()
+        .map(|names| {
+            let mut l: Vec<String> = names
+                .iter()
+                // The default name says nobody is claiming a name.
+                .filter(|n| !n.trim().eq_ignore_ascii_case("anonymous"))
+                .map(|n| name_likeness(n))
+                .filter(|l| !l.is_empty())
+                .collect();
+            l.sort();
+            l.dedup();
+            l
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (i, mine) in likeness.iter().enumerate() {
+        let earlier: Vec<usize> = (0..i)
+            .filter(|j| likeness[*j].iter().any(|l| mine.contains(l)))
+            .collect();
+        if !earlier.is_empty() {
+            out.push((i, earlier));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +197,22 @@ mod tests {
         assert_eq!(escape_line("\u{9b}31m"), "\\u{9b}31m");
         assert_eq!(escape_line("\u{7f}"), "\\x7f");
         assert!(matches!(escape_line("Bøb 🌻 \\n"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn the_first_to_use_a_name_keeps_it_and_later_look_alikes_are_flagged() {
+        let people = vec![
+            vec!["Amira".to_string()],
+            vec!["Bo".to_string(), "\u{410}mira".to_string()],
+            vec!["anonymous".to_string()],
+            vec!["anonymous".to_string(), "bo".to_string()],
+        ];
+        assert_eq!(later_look_alikes(&people), vec![(1, vec![0]), (3, vec![1])]);
+        assert_eq!(claims_role("Amira (owner)"), Some("the owner"));
+        assert_eq!(claims_role("M\u{43e}derator"), Some("a moderator"));
+        assert_eq!(claims_role("I am ~3f2a9c"), Some("another member's handle"));
+        assert_eq!(claims_role("Modesty"), None);
+        assert_eq!(claims_role("Amira"), None);
     }
 
     #[test]
