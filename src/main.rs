@@ -587,6 +587,9 @@ fn init(dir: &std::path::Path, name: Option<String>) -> Result<()> {
     if let Some(n) = &name {
         kindred_proto::text::check_name(n.trim(), kindred_proto::MAX_NAME_BYTES)
             .map_err(|e| anyhow::anyhow!("this display name cannot be used: {e}"))?;
+        if let Some(what) = kindred_proto::text::claims_role(n) {
+            anyhow::bail!("this display name cannot be used: it reads as {what}, which Kindred shows beside names itself");
+        }
         store.set_config("name", n.trim())?;
     }
     store.flush_blocking()?;

@@ -96,7 +96,13 @@ impl Node {
     }
 
     fn init_and_start(&mut self) {
-        let name = self.name.clone();
+        // A display name may not read as a role (issue 19): nodes named
+        // after the part they play get a person's name instead.
+        let name = match self.name.as_str() {
+            "owner" => "Olwen".to_string(),
+            "mod" => "Morgan".to_string(),
+            n => n.to_string(),
+        };
         let out = self.cli(&["init", "--name", &name]);
         assert!(
             out.status.success(),

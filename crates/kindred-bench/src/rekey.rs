@@ -162,7 +162,7 @@ async fn live(n: usize) -> Result<Live> {
     }
     let (topic, _) = nodes[0]
         .node
-        .create_topic("rekey", "", Some("owner".into()), None)
+        .create_topic("rekey", "", Some("Olwen".into()), None)
         .await?;
     for (i, node) in nodes.iter().enumerate().skip(1) {
         let invite = nodes[0]
