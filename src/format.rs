@@ -250,4 +250,8 @@ pub fn inbox(inbox: &InboxView, json: bool) {
         println!("\nRequests (kindred accept PEER / kindred decline PEER):");
         conversations(&inbox.requests, false, "");
     }
+    if !inbox.blocked.is_empty() {
+        println!("\nBlocked (kindred unblock PEER shows them again):");
+        conversations(&inbox.blocked, false, "");
+    }
 }

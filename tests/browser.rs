@@ -713,3 +713,72 @@ fn removing_someone_from_the_page_keeps_them_out_and_closes_their_invite() {
     let out = bob.ok(&["join", fresh.lines().last().unwrap_or_default().trim()]);
     assert!(out.contains("Joined"), "{out}");
 }
+
+/// Issue 19: someone you already talk to can be blocked from the page, from
+/// their post in a circle and from the conversation, and unblocked from the
+/// list of people you blocked.
+#[test]
+fn a_person_can_be_blocked_from_a_post_and_a_conversation_and_unblocked() {
+    if skip() {
+        return;
+    }
+    let alice = Node::new("alice");
+    let bob = Node::new("bob");
+    let br = Browser::launch().unwrap();
+    let a = br.tab();
+    first_start(&a, &alice, "Ada");
+    let invite = alice.create("night owls");
+    bob.join(&invite);
+    bob.post("night owls", "hello from Bo");
+    let circle = alice.topic_status("night owls")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.eval(&format!("location.hash = '#c/{circle}'"));
+    a.wait(
+        "Bo's post",
+        "document.getElementById('posts').innerText.includes('hello from Bo')",
+    );
+    a.eval("window.confirm = () => true; true");
+    a.click("Block bob");
+    a.wait(
+        "Bo's post to be hidden",
+        "!document.getElementById('posts').innerText.includes('hello from Bo')",
+    );
+    assert!(!alice
+        .texts("night owls")
+        .contains(&"hello from Bo".to_string()));
+    // The way back: under Private messages.
+    let bob_handle = bob.handle_seen_by(&alice);
+    a.eval("location.hash = '#messages'");
+    a.eval("document.getElementById('blocked-box').open = true");
+    a.wait(
+        "Bo in the blocked list",
+        &format!("document.getElementById('blocked-list').textContent.includes({bob_handle:?})"),
+    );
+    a.click("Unblock");
+    a.wait(
+        "the blocked list to empty",
+        "document.getElementById('blocked-list').textContent.includes('You have blocked no one')",
+    );
+    assert!(alice
+        .texts("night owls")
+        .contains(&"hello from Bo".to_string()));
+    // A conversation already going: Block is there too.
+    let alice_handle = alice.handle_seen_by(&bob);
+    bob.ok(&["dm", &alice_handle, "You can't get rid of me that easily."]);
+    wait_for("Bo's message to arrive", Duration::from_secs(30), || {
+        let _ = alice.cli(&["accept", &bob_handle]);
+        (!alice.chat(&bob_handle).is_empty()).then_some(())
+    });
+    a.eval(&format!("location.hash = '#m/{}'", bob_handle));
+    a.wait(
+        "the conversation",
+        "document.getElementById('chat-list').innerText.includes('get rid of me')",
+    );
+    a.click("Block them");
+    a.wait(
+        "Bo blocked from the conversation",
+        &format!("location.hash === '#messages' && (document.getElementById('blocked-box').open = true) && document.getElementById('blocked-list').textContent.includes({bob_handle:?})"),
+    );
+}

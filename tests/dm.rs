@@ -185,6 +185,15 @@ fn strangers_land_as_requests_and_declined_or_blocked_peers_never_show() {
         !inbox.contains("hey again") && !inbox.contains("please?"),
         "{inbox}"
     );
+    // The inbox lists whom you blocked, so they can be unblocked.
+    let v: serde_json::Value = serde_json::from_str(&inbox).expect("inbox --json");
+    assert!(
+        v["blocked"]
+            .as_array()
+            .is_some_and(|b| b.iter().any(|c| c["peer"] == dave.as_str())),
+        "{inbox}"
+    );
+    assert!(a.ok(&["inbox"]).contains("Blocked (kindred unblock PEER"));
     // Unblocking a never-accepted peer makes them a stranger again.
     a.ok(&["unblock", &dave]);
     d.ok(&["dm", &alice_d, "third"]);

@@ -120,6 +120,9 @@ pub struct ConversationView {
 pub struct InboxView {
     pub conversations: Vec<ConversationView>,
     pub requests: Vec<ConversationView>,
+    /// Everyone this node blocked, so each can be unblocked again.
+    #[serde(default)]
+    pub blocked: Vec<ConversationView>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -893,10 +896,17 @@ impl Node {
         }
         let mut conversations = Vec::new();
         let mut requests = Vec::new();
+        let mut blocked = Vec::new();
         for (bytes, c) in self.store().contacts()? {
             let Ok(peer) = PeerId::from_bytes(&bytes) else {
                 continue;
             };
+            if c.consent == kindred_store::Consent::Blocked {
+                let name = names.get(&peer).cloned();
+                let h = handles.get(&peer).cloned().unwrap_or_default();
+                blocked.push(conversation_view(&peer, &c, h, name));
+                continue;
+            }
             if c.last_ts == 0 && c.held == 0 {
                 continue;
             }
@@ -914,6 +924,7 @@ impl Node {
         Ok(InboxView {
             conversations,
             requests,
+            blocked,
         })
     }
 

@@ -43,6 +43,16 @@ function renderInbox() {
     li.append(row);
     rl.append(li);
   }
+  const bl = $("blocked-list");
+  bl.replaceChildren();
+  const blocked = K.inbox.blocked || [];
+  if (blocked.length === 0) bl.append(el("li", "", "You have blocked no one."));
+  for (const c of blocked) {
+    const li = el("li");
+    li.append(convPerson(c));
+    li.append(button("Unblock " + convLabel(c), async () => { await consent(c.peer, "unblock").catch((e) => notice(e.message)); messagesView(); }, "quiet"));
+    bl.append(li);
+  }
   const cl = $("conversation-list");
   cl.replaceChildren();
   const convs = K.inbox.conversations.filter((c) => c.consent !== "blocked");
@@ -105,6 +115,9 @@ async function renderChat(gen) {
   $("chat-name").replaceChildren(convPerson(c));
   const request = c.consent === "requested" || K.inbox.requests.some((x) => x.peer === c.peer);
   $("chat-consent").hidden = !request;
+  const isBlocked = c.consent === "blocked" || (K.inbox.blocked || []).some((x) => x.peer === c.peer);
+  $("chat-block-now").hidden = request || isBlocked;
+  $("chat-unblock").hidden = !isBlocked;
   $("chat-state").textContent = request
     ? "They asked to talk to you. Nothing you write reaches them until you accept."
     : c.consent === "blocked" ? "You blocked them." : "Only the two of you can read this.";
@@ -188,4 +201,10 @@ window.chatSetup = () => {
   $("chat-accept").addEventListener("click", async () => { await consent(M.peer, "accept").catch((e) => notice(e.message)); M.last = ""; K.inbox = await api("GET", "/v1/inbox"); renderChat(K.generation); });
   $("chat-decline").addEventListener("click", async () => { await consent(M.peer, "decline").catch((e) => notice(e.message)); location.hash = "#messages"; });
   $("chat-block").addEventListener("click", async () => { await consent(M.peer, "block").catch((e) => notice(e.message)); location.hash = "#messages"; });
+  $("chat-block-now").addEventListener("click", async () => {
+    if (!confirm("Block them? Nothing from them will be shown, in private or in any circle, until you unblock them (under Private messages).")) return;
+    await consent(M.peer, "block").catch((e) => notice(e.message));
+    location.hash = "#messages";
+  });
+  $("chat-unblock").addEventListener("click", async () => { await consent(M.peer, "unblock").catch((e) => notice(e.message)); M.last = ""; K.inbox = await api("GET", "/v1/inbox"); renderChat(K.generation); });
 };

@@ -22,8 +22,20 @@ function postItem(m) {
     li.append(button("Write privately to " + (m.author_name || m.handle), () => {
       location.hash = "#m/" + encodeURIComponent(m.handle);
     }, "link"));
+    li.append(button("Block " + safeLine(m.author_name || m.handle), () => blockAuthor(m), "link"));
   }
   return li;
+}
+
+// Blocking hides the person everywhere: their posts in every circle and
+// their private messages; "People you blocked" under Private messages undoes it.
+async function blockAuthor(m) {
+  if (!confirm("Block " + safeLine(m.author_name || m.handle) + " " + m.handle + "? Their posts and private messages will not be shown anywhere until you unblock them (under Private messages).")) return;
+  try {
+    await api("POST", "/v1/consent", { peer: m.handle, action: "block" });
+    notice("Blocked. Nothing from them will be shown, here or in private messages.");
+    circleView(C.id);
+  } catch (err) { notice(err.message); }
 }
 
 async function circleView(id) {
