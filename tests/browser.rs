@@ -730,6 +730,8 @@ fn a_person_can_be_blocked_from_a_post_and_a_conversation_and_unblocked() {
     let invite = alice.create("night owls");
     bob.join(&invite);
     bob.post("night owls", "hello from Bo");
+    // 2,000 blank lines: folded, with a way to read it all.
+    bob.post("night owls", &format!("top{}bottom", "\n".repeat(2000)));
     let circle = alice.topic_status("night owls")["id"]
         .as_str()
         .unwrap()
@@ -739,10 +741,23 @@ fn a_person_can_be_blocked_from_a_post_and_a_conversation_and_unblocked() {
         "Bo's post",
         "document.getElementById('posts').innerText.includes('hello from Bo')",
     );
+    let tall = a.wait(
+        "the long post, folded",
+        "[...document.querySelectorAll('#posts li')].filter(l => l.innerText.includes('top')).map(l => l.offsetHeight)[0] || 0",
+    );
+    assert!(
+        tall.as_u64().is_some_and(|h| h > 0 && h < 800),
+        "the long post is {tall}px tall"
+    );
+    a.click("Show all of it (2001 lines");
+    a.wait(
+        "the whole post",
+        "document.getElementById('posts').innerText.includes('bottom')",
+    );
     a.eval("window.confirm = () => true; true");
     a.click("Block bob");
     a.wait(
-        "Bo's post to be hidden",
+        "Bo's posts to be hidden",
         "!document.getElementById('posts').innerText.includes('hello from Bo')",
     );
     assert!(!alice

@@ -115,7 +115,11 @@ function show(view) {
 // One person, shown one way everywhere: their name and the same short handle.
 function who(name, handle, role) {
   const s = el("span", "person");
-  s.append(el("span", "who", name || "someone"));
+  // Isolated (app.css) and its own direction: a name written right to
+  // left, or one with bidi controls, cannot reorder the handle beside it.
+  const n = el("span", "who", name || "someone");
+  n.dir = "auto";
+  s.append(n);
   if (role) s.append(el("span", "role", role));
   if (handle) s.append(el("span", "handle", handle));
   return s;

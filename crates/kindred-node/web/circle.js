@@ -5,6 +5,9 @@
 const C = { id: null, topic: null, cursor: 0, members: [] };
 // The newest posts a circle shows when opened (fast on an old laptop).
 const SHOWN = 1000;
+// Past these a post is shown folded.
+const LONG_LINES = 12;
+const LONG_CHARS = 1500;
 
 function postItem(m) {
   const li = el("li", m.mine ? "mine" : "");
@@ -17,7 +20,19 @@ function postItem(m) {
   t.dateTime = new Date(m.timestamp).toISOString();
   head.append(t);
   if (m.late_by) head.append(el("span", "warn", "arrived late"));
-  li.append(head, el("p", "text", m.text));
+  // A long post (or one of many blank lines) shows its start, with a way
+  // to read it all: one post cannot push the circle off the screen.
+  const lines = m.text.split("\n");
+  const long = lines.length > LONG_LINES || m.text.length > LONG_CHARS;
+  const body = el("p", "text", long ? lines.slice(0, LONG_LINES).join("\n").slice(0, LONG_CHARS) + " \u2026" : m.text);
+  li.append(head, body);
+  if (long) {
+    const all = button("Show all of it (" + lines.length + " lines, " + [...m.text].length + " characters)", () => {
+      body.textContent = safe(m.text);
+      all.remove();
+    }, "link");
+    li.append(all);
+  }
   if (!m.mine) {
     li.append(button("Write privately to " + (m.author_name || m.handle), () => {
       location.hash = "#m/" + encodeURIComponent(m.handle);
