@@ -741,6 +741,13 @@ fn a_person_can_be_blocked_from_a_post_and_a_conversation_and_unblocked() {
         "Bo's post",
         "document.getElementById('posts').innerText.includes('hello from Bo')",
     );
+    // Near the limit the post box says how much room is left.
+    a.fill("post-text", &"é".repeat(17_000));
+    a.wait(
+        "the length hint",
+        "document.getElementById('post-count').textContent.includes('17000 characters: about')",
+    );
+    a.fill("post-text", "");
     let tall = a.wait(
         "the long post, folded",
         "[...document.querySelectorAll('#posts li')].filter(l => l.innerText.includes('top')).map(l => l.offsetHeight)[0] || 0",

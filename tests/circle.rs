@@ -320,3 +320,19 @@ fn read_follow_prints_new_posts_as_they_arrive() {
     let _ = follower.kill();
     let _ = follower.wait();
 }
+
+/// Issue 19: a post too long is refused in characters and with what to do,
+/// not in bytes (17,000 "é" are 34,000 bytes).
+#[test]
+fn a_post_too_long_is_refused_in_characters() {
+    let a = Node::new("alice");
+    a.create("grief");
+    let out = a.cli(&["post", "grief", &"é".repeat(17_000)]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a 34 KB post was taken");
+    assert!(
+        e.contains("17000 characters") && e.contains("split it into two or more posts"),
+        "{e}"
+    );
+    assert!(!e.contains("bytes, over the limit"), "{e}");
+}

@@ -109,6 +109,12 @@ impl Node {
         if text.trim().is_empty() {
             return Err(NodeError::BadInput("message text is empty".into()));
         }
+        crate::error::check_length(
+            "this post",
+            text,
+            kindred_proto::MAX_TEXT_BYTES,
+            "split it into two or more posts",
+        )?;
         let record = self.publish(&state, Kind::Post, text.to_string()).await?;
         Ok(self.view(&state, &record, &self.look_alikes(&state)))
     }

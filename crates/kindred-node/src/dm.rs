@@ -594,14 +594,20 @@ impl Node {
         let pb = target.peer.to_bytes();
         // Until they have written to us, this is a request on their side,
         // which takes only a short text (spec/dm.md §5).
-        if text.len() > kindred_store::MAX_REQUEST_TEXT_BYTES
-            && !self.store().has_heard_from(&pb)?
-        {
-            return Err(err(format!(
-                "a first message to someone who has not written to you can be at most {} KiB; send a shorter one and the rest once they reply",
-                kindred_store::MAX_REQUEST_TEXT_BYTES / 1024
-            )));
+        if !self.store().has_heard_from(&pb)? {
+            crate::error::check_length(
+                "a first message to someone who has not written to you",
+                text,
+                kindred_store::MAX_REQUEST_TEXT_BYTES,
+                "send a shorter one, and the rest once they reply",
+            )?;
         }
+        crate::error::check_length(
+            "this message",
+            text,
+            kindred_proto::dm::MAX_DM_TEXT_BYTES,
+            "split it into two or more messages",
+        )?;
         let now = now_ms();
         let msg = DmMessage::new(
             kindred_proto::random_bytes::<DM_ID_LEN>()?,

@@ -33,3 +33,24 @@ impl NodeError {
         )
     }
 }
+
+/// Refuses a text over `max_bytes` in the words a person uses: characters,
+/// not bytes, and what to do about it. Accented letters and most scripts
+/// take two to four bytes each, so the limit in characters is given as a
+/// range rather than a number that would be wrong for them.
+pub(crate) fn check_length(
+    what: &str,
+    text: &str,
+    max_bytes: usize,
+    fix: &str,
+) -> Result<(), NodeError> {
+    if text.len() <= max_bytes {
+        return Ok(());
+    }
+    let chars = text.chars().count();
+    let over = (text.len() * 100).div_ceil(max_bytes).saturating_sub(100);
+    Err(NodeError::BadInput(format!(
+        "{what} is too long: {chars} characters, about {over}% more than fits (up to {} characters of plain English, fewer for accented letters or other scripts); {fix}",
+        max_bytes
+    )))
+}

@@ -397,3 +397,18 @@ async function start() {
 }
 
 document.addEventListener("DOMContentLoaded", start);
+
+// Says, once a text nears what it can hold, how much room is left, in
+// characters and as a share (counting as the node does, in UTF-8 bytes).
+function lengthHint(textarea, out, maxBytes) {
+  const text = $(textarea).value;
+  const bytes = new TextEncoder().encode(text).length;
+  const chars = [...text].length;
+  let say = "";
+  if (bytes > maxBytes) {
+    say = chars + " characters: about " + Math.ceil(bytes * 100 / maxBytes - 100) + "% too long. Split it into two or more.";
+  } else if (bytes > maxBytes * 0.8) {
+    say = chars + " characters: " + Math.floor(bytes * 100 / maxBytes) + "% of what fits.";
+  }
+  $(out).textContent = say;
+}

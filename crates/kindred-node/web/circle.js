@@ -5,6 +5,9 @@
 const C = { id: null, topic: null, cursor: 0, members: [] };
 // The newest posts a circle shows when opened (fast on an old laptop).
 const SHOWN = 1000;
+// What one post can hold (the node counts UTF-8 bytes: accented letters
+// and other scripts take more than one each).
+const POST_BYTES = 32 * 1024;
 // Past these a post is shown folded.
 const LONG_LINES = 12;
 const LONG_CHARS = 1500;
@@ -330,6 +333,7 @@ window.circleStateChanged = () => {
 window.showInvite = showInvite;
 window.circleSetup = () => {
   $("post").addEventListener("submit", post);
+  $("post-text").addEventListener("input", () => lengthHint("post-text", "post-count", POST_BYTES));
   sendOnEnter("post-text", "post");
   $("invite-form").addEventListener("submit", makeInvite);
   $("invite-copy").addEventListener("click", () => copy($("invite-text").textContent, "Invite copied."));
