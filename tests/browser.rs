@@ -804,3 +804,34 @@ fn a_person_can_be_blocked_from_a_post_and_a_conversation_and_unblocked() {
         &format!("location.hash === '#messages' && (document.getElementById('blocked-box').open = true) && document.getElementById('blocked-list').textContent.includes({bob_handle:?})"),
     );
 }
+
+/// Issue 19: a newcomer in a circle that keeps its history from newcomers is
+/// told that earlier conversation is not shared, not that nothing was said.
+#[test]
+fn a_newcomer_is_told_earlier_conversation_is_not_shared() {
+    if skip() {
+        return;
+    }
+    let alice = Node::new("alice");
+    let bob = Node::new("bob");
+    let invite = alice.create("night owls");
+    alice.post("night owls", "said before bob came");
+    let br = Browser::launch().unwrap();
+    let b = br.tab();
+    first_start(&b, &bob, "Bo");
+    bob.join(&invite);
+    let circle = bob.topic_status("night owls")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for(
+        "bob to hold the earlier history sealed",
+        Duration::from_secs(60),
+        || (bob.topic_status("night owls")["sealed"].as_u64() > Some(0)).then_some(()),
+    );
+    b.eval(&format!("location.hash = '#c/{circle}'"));
+    b.wait(
+        "the newcomer's words",
+        "document.getElementById('posts').innerText.includes('People talked here before you joined')",
+    );
+}

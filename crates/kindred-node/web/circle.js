@@ -81,7 +81,13 @@ async function circleView(id) {
   if (gen !== K.generation) return;
   const list = $("posts");
   list.replaceChildren(...r.messages.map(postItem));
-  if (r.messages.length === 0) list.append(el("li", "empty", "Nothing has been said here yet."));
+  if (r.messages.length === 0) {
+    // History held sealed means people talked before this node came in, in
+    // a circle that keeps that for those who were there.
+    list.append(el("li", "empty", t.sealed > 0
+      ? "People talked here before you joined; this circle keeps what was said then for those who were there. What is said from now on appears here."
+      : "Nothing has been said here yet."));
+  }
   C.cursor = r.cursor;
   if (K.pendingInvite) {
     showInvite(K.pendingInvite);
