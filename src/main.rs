@@ -331,7 +331,14 @@ async fn run(cmd: Cmd, dir: PathBuf) -> Result<()> {
             );
             kindred_store::datadir_write_private(&door, page.as_bytes())
                 .with_context(|| format!("could not write {}", door.display()))?;
-            match std::process::Command::new(opener).arg(&door).status() {
+            // The opener's own complaints (no browser, no display) would
+            // bury the link: quiet, and the link is printed instead.
+            match std::process::Command::new(opener)
+                .arg(&door)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+            {
                 Ok(s) if s.success() => println!(
                     "Opened Kindred in your browser (the sign-in link works once, for 5 minutes)."
                 ),

@@ -90,3 +90,30 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Issue 19: a stop (SIGTERM, as Ctrl-C) takes about a second even while a
+/// reader holds a long poll open, so starting again at once finds the data
+/// directory free. It used to wait for each task in turn (about 7 s).
+#[test]
+fn a_stop_is_quick_even_with_a_long_poll_waiting() {
+    let mut a = Node::new("alice");
+    a.create("grief");
+    a.post("grief", "hello");
+    let (mut follower, lines) = common::spawn_lines(&a, &["read", "grief", "--follow"]);
+    // It printed what is there, so it now waits in a long poll.
+    let first = lines
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the follower's first line");
+    assert!(first.contains("hello"), "{first}");
+    let start = std::time::Instant::now();
+    a.stop();
+    let took = start.elapsed();
+    let _ = follower.kill();
+    let _ = follower.wait();
+    assert!(
+        took < std::time::Duration::from_secs(4),
+        "stopping took {took:?}"
+    );
+    a.start();
+    assert!(a.status()["peer_id"].is_string());
+}

@@ -834,4 +834,13 @@ fn a_newcomer_is_told_earlier_conversation_is_not_shared() {
         "the newcomer's words",
         "document.getElementById('posts').innerText.includes('People talked here before you joined')",
     );
+    // Status gives one answer to "can others reach me", in words.
+    b.eval("location.hash = '#status'");
+    let said = b.wait(
+        "the status",
+        "(t => t.includes('How others reach you') && t)(document.getElementById('status-list').innerText)",
+    );
+    let said = said.as_str().unwrap_or_default();
+    assert!(!said.contains("Reachable from the internet"), "{said}");
+    assert!(!said.contains("Relays keeping a place"), "{said}");
 }

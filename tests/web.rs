@@ -90,6 +90,16 @@ fn the_page_needs_its_one_time_link_a_cookie_and_a_csrf_token() {
         let cookie = set.split(';').next().unwrap_or("").to_string();
         let r = http.get(&url).send().await.expect("login again");
         assert_eq!(r.status(), 403, "a sign-in link works once");
+        // In the page's own style, saying what to do.
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/html"));
+        let page = r.text().await.unwrap_or_default();
+        assert!(
+            page.contains("app.css") && page.contains("Run <code>kindred open</code>"),
+            "{page}"
+        );
 
         // The second secret arrives only in the redirect's fragment.
         let csrf = location

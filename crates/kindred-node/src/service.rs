@@ -170,16 +170,33 @@ impl RunningNode {
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let _ = self.shutdown.send(());
         let _ = self.node.inner.net.send(Command::Shutdown).await;
-        for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        // All at once, within a bound: a task still waiting (a long poll, a
+        // peer that does not answer) is stopped where it waits. Every write
+        // is whole when it returns, and the flush below makes them durable,
+        // so a stop takes about a second, not one timeout after another.
+        let aborts: Vec<_> = self.tasks.iter().map(|t| t.abort_handle()).collect();
+        let all = futures::future::join_all(self.tasks);
+        if tokio::time::timeout(STOP_WAIT, all).await.is_err() {
+            let left = aborts.iter().filter(|a| !a.is_finished()).count();
+            tracing::info!("stopping {left} task(s) that were still waiting");
+            aborts.iter().for_each(|a| a.abort());
         }
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.net_task).await;
+        let net = self.net_task.abort_handle();
+        if tokio::time::timeout(STOP_WAIT, self.net_task)
+            .await
+            .is_err()
+        {
+            net.abort();
+        }
         let dir = self.node.inner.store.data_dir().to_path_buf();
         let _ = std::fs::remove_file(crate::control::control_path(&dir));
         self.node.inner.store.flush().await?;
         Ok(())
     }
 }
+
+/// How long a stop waits for the node's tasks before stopping them.
+const STOP_WAIT: Duration = Duration::from_secs(1);
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

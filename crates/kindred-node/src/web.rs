@@ -205,6 +205,8 @@ pub(crate) struct LoginReq {
     once: String,
 }
 
+const SPENT_LINK_PAGE: &str = "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>Kindred</title><link rel=\"stylesheet\" href=\"/app.css\"><main><h1>Kindred</h1><section aria-labelledby=\"h\"><h2 id=\"h\">This sign-in link no longer works</h2><p>It was already used, or it is more than 5 minutes old. Run <code>kindred open</code> on this computer for a fresh one.</p></section></main></html>\n";
+
 pub(crate) async fn login(State(s): State<ApiState>, Query(q): Query<LoginReq>) -> Response {
     match s.web.login(&q.once) {
         Some((id, csrf)) => {
@@ -226,10 +228,11 @@ pub(crate) async fn login(State(s): State<ApiState>, Query(q): Query<LoginReq>) 
             }
             r
         }
+        // In the page's own style, with what to do.
         None => (
             StatusCode::FORBIDDEN,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "This sign-in link was already used or is out of date. Run `kindred open` for a fresh one.",
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            SPENT_LINK_PAGE,
         )
             .into_response(),
     }

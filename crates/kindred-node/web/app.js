@@ -253,15 +253,27 @@ async function join(e) {
 
 // ---- status and settings ----
 
+// One answer, in the words `kindred status` uses: whether others can dial
+// this node, and if not, whether a relay keeps a place for it (a relay's
+// reservation shows as a listen address through it).
+function reachWords(s) {
+  const relays = s.listen.filter((a) => a.includes("/p2p-circuit")).map((a) => a.split("/p2p-circuit")[0]);
+  if (s.reachability === "public") return "directly: people can connect to this computer";
+  if (s.reachability === "private") {
+    return relays.length
+      ? "through a relay (this computer is behind a router or firewall): " + relays.join(", ")
+      : "only from this network for now: this computer is behind a router or firewall and no relay keeps a place for it yet";
+  }
+  return "not known yet: no one has tried to connect back" + (relays.length ? "; a relay keeps a place for you: " + relays.join(", ") : "");
+}
+
 async function statusView() {
   const [s, peers] = await Promise.all([api("GET", "/v1/status"), api("GET", "/v1/peers")]);
   const facts = [
     ["This node", s.peer_id],
-    ["Reachable from the internet", { public: "yes", private: "no (behind a router or firewall; relays and other members help)", unknown: "not known yet" }[s.reachability] || s.reachability],
+    ["How others reach you", reachWords(s)],
     ["People connected now", String(s.peers)],
     ["Listening on", s.listen.filter((a) => !a.includes("/p2p-circuit")).join(", ") || "nothing yet"],
-    // A relay's reservation shows as a listen address through it.
-    ["Relays keeping a place for you", s.listen.filter((a) => a.includes("/p2p-circuit")).map((a) => a.split("/p2p-circuit")[0]).join(", ") || "none (not needed while you can be reached directly)"],
     ["Data kept in", s.data_dir],
     ["Records set aside as damaged", String(s.quarantined)],
     ["Kindred version", s.version],
