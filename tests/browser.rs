@@ -747,6 +747,20 @@ fn a_person_can_be_blocked_from_a_post_and_a_conversation_and_unblocked() {
         "the length hint",
         "document.getElementById('post-count').textContent.includes('17000 characters: about')",
     );
+    // Sent anyway, it is refused; the refusal goes with the next post.
+    a.click("Post");
+    a.wait(
+        "the refusal",
+        "document.getElementById('notice').innerText.includes('too long')",
+    );
+    a.fill("post-text", "a short one");
+    a.click("Post");
+    // (Within 10 s: the old page dropped every notice after 15 s anyway.)
+    a.wait_for(
+        "the short post, and the refusal gone",
+        "document.getElementById('posts').innerText.includes('a short one') && !document.getElementById('notice').innerText.includes('too long')",
+        Duration::from_secs(10),
+    );
     a.fill("post-text", "");
     let tall = a.wait(
         "the long post, folded",

@@ -402,6 +402,12 @@ async function start() {
   window.circleSetup();
   window.chatSetup();
   window.addEventListener("hashchange", route);
+  // Each notice belongs to one action: the next action (a form sent, a
+  // button pressed) clears it before it runs, so a refusal does not stay
+  // on screen after the next try went through.
+  const fresh = (e) => { if (e.type === "submit" || e.target.closest("button")) $("notice").textContent = ""; };
+  document.addEventListener("submit", fresh, true);
+  document.addEventListener("click", fresh, true);
   const p = await api("GET", "/v1/profile").catch(() => ({ welcomed: true }));
   if (!p.welcomed && !location.hash) location.hash = "#welcome";
   await route();
