@@ -775,6 +775,24 @@ fn a_person_can_be_blocked_from_a_post_and_a_conversation_and_unblocked() {
         "the whole post",
         "document.getElementById('posts').innerText.includes('bottom')",
     );
+    // Writing privately from a post: the conversation is headed with the
+    // name they have in the circle, before they ever reply.
+    a.click("Write privately to bob");
+    let heading = a.wait(
+        "the conversation's heading",
+        "document.getElementById('chat-name').innerText",
+    );
+    assert!(
+        heading
+            .as_str()
+            .is_some_and(|h| h.contains("bob") && !h.contains("someone")),
+        "{heading}"
+    );
+    a.eval(&format!("location.hash = '#c/{circle}'"));
+    a.wait(
+        "the circle again",
+        "document.getElementById('posts').innerText.includes('hello from Bo')",
+    );
     a.eval("window.confirm = () => true; true");
     a.click("Block bob");
     a.wait(
@@ -802,11 +820,20 @@ fn a_person_can_be_blocked_from_a_post_and_a_conversation_and_unblocked() {
         .contains(&"hello from Bo".to_string()));
     // A conversation already going: Block is there too.
     let alice_handle = alice.handle_seen_by(&bob);
-    bob.ok(&["dm", &alice_handle, "You can't get rid of me that easily."]);
-    wait_for("Bo's message to arrive", Duration::from_secs(30), || {
-        let _ = alice.cli(&["accept", &bob_handle]);
-        (!alice.chat(&bob_handle).is_empty()).then_some(())
-    });
+    let long = "You can't get rid of me that easily. I know where you go on Tuesdays and who you sit with.";
+    bob.ok(&["dm", &alice_handle, long]);
+    // The request's preview stops at a word, with "…".
+    a.eval("location.hash = '#messages'");
+    let preview = a.wait(
+        "Bo's request",
+        "(t => t.includes('get rid of me') && t)(document.getElementById('request-list').innerText)",
+    );
+    let preview = preview.as_str().unwrap_or_default().to_string();
+    assert!(
+        preview.contains('…') && !preview.contains("sit with"),
+        "{preview}"
+    );
+    alice.ok(&["accept", &bob_handle]);
     a.eval(&format!("location.hash = '#m/{}'", bob_handle));
     a.wait(
         "the conversation",

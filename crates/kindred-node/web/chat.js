@@ -102,7 +102,14 @@ function findConv(peer, msgs) {
   const all = K.inbox.conversations.concat(K.inbox.requests);
   const byPeer = msgs.length ? msgs[0].peer : null;
   return all.find((c) => c.peer === peer || c.peer === byPeer || (c.handles || []).includes(peer))
-    || { peer: byPeer || "", handles: peer.startsWith("~") ? [peer] : [], name: null, consent: "accepted" };
+    || { peer: byPeer || "", handles: peer.startsWith("~") ? [peer] : [], name: nameInCircle(peer), consent: "accepted" };
+}
+
+// The name a person goes by in the circle this conversation was started
+// from (before they reply, the node knows no other).
+function nameInCircle(handle) {
+  const m = (typeof C === "undefined" ? [] : C.members || []).find((x) => x.handle === handle);
+  return m ? m.name : null;
 }
 
 async function renderChat(gen) {

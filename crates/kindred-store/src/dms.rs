@@ -244,7 +244,7 @@ impl Store {
                     c.was_accepted = true;
                 }
                 c.last_ts = msg.ts;
-                c.last_text = msg.text.chars().take(80).collect();
+                c.last_text = preview(&msg.text);
                 put(contacts, peer, &c).map_err(abort_tx)?;
                 put(dms, &conv_key(peer, seq), &record).map_err(abort_tx)?;
                 index.insert(id_key(peer, &msg.id), &seq.to_be_bytes())?;
@@ -344,7 +344,7 @@ impl Store {
                         c.unread += 1;
                     }
                     c.last_ts = msg.ts.min(now);
-                    c.last_text = msg.text.chars().take(80).collect();
+                    c.last_text = preview(&msg.text);
                     put(contacts, peer, &c).map_err(abort_tx)?;
                 }
                 Ok(outcome)
@@ -506,5 +506,39 @@ impl Store {
             out.extend(r.map(|r| (seq, r)));
         }
         Ok(out)
+    }
+}
+
+/// The start of a message for lists: about 80 characters, cut at a word
+/// (never mid-word), with "…" when there is more to read.
+fn preview(text: &str) -> String {
+    const AROUND: usize = 80;
+    if text.chars().count() <= AROUND {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(AROUND).collect();
+    let cut = head.rfind(char::is_whitespace).filter(|i| *i > AROUND / 2);
+    format!("{}…", head[..cut.unwrap_or(head.len())].trim_end())
+}
+
+#[cfg(test)]
+mod preview_tests {
+    #[test]
+    fn a_preview_is_cut_at_a_word() {
+        let text = "I have been sober for three weeks and tonight is hard, can we talk for a little while please";
+        let p = super::preview(text);
+        assert!(
+            p.ends_with('…') && text.starts_with(p.trim_end_matches('…')),
+            "{p}"
+        );
+        assert!(
+            p.trim_end_matches('…').ends_with("little") || !p.contains("whil"),
+            "{p}"
+        );
+        assert!(
+            text[p.trim_end_matches('…').len()..].starts_with(' '),
+            "cut mid-word: {p}"
+        );
+        assert_eq!(super::preview("short"), "short");
     }
 }
