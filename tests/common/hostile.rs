@@ -129,13 +129,16 @@ impl Stranger {
     }
 }
 
-async fn write_msg(s: &mut libp2p::Stream, m: &[u8]) -> Option<()> {
+/// Writes one message with a 2-byte length before it (the private-message
+/// and membership framing).
+pub async fn write_msg(s: &mut libp2p::Stream, m: &[u8]) -> Option<()> {
     s.write_all(&(m.len() as u16).to_be_bytes()).await.ok()?;
     s.write_all(m).await.ok()?;
     s.flush().await.ok()
 }
 
-async fn read_msg(s: &mut libp2p::Stream) -> Option<Vec<u8>> {
+/// Reads one message framed as [`write_msg`] writes it.
+pub async fn read_msg(s: &mut libp2p::Stream) -> Option<Vec<u8>> {
     let mut len = [0u8; 2];
     s.read_exact(&mut len).await.ok()?;
     let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];

@@ -90,61 +90,36 @@ impl Insider {
         let (k, me) = (keys.clone(), net.peer_id().to_bytes());
         tasks.push(tokio::spawn(async move {
             while let Some((peer, mut s)) = incoming.next().await {
-                let Some(req) = read16(&mut s).await else {
+                let Some(req) = super::hostile::read_msg(&mut s).await else {
                     continue;
                 };
                 let Ok(c) = Challenge::decode(&req) else {
                     continue;
                 };
                 let proof = k.member_proof(&peer.to_bytes(), &me, &c.nonce.0);
-                let _ = write16(&mut s, &Answer::Proof(Fixed(proof)).encode()).await;
+                let _ =
+                    super::hostile::write_msg(&mut s, &Answer::Proof(Fixed(proof)).encode()).await;
                 let _ = s.close().await;
             }
         }));
 
         // Circle-action fetches: answered with the script's junk.
-        let mut incoming = net
-            .streams()
-            .accept(StreamProtocol::new(OPS_PROTOCOL))
-            .expect("accept ops");
-        let sc = script.clone();
-        tasks.push(tokio::spawn(async move {
-            while let Some((_, mut s)) = incoming.next().await {
-                let _ = read32(&mut s).await;
-                let answer = {
-                    let mut sc = lock(&sc);
-                    sc.ops_asked += 1;
-                    encode_ops(&sc.ops_answer)
-                };
-                let _ = write32(&mut s, &answer).await;
-                let _ = s.close().await;
-            }
+        tasks.push(answer_each(&net, OPS_PROTOCOL, script.clone(), |sc| {
+            sc.ops_asked += 1;
+            encode_ops(&sc.ops_answer)
         }));
-
         // Join requests (when an invite names this node): "admitted", with junk.
-        let mut incoming = net
-            .streams()
-            .accept(StreamProtocol::new(JOIN_PROTOCOL))
-            .expect("accept joins");
-        let sc = script.clone();
-        tasks.push(tokio::spawn(async move {
-            while let Some((_, mut s)) = incoming.next().await {
-                let _ = read32(&mut s).await;
-                let answer = {
-                    let mut sc = lock(&sc);
-                    sc.joins_asked += 1;
-                    match &sc.join_ops {
-                        Some(ops) => JoinReply::Admitted {
-                            ops: ops.clone(),
-                            history: Vec::new(),
-                            cards: Vec::new(),
-                        },
-                        None => JoinReply::NotHere,
-                    }
-                };
-                let _ = write32(&mut s, &answer.encode()).await;
-                let _ = s.close().await;
+        tasks.push(answer_each(&net, JOIN_PROTOCOL, script.clone(), |sc| {
+            sc.joins_asked += 1;
+            match &sc.join_ops {
+                Some(ops) => JoinReply::Admitted {
+                    ops: ops.clone(),
+                    history: Vec::new(),
+                    cards: Vec::new(),
+                },
+                None => JoinReply::NotHere,
             }
+            .encode()
         }));
 
         // Gossip is ignored; syncs are answered with made-up heads.
@@ -215,8 +190,8 @@ impl Insider {
                 .open_stream(peer, StreamProtocol::new(membership::PROTOCOL))
                 .await
                 .ok()?;
-            write16(&mut s, &c.encode()).await?;
-            let a = read16(&mut s).await?;
+            super::hostile::write_msg(&mut s, &c.encode()).await?;
+            let a = super::hostile::read_msg(&mut s).await?;
             Answer::decode(&a).ok()
         };
         matches!(
@@ -233,6 +208,28 @@ impl Insider {
             .map(|(id, _)| *id)
             .collect()
     }
+}
+
+/// Answers every stream of `protocol` (one length-prefixed request, one
+/// answer) with what `answer` makes of the script.
+fn answer_each(
+    net: &NetHandle,
+    protocol: &'static str,
+    script: Arc<Mutex<Script>>,
+    answer: impl Fn(&mut Script) -> Vec<u8> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let mut incoming = net
+        .streams()
+        .accept(StreamProtocol::new(protocol))
+        .expect("accept");
+    tokio::spawn(async move {
+        while let Some((_, mut s)) = incoming.next().await {
+            let _ = read32(&mut s).await;
+            let reply = answer(&mut lock(&script));
+            let _ = write32(&mut s, &reply).await;
+            let _ = s.close().await;
+        }
+    })
 }
 
 fn answer_sync(keys: &TopicKeys, script: &Mutex<Script>, request: &[u8]) -> SyncResponse {
@@ -293,20 +290,6 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-async fn write16(s: &mut libp2p::Stream, v: &[u8]) -> Option<()> {
-    s.write_all(&(v.len() as u16).to_be_bytes()).await.ok()?;
-    s.write_all(v).await.ok()?;
-    s.flush().await.ok()
-}
-
-async fn read16(s: &mut libp2p::Stream) -> Option<Vec<u8>> {
-    let mut len = [0u8; 2];
-    s.read_exact(&mut len).await.ok()?;
-    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
-    s.read_exact(&mut buf).await.ok()?;
-    Some(buf)
 }
 
 pub async fn write32(s: &mut libp2p::Stream, v: &[u8]) -> Option<()> {

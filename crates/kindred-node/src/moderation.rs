@@ -82,6 +82,15 @@ fn invite_state(i: &InviteInfo, now: u64) -> &'static str {
     }
 }
 
+/// The invite a person came in with: the one their admission used (none
+/// for the owner).
+fn came_with(t: &TopicState, since: &kindred_proto::OpId) -> Option<PublicKey> {
+    t.auth.with(|c| match c.get(since).map(|o| &o.action) {
+        Some(kindred_proto::authority::Action::Admit { request, .. }) => Some(request.body.invite),
+        _ => None,
+    })
+}
+
 fn role_name(s: &Standing) -> (&'static str, &'static str) {
     match s {
         Standing::Member(r) => (r.name(), "member"),
@@ -137,14 +146,6 @@ impl Node {
         let state = t.auth.state();
         let names = self.inner.store.names(&t.id()).unwrap_or_default();
         let look_alikes = self.look_alikes(&t);
-        let came_with = |since: &kindred_proto::OpId| {
-            t.auth.with(|c| match c.get(since).map(|o| &o.action) {
-                Some(kindred_proto::authority::Action::Admit { request, .. }) => {
-                    Some(request.body.invite)
-                }
-                _ => None,
-            })
-        };
         let now = now_ms();
         let mut out: Vec<MemberView> = state
             .people
@@ -158,7 +159,7 @@ impl Node {
                     ),
                     _ => (None, None),
                 };
-                let invite = came_with(&p.since);
+                let invite = came_with(&t, &p.since);
                 let info = invite.and_then(|k| state.invites.get(&k));
                 MemberView {
                     handle: handle(k),
@@ -219,19 +220,21 @@ impl Node {
             member,
             reason: reason.to_string(),
         };
-        let came_with = self.member_view(&t, &member).await?.invite;
+        let invite = t
+            .auth
+            .state()
+            .people
+            .get(&member)
+            .and_then(|p| came_with(&t, &p.since));
         self.act(&t, draft).await?;
-        if let (true, Some(id)) = (revoke_invite, came_with) {
-            let key = t.auth.with(|c| {
+        if let (true, Some(key)) = (revoke_invite, invite) {
+            let active = t.auth.with(|c| {
                 c.state()
                     .invites
-                    .values()
-                    .find(|i| {
-                        i.key.to_hex().starts_with(&id) && invite_state(i, now_ms()) == "active"
-                    })
-                    .map(|i| i.key)
+                    .get(&key)
+                    .is_some_and(|i| invite_state(i, now_ms()) == "active")
             });
-            if let Some(key) = key {
+            if active {
                 self.act(&t, Draft::Revoke(key)).await?;
             }
         }

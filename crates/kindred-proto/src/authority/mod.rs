@@ -13,6 +13,7 @@ mod circle;
 pub mod join;
 mod keys;
 mod op;
+mod refusal;
 mod resolve;
 mod state;
 
