@@ -56,6 +56,9 @@ pub fn message(m: &MessageView, json: bool) {
     if json {
         return json_line(m);
     }
+    if let Some(a) = &m.action {
+        return println!("[{} UTC] — {}", time(m.timestamp), action_words(a));
+    }
     let name = safe(m.author_name.as_deref().unwrap_or("?"));
     let me = match (m.mine, m.role.as_str()) {
         (true, "") => " (you)".to_string(),
@@ -199,8 +202,10 @@ pub fn dm(m: &DmView, json: bool) {
     }
     let who = if m.mine {
         "you".to_string()
-    } else {
+    } else if m.who.is_empty() {
         short(&m.from)
+    } else {
+        safe(&m.who).into_owned()
     };
     let state = if m.mine {
         format!(" ({})", m.state)
@@ -254,4 +259,43 @@ pub fn inbox(inbox: &InboxView, json: bool) {
         println!("\nBlocked (kindred unblock PEER shows them again):");
         conversations(&inbox.blocked, false, "");
     }
+}
+
+/// A person in a line: their name and ~handle, or "you".
+fn named(n: &kindred_node::service_views::Named) -> String {
+    if n.you {
+        return "you".into();
+    }
+    match n.name.as_deref().filter(|s| !s.is_empty()) {
+        Some(name) => format!("{} {}", safe(name), n.handle),
+        None => n.handle.clone(),
+    }
+}
+
+/// A circle action as a plain sentence (the page says the same).
+pub fn action_words(a: &kindred_node::service_views::ActionLine) -> String {
+    let by = named(&a.by);
+    let whom = a.whom.as_ref().map(named).unwrap_or_default();
+    let mut s = match a.what.as_str() {
+        "joined" => {
+            let how = match (&a.invite, a.invite_made) {
+                (Some(i), Some(made)) => {
+                    format!(" with invite {i} of {} UTC, let in by {by}", time(made))
+                }
+                _ => String::new(),
+            };
+            format!("{whom} joined{how}")
+        }
+        "removed" => format!("{by} removed {whom}"),
+        "appointed" => format!("{by} made {whom} a moderator"),
+        "demoted" => format!("{by} made {whom} no longer a moderator"),
+        "left" => format!("{by} left the circle"),
+        "rules" => format!("{by} changed the circle's rules"),
+        "readmitted" => format!("{by} let {whom} back: an invite can let them in again"),
+        other => format!("{by}: {other} {whom}"),
+    };
+    if !a.reason.is_empty() {
+        s.push_str(&format!(": {}", safe(&a.reason)));
+    }
+    s
 }

@@ -79,10 +79,11 @@ fn a_removed_member_reads_nothing_new_and_cannot_post() {
                 .then_some(())
         });
     }
+    // A unique start of the handle will do, as for every PEER argument.
     let said = moderator.ok(&[
         "remove",
         "recovery",
-        &removed_handle,
+        &removed_handle[..6],
         "--reason",
         "harassment",
     ]);
@@ -120,6 +121,46 @@ fn a_removed_member_reads_nothing_new_and_cannot_post() {
         )),
         "{e}"
     );
+    // The removal is a plain line in everyone's timeline, with names and
+    // the reason; the removed person reads that it was them.
+    let line = |n: &Node, says: &str| {
+        wait_for("the removal line in the timeline", T, || {
+            let out = n.ok(&["read", "recovery"]);
+            out.lines()
+                .find(|l| l.contains(" — ") && l.contains(says))
+                .map(str::to_string)
+        })
+    };
+    let seen = line(&people[1], "removed");
+    assert!(
+        seen.contains(&format!(
+            "Morgan {mod_handle} removed cat {removed_handle}: harassment"
+        )),
+        "{seen}"
+    );
+    let told = line(removed, "removed you");
+    assert!(
+        told.contains(&format!("Morgan {mod_handle} removed you: harassment")),
+        "{told}"
+    );
+    // Joins are lines too; moderators also see the invite each one used.
+    let joins = |n: &Node| -> Vec<Value> {
+        n.timeline("recovery")
+            .into_iter()
+            .filter(|m| m["action"]["what"] == "joined")
+            .collect()
+    };
+    let seen = joins(&owner);
+    assert!(seen.len() >= 3, "{seen:?}");
+    assert!(
+        seen.iter().all(|j| j["action"]["invite"].is_string()),
+        "{seen:?}"
+    );
+    let plain = owner.ok(&["read", "recovery"]);
+    assert!(plain.contains("joined with invite "), "{plain}");
+    assert!(joins(&people[1])
+        .iter()
+        .all(|j| j["action"]["invite"].is_null()));
     // Its node syncs with the others for a while and still reads nothing new.
     std::thread::sleep(Duration::from_secs(3));
     assert!(
@@ -318,4 +359,86 @@ fn leaving_deletes_the_circle_and_renaming_shows_everywhere() {
     wait_for("the circle to have a key only members hold", T, || {
         (owner.topic_status("caregivers")["keys_ok"] == true).then_some(())
     });
+}
+
+/// One way to name a person: `dm`, `remove` and `chat` take a display name,
+/// a ~handle or a unique start of it; an ambiguous name lists who it could
+/// be; `chat` names people as `inbox` does; `read --limit` counts what it
+/// shows, not posts by people you blocked.
+#[test]
+fn a_person_is_named_the_same_way_everywhere() {
+    let owner = Node::new("owner");
+    let (ann, ben, cat) = (Node::new("ann"), Node::new("ben"), Node::new("cat"));
+    owner.create("grief");
+    for n in [&ann, &ben, &cat] {
+        n.join(&invite(&owner, "grief", &[]));
+    }
+    for n in [&owner, &ann] {
+        wait_for("everyone's contact card", T, || {
+            let known = members(n, "grief").len() == 4;
+            (known && n.cli(&["dm", "ben", "hello by name"]).status.success()).then_some(())
+        });
+    }
+    let ann_handle = handle_of(&ann, "grief");
+    let said = wait_for(
+        "ben to accept and read ann's message, by her name",
+        T,
+        || {
+            let _ = ben.cli(&["accept", "ann"]);
+            let out = ben.ok(&["chat", "ann"]);
+            out.contains("hello by name").then_some(out)
+        },
+    );
+    assert!(
+        said.contains(&format!("ann {ann_handle}: hello by name")),
+        "{said}"
+    );
+
+    // Two people called ann (case aside): the name alone is not enough.
+    cat.ok(&["rename", "grief", "Ann"]);
+    wait_for("the owner to see the new name", T, || {
+        members(&owner, "grief")
+            .iter()
+            .any(|m| m["name"] == "Ann")
+            .then_some(())
+    });
+    let cat_handle = handle_of(&cat, "grief");
+    let e = err(&owner, &["remove", "grief", "ann"]);
+    assert!(
+        e.contains(&ann_handle) && e.contains(&cat_handle) && e.contains("give their ~handle"),
+        "{e}"
+    );
+    let e = err(&owner, &["remove", "grief", "nobody-here"]);
+    assert!(e.contains("nobody in this circle is called"), "{e}");
+
+    // ann blocks cat; the last three posts she asks for are three she sees.
+    ann.ok(&["block", &cat_handle]);
+    owner.post("grief", "one");
+    owner.post("grief", "two");
+    owner.post("grief", "three");
+    for i in 0..3 {
+        cat.post("grief", &format!("from cat {i}"));
+    }
+    wait_for("the owner to have cat's posts", T, || {
+        (owner.texts("grief").len() >= 6).then_some(())
+    });
+    wait_for(
+        "ann to hold what the owner holds, cat's posts too",
+        T,
+        || {
+            let count = |n: &Node| n.topic_status("grief")["messages"].as_u64();
+            (count(&ann) == count(&owner)).then_some(())
+        },
+    );
+    let last = wait_for("ann's last three posts", T, || {
+        let out = ann.ok(&["read", "grief", "--limit", "3", "--json"]);
+        let texts: Vec<String> = out
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|m| m["action"].is_null())
+            .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+            .collect();
+        (texts == ["one", "two", "three"]).then_some(texts)
+    });
+    assert_eq!(last.len(), 3);
 }

@@ -885,3 +885,90 @@ fn a_newcomer_is_told_earlier_conversation_is_not_shared() {
     assert!(!said.contains("Reachable from the internet"), "{said}");
     assert!(!said.contains("Relays keeping a place"), "{said}");
 }
+
+/// Issue 19, items 5 and 6: what changes who is in a circle shows at once
+/// on every open page, without a reload. A join appears in the owner's
+/// people and in its invite's uses, and as a line (with the invite, for the
+/// owner); a removal is a line with names and the reason on a member's
+/// page; the removed person's page says plainly that they are out.
+#[test]
+fn joins_and_removals_show_on_every_page_as_they_happen() {
+    if skip() {
+        return;
+    }
+    let alice = Node::new("alice");
+    let bob = Node::new("bob");
+    let carol = Node::new("carol");
+    let invite = alice.create("night owls");
+    bob.join(&invite);
+    let circle = alice.topic_status("night owls")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let br = Browser::launch().unwrap();
+    let (a, b, c) = (br.tab(), br.tab(), br.tab());
+    for (tab, node, name) in [(&a, &alice, "Ada"), (&b, &bob, "Bo")] {
+        tab.goto(&sign_in_link(node));
+        let _ = name;
+        tab.eval(&format!("location.hash = '#c/{circle}'"));
+        tab.wait(
+            "the circle",
+            "!document.getElementById('circle').hidden && document.getElementById('circle-name').innerText === 'night owls'",
+        );
+    }
+    a.eval("document.getElementById('member-list').closest('details').open = true; true");
+    a.wait(
+        "Bo among the people",
+        "document.getElementById('member-list').textContent.includes('bob')",
+    );
+    // carol joins while both pages are open: no reload, no click.
+    carol.join(&invite);
+    let carol_handle = carol.handle_seen_by(&alice);
+    a.wait(
+        "carol in the owner's people, and the invite's second use",
+        &format!("document.getElementById('member-list').textContent.includes({carol_handle:?}) && document.getElementById('invite-list').textContent.includes('2 of 10 uses')"),
+    );
+    let line = a.wait(
+        "the join as a line, with its invite for the owner",
+        "(l => l && l.innerText)([...document.querySelectorAll('#posts li.action')].find(l => l.innerText.includes('carol') && l.innerText.includes('joined')))",
+    );
+    assert!(
+        line.as_str().unwrap_or_default().contains("with invite"),
+        "{line}"
+    );
+    c.goto(&sign_in_link(&carol));
+    c.eval(&format!("location.hash = '#c/{circle}'"));
+    c.wait(
+        "carol's circle",
+        "!document.getElementById('circle').hidden",
+    );
+    assert!(!visible(&c, "circle-out"));
+    // Ada removes carol from the CLI; Bo's and carol's pages follow.
+    alice.ok(&["remove", "night owls", &carol_handle, "--reason", "spam"]);
+    let seen = b.wait(
+        "the removal as a line on Bo's page",
+        "(l => l && l.innerText)([...document.querySelectorAll('#posts li.action')].find(l => l.innerText.includes('removed')))",
+    );
+    let seen = seen.as_str().unwrap_or_default();
+    assert!(
+        seen.contains("alice") && seen.contains(&carol_handle) && seen.contains(": spam"),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains("with invite"),
+        "only moderators see invites: {seen}"
+    );
+    c.wait(
+        "carol told plainly she is out",
+        "!document.getElementById('circle-out').hidden && document.getElementById('circle-out').innerText.includes('You were removed')",
+    );
+    let state = c.eval("document.getElementById('circle-state').innerText");
+    assert!(
+        !state.as_str().unwrap_or_default().contains("being renewed"),
+        "{state}"
+    );
+    c.wait(
+        "the line that says so among her posts",
+        "[...document.querySelectorAll('#posts li.action')].some(l => l.innerText.includes('removed you'))",
+    );
+}

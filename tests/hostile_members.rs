@@ -452,7 +452,12 @@ fn a_removed_member_and_an_approval_invite_holder_cannot_freeze_flood_or_grow_a_
     // insider can start (it asks to be checked again and again).
     let before = measure(&owner);
     let ann_before = measure(&ann);
-    insider.script.lock().expect("script").fake_head_bytes = 4096;
+    {
+        let mut script = insider.script.lock().expect("script");
+        script.fake_head_bytes = 4096;
+        // Each claims to be as deep as history may go.
+        script.fake_head_depth = kindred_proto::envelope::MAX_DEPTH;
+    }
     wait_for("the insider to reach its stand-in budget", T, || {
         rt.block_on(insider.challenge(owner_at.0));
         let served = insider.served().len();
@@ -480,6 +485,18 @@ fn a_removed_member_and_an_approval_invite_holder_cannot_freeze_flood_or_grow_a_
             let t = ann.topic_status(CIRCLE);
             (t["messages"].as_u64() >= Some(1) && t["missing"] == 0).then_some(())
         },
+    );
+    // The owner's post stands on the history it can open, not at the
+    // ceiling the made-up heads claim.
+    let posts = owner.wait_posts(CIRCLE, 1, T);
+    let depth = posts
+        .iter()
+        .find(|p| p["text"] == "still here")
+        .and_then(|p| p["depth"].as_u64())
+        .expect("the owner's post, with its depth");
+    assert!(
+        depth < 10_000,
+        "the owner's post was placed at depth {depth}"
     );
     let spread = measure(&ann).sealed - ann_before.sealed;
     println!("stand-ins that reached ann through the owner's post: {spread}");

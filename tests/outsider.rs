@@ -114,6 +114,7 @@ fn an_outsider_sees_only_ciphertext_and_its_injections_are_rejected() {
         body: "injected".into(),
         parents: vec![],
         timestamp: 0,
+        depth: 0,
     };
     let other_epoch = kindred_proto::topic::EpochKeys::derive(
         &other.id,

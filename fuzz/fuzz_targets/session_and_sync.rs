@@ -31,6 +31,7 @@ fn store() -> &'static Fixture {
                 body: format!("m{i}"),
                 parents: parents.clone(),
                 timestamp: i,
+                depth: i,
             };
             let (id, env) = envelope::seal(&keys, &epoch, &author, &content).expect("seal");
             let opened = envelope::open(&keys, &ring, &env).expect("open");

@@ -27,6 +27,8 @@ pub struct Script {
     pub join_ops: Option<Vec<Vec<u8>>>,
     /// Bytes of sealed data each made-up head carries; 0 claims none.
     pub fake_head_bytes: usize,
+    /// The depth each made-up head claims.
+    pub fake_head_depth: u64,
     /// Made-up heads served so far (id → envelope).
     pub served: Vec<(MessageId, Vec<u8>)>,
     /// Requests seen, by protocol.
@@ -167,6 +169,7 @@ impl Insider {
             body: String::new(),
             parents: vec![],
             timestamp: now_ms(),
+            depth: 0,
         };
         let (_, env) =
             kindred_proto::envelope::seal_data(&self.keys, epoch, author, &content, op.encoded())
@@ -258,6 +261,7 @@ fn answer_sync(keys: &TopicKeys, script: &Mutex<Script>, request: &[u8]) -> Sync
                     body: String::new(),
                     parents: vec![],
                     timestamp: now_ms(),
+                    depth: sc.fake_head_depth,
                 };
                 let data = vec![0x5a; sc.fake_head_bytes];
                 let (id, env) =

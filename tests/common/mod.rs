@@ -265,7 +265,16 @@ impl Node {
         self.ok(&["post", topic, text]);
     }
 
+    /// The posts `read --json` shows (without the circle-action lines).
     pub fn read(&self, topic: &str) -> Vec<Value> {
+        self.timeline(topic)
+            .into_iter()
+            .filter(|m| m["action"].is_null())
+            .collect()
+    }
+
+    /// Everything `read --json` shows: posts and circle-action lines.
+    pub fn timeline(&self, topic: &str) -> Vec<Value> {
         self.ok(&["read", topic, "--json"])
             .lines()
             .map(|l| serde_json::from_str(l).expect("read --json prints JSON lines"))

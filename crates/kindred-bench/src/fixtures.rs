@@ -23,14 +23,15 @@ pub fn chain(
     let mut prev = first_parent;
     let now = now_ms();
     for k in 0..n {
+        let depth = prev.map(|(_, d)| d + 1).unwrap_or(0);
         let content = MessageContent {
             kind: Kind::Post,
             body: body(k, text_len),
             parents: prev.iter().map(|(id, _)| *id).collect(),
             timestamp: now - (n - k) as u64,
+            depth,
         };
         let (id, envelope) = seal(keys, epoch, author, &content)?;
-        let depth = prev.map(|(_, d)| d + 1).unwrap_or(0);
         out.push(MessageRecord {
             id: ByteBuf::from(id.0.to_vec()),
             author: ByteBuf::from(author.public_key().0.to_vec()),
@@ -68,6 +69,7 @@ pub fn loose(
                 body: body(k, text_len),
                 parents: vec![],
                 timestamp: now,
+                depth: 0,
             };
             Ok(seal(keys, epoch, author, &content)?.1)
         })

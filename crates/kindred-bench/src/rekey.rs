@@ -101,6 +101,7 @@ fn pure(n: usize) -> Pure {
         body: String::new(),
         parents: vec![kindred_proto::MessageId([1; 32]); 2],
         timestamp: ts,
+        depth: 1,
     };
     let envelope =
         kindred_proto::envelope::seal_data(&keys, &epoch, &owner, &content, op.encoded())

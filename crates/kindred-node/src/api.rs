@@ -443,6 +443,10 @@ pub struct MessagesReply {
     pub messages: Vec<crate::circles::MessageView>,
     /// Pass as `after` to `follow` to get what arrives next.
     pub cursor: u64,
+    /// From `follow`: something changed who is in the circle or what they
+    /// are called (a circle action, a new name); views of people refresh.
+    #[serde(default)]
+    pub people_changed: bool,
 }
 
 async fn messages(
@@ -451,7 +455,11 @@ async fn messages(
     Query(q): Query<ListReq>,
 ) -> ApiResult<MessagesReply> {
     let (messages, cursor) = s.node.messages(&topic, q.limit.unwrap_or(usize::MAX))?;
-    Ok(Json(MessagesReply { messages, cursor }))
+    Ok(Json(MessagesReply {
+        messages,
+        cursor,
+        people_changed: false,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -466,8 +474,12 @@ async fn follow(
     Query(q): Query<FollowReq>,
 ) -> ApiResult<MessagesReply> {
     let wait = Duration::from_millis(q.wait_ms.unwrap_or(25_000)).min(MAX_WAIT);
-    let (messages, cursor) = s.node.follow(&topic, q.after, wait).await?;
-    Ok(Json(MessagesReply { messages, cursor }))
+    let (messages, cursor, people_changed) = s.node.follow(&topic, q.after, wait).await?;
+    Ok(Json(MessagesReply {
+        messages,
+        cursor,
+        people_changed,
+    }))
 }
 
 #[derive(Deserialize)]

@@ -251,7 +251,7 @@ impl crate::service::Node {
         let state = t.auth.state();
         let words = match state.role(&t.me.public_key()) {
             Err(Refusal::Removed { by, .. }) => format!(
-                "you were removed from this circle by {}",
+                "you were removed from this circle by {}: you can still read what was said while you were in it, but nothing said since reaches you and you cannot post here (only a moderator can let you back)",
                 kindred_proto::authority::handle(&by)
             ),
             Err(Refusal::Left(_)) => "you have left this circle".into(),

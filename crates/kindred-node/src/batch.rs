@@ -65,6 +65,7 @@ mod tests {
                     body: format!("message {i}"),
                     parents: vec![],
                     timestamp: i,
+                    depth: 0,
                 };
                 seal(&keys, &epoch, &author, &c).expect("seal").1
             })

@@ -17,6 +17,10 @@ use crate::service::{lock, Node};
 use crate::topics::{TopicState, TopicSummary};
 use crate::{now_ms, NodeError};
 
+/// How much deeper than the next head a sealed stand-in head may be and
+/// still be named by this node's messages (see `skip_implausible_heads`).
+const MAX_HEAD_GAP: u64 = 4_096;
+
 /// A message as the API shows it.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct MessageView {
@@ -46,6 +50,10 @@ pub struct MessageView {
     /// so nobody can pass for one; empty for members.
     #[serde(default)]
     pub role: String,
+    /// Set when this is not a post but a circle action (a join, a removal,
+    /// a role or rules change), shown as a plain line; `text` is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<crate::timeline::ActionLine>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -146,6 +154,34 @@ impl Node {
             .await
     }
 
+    /// A sealed stand-in's depth is only what its envelope says: a
+    /// locator holder can make one up far past the rest of history. Naming
+    /// it would carry this node's messages (and everyone's after them) to
+    /// the ceiling, where order falls back to ids. So stand-in heads far
+    /// deeper than the deepest head this node could open are left unnamed
+    /// (honest concurrent heads are a few apart).
+    fn skip_implausible_heads(
+        &self,
+        tid: &TopicId,
+        heads: &mut Vec<(u64, MessageId)>,
+    ) -> Result<(), NodeError> {
+        let mut sealed = Vec::with_capacity(heads.len());
+        for (_, id) in heads.iter() {
+            let r = self.inner.store.get(tid, id)?;
+            sealed.push(r.is_some_and(|r| r.kind == kindred_store::OPAQUE_KIND));
+        }
+        let anchor = heads
+            .iter()
+            .zip(&sealed)
+            .find(|(_, s)| !**s)
+            .map(|((d, _), _)| *d);
+        if let Some(anchor) = anchor {
+            let mut s = sealed.into_iter();
+            heads.retain(|(d, _)| !(s.next() == Some(true) && *d > anchor + MAX_HEAD_GAP));
+        }
+        Ok(())
+    }
+
     async fn publish_sealed(
         &self,
         t: &TopicState,
@@ -155,10 +191,11 @@ impl Node {
         data: &[u8],
     ) -> Result<MessageRecord, NodeError> {
         let tid = t.id();
-        let parents: Vec<MessageId> = self
-            .inner
-            .store
-            .heads(&tid)?
+        // Deepest first, so the depth follows from the first.
+        let mut heads = self.inner.store.heads(&tid)?;
+        self.skip_implausible_heads(&tid, &mut heads)?;
+        let depth = kindred_proto::envelope::child_depth(heads.first().map(|(d, _)| *d));
+        let parents: Vec<MessageId> = heads
             .into_iter()
             .take(MAX_PARENTS)
             .map(|(_, id)| id)
@@ -168,6 +205,7 @@ impl Node {
             body,
             parents,
             timestamp: now_ms(),
+            depth,
         };
         let (_, envelope) = if kind.is_binary() {
             seal_data(&t.keys, epoch, &t.me, &content, data)?
@@ -291,6 +329,7 @@ impl Node {
     ) -> MessageView {
         let author = m.author();
         MessageView {
+            action: self.action_line(t, m),
             similar_to: look_alikes.get(&author).cloned().unwrap_or_default(),
             id: m.id().to_hex(),
             author_name: self.name_in(t, &author),
@@ -317,16 +356,33 @@ impl Node {
     ) -> Result<(Vec<MessageView>, u64), NodeError> {
         let t = self.inner.topics.resolve(topic)?;
         let cursor = self.inner.store.last_arrival(&t.id())?;
-        let msgs = self.inner.store.latest(&t.id(), Kind::Post, limit)?;
         let blocked = self.blocked_authors(&t)?;
+        let msgs = self
+            .inner
+            .store
+            .latest_where(&t.id(), limit, |m| self.shown(&t, m, &blocked))?;
         let look_alikes = self.look_alikes(&t);
         Ok((
             msgs.iter()
-                .filter(|m| !blocked.contains(&m.author()))
                 .map(|m| self.view(&t, m, &look_alikes))
                 .collect(),
             cursor,
         ))
+    }
+
+    /// Whether a stored message is one the timeline shows: a post by
+    /// someone not blocked, or a circle action people see.
+    fn shown(
+        &self,
+        t: &TopicState,
+        m: &MessageRecord,
+        blocked: &std::collections::HashSet<kindred_proto::PublicKey>,
+    ) -> bool {
+        match m.kind() {
+            Kind::Post => !blocked.contains(&m.author()),
+            Kind::Authority => self.action_line(t, m).is_some(),
+            _ => false,
+        }
     }
 
     /// Pseudonyms in this circle of people you blocked: their contact card
@@ -353,13 +409,16 @@ impl Node {
         Ok(out)
     }
 
-    /// Posts that arrived after `cursor`, waiting up to `wait` for some.
+    /// What arrived after `cursor`, waiting up to `wait` for something:
+    /// the posts and action lines to show, and whether anything changed
+    /// who is in the circle or what they are called (an action, a new
+    /// name), so a view of its people can refresh.
     pub async fn follow(
         &self,
         topic: &str,
         cursor: u64,
         wait: Duration,
-    ) -> Result<(Vec<MessageView>, u64), NodeError> {
+    ) -> Result<(Vec<MessageView>, u64, bool), NodeError> {
         let t = self.inner.topics.resolve(topic)?;
         let mut updates = self.inner.updates.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
@@ -373,19 +432,22 @@ impl Node {
             let look_alikes = self.look_alikes(&t);
             let posts: Vec<MessageView> = batch
                 .iter()
-                .filter(|(_, m)| m.kind() == Kind::Post && !blocked.contains(&m.author()))
+                .filter(|(_, m)| self.shown(&t, m, &blocked))
                 .map(|(_, m)| self.view(&t, m, &look_alikes))
                 .collect();
-            if !posts.is_empty() {
-                return Ok((posts, cursor));
+            let people_changed = batch
+                .iter()
+                .any(|(_, m)| matches!(m.kind(), Kind::Authority | Kind::Profile));
+            if !posts.is_empty() || people_changed {
+                return Ok((posts, cursor, people_changed));
             }
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             if remaining.is_zero() {
-                return Ok((vec![], cursor));
+                return Ok((vec![], cursor, false));
             }
             match tokio::time::timeout(remaining, updates.recv()).await {
-                Err(_) => return Ok((vec![], cursor)),
-                Ok(Err(broadcast::error::RecvError::Closed)) => return Ok((vec![], cursor)),
+                Err(_) => return Ok((vec![], cursor, false)),
+                Ok(Err(broadcast::error::RecvError::Closed)) => return Ok((vec![], cursor, false)),
                 Ok(_) => {}
             }
         }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::who;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use kindred_net::{Multiaddr, PeerId, StreamProtocol};
 use kindred_proto::dm::{Contact, DmMessage, Item, CONTACT_TEXT, DM_ID_LEN};
@@ -99,6 +100,10 @@ pub struct DmView {
     /// queued, sent, delivered, received or request.
     pub state: String,
     pub mine: bool,
+    /// How the sender is named: "you", or their name and ~handle as
+    /// everywhere else.
+    #[serde(default)]
+    pub who: String,
 }
 
 /// One conversation or request in the inbox.
@@ -501,8 +506,82 @@ impl Node {
         out
     }
 
-    /// Finds who PEER means: a contact code, a ~handle from a shared circle,
-    /// or a PeerId (or unique prefix) this node has a contact for.
+    /// Everyone this node knows as a node, by what a PEER argument may
+    /// name: their handles and names in circles you share (from their
+    /// contact cards) and the name they wrote to you under.
+    fn people(&self) -> Result<Vec<who::Candidate<PeerId>>, NodeError> {
+        let mut found: Vec<(who::Candidate<PeerId>, Option<String>)> = Vec::new();
+        let mut entry = |peer: PeerId| -> usize {
+            match found.iter().position(|(c, _)| c.key == peer) {
+                Some(i) => i,
+                None => {
+                    found.push((
+                        who::Candidate {
+                            key: peer,
+                            pseudonyms: Vec::new(),
+                            peer_id: Some(peer.to_string()),
+                            names: Vec::new(),
+                            label: String::new(),
+                        },
+                        None,
+                    ));
+                    found.len() - 1
+                }
+            }
+        };
+        let mut named = Vec::new();
+        for (peer, author, name, ..) in self.circle_contacts() {
+            named.push((entry(peer), Some(author), name));
+        }
+        for (bytes, rec) in self.store().contacts()? {
+            if let Ok(peer) = PeerId::from_bytes(&bytes) {
+                named.push((entry(peer), None, rec.name));
+            }
+        }
+        for (i, author, name) in named {
+            let (c, handle_shown) = &mut found[i];
+            if let Some(a) = author {
+                c.pseudonyms.push(a.to_hex());
+                handle_shown.get_or_insert_with(|| handle(&a));
+            }
+            if let Some(n) = name.filter(|n| !c.names.contains(n)) {
+                c.names.push(n);
+            }
+        }
+        Ok(found
+            .into_iter()
+            .map(|(mut c, h)| {
+                c.label = who::label(
+                    c.names.first().map(String::as_str),
+                    h.as_deref(),
+                    &c.key.to_string(),
+                );
+                c
+            })
+            .collect())
+    }
+
+    /// Whom a PEER argument means (see [`who::pick`]); a whole PeerId is
+    /// taken as it is.
+    fn find_peer(&self, query: &str) -> Result<PeerId, NodeError> {
+        let q = query.trim();
+        if let Ok(p) = q.parse::<PeerId>() {
+            return Ok(p);
+        }
+        match who::pick(q, &self.people()?) {
+            who::Pick::One(p) => Ok(p),
+            who::Pick::Nobody => Err(err(format!(
+                "nobody you know is called {q:?} or has that handle; `kindred inbox` and `kindred members CIRCLE` list people with their ~handles"
+            ))),
+            who::Pick::Several(labels) => Err(err(format!(
+                "{q:?} could be {}; give their ~handle",
+                who::list(&labels)
+            ))),
+        }
+    }
+
+    /// Finds who PEER means and how to reach them: a contact code, or
+    /// anyone [`Node::find_peer`] finds.
     fn resolve_peer(&self, query: &str) -> Result<Target, NodeError> {
         let q = query.trim();
         if CONTACT_TEXT.looks_like(q) {
@@ -514,68 +593,15 @@ impl Node {
             let rec = self.store().contact(&peer.to_bytes())?;
             return self.target(peer, &rec, Some(&c));
         }
-        // A ~handle (or more of the pseudonym), or the whole pseudonym as
-        // `--json` shows it.
-        let pseudonym = q
-            .strip_prefix('~')
-            .or_else(|| (q.len() == 64 && q.bytes().all(|b| b.is_ascii_hexdigit())).then_some(q));
-        if let Some(h) = pseudonym {
-            let h = h.to_ascii_lowercase();
-            let found: Vec<_> = self
-                .circle_contacts()
-                .into_iter()
-                .filter(|(_, author, ..)| author.to_hex().starts_with(&h) && !h.is_empty())
-                .collect();
-            let peers: HashSet<PeerId> = found.iter().map(|f| f.0).collect();
-            return match (peers.len(), found.into_iter().next()) {
-                (1, Some((peer, _, name, c, code))) => {
-                    self.store()
-                        .learn_contact(&peer.to_bytes(), Some(&code), name.as_deref())?;
-                    let rec = self.store().contact(&peer.to_bytes())?;
-                    self.target(peer, &rec, Some(&c))
-                }
-                (0, _) => Err(err(format!("no member of your circles has the handle {q}"))),
-                _ => Err(err(format!(
-                    "{q} matches several members; give more of the handle"
-                ))),
-            };
-        }
-        let mut candidates: HashSet<PeerId> = HashSet::new();
-        for (bytes, _) in self.store().contacts()? {
-            if let Ok(p) = PeerId::from_bytes(&bytes) {
-                if p.to_string().starts_with(q) {
-                    candidates.insert(p);
-                }
-            }
-        }
-        for (p, ..) in self.circle_contacts() {
-            if p.to_string().starts_with(q) {
-                candidates.insert(p);
-            }
-        }
-        if let Ok(p) = q.parse::<PeerId>() {
-            candidates = HashSet::from([p]);
-        }
-        let peer = match candidates.len() {
-            1 => candidates
-                .into_iter()
-                .next()
-                .ok_or_else(|| err("unreachable"))?,
-            0 => return Err(err(format!("no known peer matches {q}"))),
-            _ => {
-                return Err(err(format!(
-                    "{q} matches several peers; give more of the id"
-                )))
-            }
-        };
-        let rec = self.store().contact(&peer.to_bytes())?;
-        if rec.code.is_none() {
-            if let Some((_, _, name, _, code)) =
-                self.circle_contacts().into_iter().find(|c| c.0 == peer)
-            {
-                self.store()
-                    .learn_contact(&peer.to_bytes(), Some(&code), name.as_deref())?;
-            }
+        let peer = self.find_peer(q)?;
+        // The newest card a shared circle holds for them is how to reach them.
+        if let Some((_, _, name, c, code)) =
+            self.circle_contacts().into_iter().find(|c| c.0 == peer)
+        {
+            self.store()
+                .learn_contact(&peer.to_bytes(), Some(&code), name.as_deref())?;
+            let rec = self.store().contact(&peer.to_bytes())?;
+            return self.target(peer, &rec, Some(&c));
         }
         let rec = self.store().contact(&peer.to_bytes())?;
         self.target(peer, &rec, None)
@@ -796,8 +822,23 @@ impl Node {
         }
     }
 
-    fn dm_view(&self, peer: &PeerId, r: &DmRecord) -> DmView {
+    /// How a peer is named everywhere: name and ~handle from a circle you
+    /// share, else the name they wrote under, else their PeerId's tail.
+    fn label_of(&self, peer: &PeerId) -> String {
+        self.people()
+            .ok()
+            .and_then(|all| all.into_iter().find(|c| c.key == *peer))
+            .map(|c| c.label)
+            .unwrap_or_else(|| who::label(None, None, &peer.to_string()))
+    }
+
+    fn dm_view(&self, peer: &PeerId, label: &str, r: &DmRecord) -> DmView {
         DmView {
+            who: if r.from_me {
+                "you".into()
+            } else {
+                label.to_string()
+            },
             id: hex::encode(&r.id),
             from: if r.from_me {
                 self.inner.peer_id.to_string()
@@ -820,12 +861,15 @@ impl Node {
 
     /// One conversation, newest `limit` messages in order, and a cursor.
     pub fn chat(&self, peer: &str, limit: usize) -> Result<(Vec<DmView>, u64), NodeError> {
-        let target = self.resolve_known(peer)?;
+        let target = self.find_peer(peer)?;
         let pb = target.to_bytes();
         let msgs = self.store().dm_conversation(&pb, 0, limit, false)?;
         let cursor = msgs.last().map(|(s, _)| *s).unwrap_or(0);
+        let label = self.label_of(&target);
         Ok((
-            msgs.iter().map(|(_, r)| self.dm_view(&target, r)).collect(),
+            msgs.iter()
+                .map(|(_, r)| self.dm_view(&target, &label, r))
+                .collect(),
             cursor,
         ))
     }
@@ -833,7 +877,7 @@ impl Node {
     /// Marks a conversation read: the page and the CLI say so once they
     /// have shown it (reading it changes nothing, so no link can).
     pub async fn mark_chat_read(&self, peer: &str) -> Result<(), NodeError> {
-        let target = self.resolve_known(peer)?;
+        let target = self.find_peer(peer)?;
         self.store().dm_mark_read(&target.to_bytes())?;
         self.store().flush().await?;
         Ok(())
@@ -846,7 +890,7 @@ impl Node {
         cursor: u64,
         wait: Duration,
     ) -> Result<(Vec<DmView>, u64), NodeError> {
-        let target = self.resolve_known(peer)?;
+        let target = self.find_peer(peer)?;
         let pb = target.to_bytes();
         let mut updates = self.dm().updates.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
@@ -855,7 +899,9 @@ impl Node {
             if !msgs.is_empty() {
                 let next = msgs.last().map(|(s, _)| *s).unwrap_or(cursor);
                 return Ok((
-                    msgs.iter().map(|(_, r)| self.dm_view(&target, r)).collect(),
+                    msgs.iter()
+                        .map(|(_, r)| self.dm_view(&target, &self.label_of(&target), r))
+                        .collect(),
                     next,
                 ));
             }
@@ -865,29 +911,6 @@ impl Node {
                 }
                 Ok(_) => {}
             }
-        }
-    }
-
-    /// Like `resolve_peer`, but also accepts peers we only know from their
-    /// messages (a request from a stranger has no contact code).
-    fn resolve_known(&self, query: &str) -> Result<PeerId, NodeError> {
-        let q = query.trim();
-        if let Ok(t) = self.resolve_peer(q) {
-            return Ok(t.peer);
-        }
-        let matches: Vec<PeerId> = self
-            .store()
-            .contacts()?
-            .into_iter()
-            .filter_map(|(b, _)| PeerId::from_bytes(&b).ok())
-            .filter(|p| p.to_string().starts_with(q) && !q.is_empty())
-            .collect();
-        match matches.as_slice() {
-            [p] => Ok(*p),
-            [] => Err(err(format!("no known peer matches {q}"))),
-            _ => Err(err(format!(
-                "{q} matches several peers; give more of the id"
-            ))),
         }
     }
 
@@ -939,7 +962,7 @@ impl Node {
         peer: &str,
         action: ConsentAction,
     ) -> Result<ConversationView, NodeError> {
-        let peer = self.resolve_known(peer)?;
+        let peer = self.find_peer(peer)?;
         let c = self.store().set_consent(&peer.to_bytes(), action)?;
         self.store().flush().await?;
         let _ = self.dm().updates.send(peer);

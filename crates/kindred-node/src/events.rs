@@ -14,6 +14,10 @@ pub struct TopicStats {
     pub rejected: u64,
     /// Valid messages this node already had.
     pub duplicates: u64,
+    /// Messages that opened but claimed a place in history their parents
+    /// contradict (a member's node lying about depth).
+    #[serde(default)]
+    pub misplaced: u64,
 }
 
 #[derive(Default)]

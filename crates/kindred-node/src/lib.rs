@@ -31,8 +31,10 @@ mod reconnect;
 mod service;
 mod streams;
 mod sync;
+mod timeline;
 mod topics;
 mod web;
+mod who;
 
 pub use error::NodeError;
 pub use join::InviteOptions;
@@ -48,6 +50,7 @@ pub mod service_views {
     pub use crate::join::InvitePreview;
     pub use crate::moderation::{InviteView, MemberView, PendingView};
     pub use crate::reading::ProfileView;
+    pub use crate::timeline::{ActionLine, Named};
 }
 
 /// The PeerId a node secret gives.

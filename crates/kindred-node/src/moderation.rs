@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::service::Node;
 use crate::topics::TopicState;
-use crate::{now_ms, NodeError};
+use crate::{now_ms, who, NodeError};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MemberView {
@@ -100,43 +100,39 @@ fn role_name(s: &Standing) -> (&'static str, &'static str) {
 }
 
 impl Node {
-    /// Finds a person of the circle by handle (`~` optional), a prefix of
-    /// at least 6 hex digits of their key, or their exact display name.
-    fn person(&self, t: &TopicState, who: &str) -> Result<PublicKey, NodeError> {
-        let q = who.trim().trim_start_matches('~').to_ascii_lowercase();
+    /// Finds a person of the circle as every PEER argument does
+    /// ([`who::pick`]): a ~handle or any unique start of it, their whole
+    /// pseudonym, or a display name nobody else in the circle has.
+    fn person(&self, t: &TopicState, who_: &str) -> Result<PublicKey, NodeError> {
         let state = t.auth.state();
         let names = self.inner.store.names(&t.id()).unwrap_or_default();
-        let name_of = |k: &PublicKey| {
-            names
-                .iter()
-                .find(|(a, _)| a == k)
-                .map(|(_, n)| n.clone())
-                .or_else(|| state.people.get(k).map(|p| p.name.clone()))
-                .unwrap_or_default()
-        };
-        let by_key: Vec<PublicKey> = if q.len() >= 6 && q.chars().all(|c| c.is_ascii_hexdigit()) {
-            state
-                .people
-                .keys()
-                .filter(|k| k.to_hex().starts_with(&q))
-                .copied()
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let by_name: Vec<PublicKey> = state
+        let all: Vec<who::Candidate<PublicKey>> = state
             .people
-            .keys()
-            .filter(|k| name_of(k).eq_ignore_ascii_case(who.trim()))
-            .copied()
+            .iter()
+            .map(|(k, p)| {
+                // The name they go by now: their newest profile, else the
+                // name they joined with.
+                let known = vec![names
+                    .iter()
+                    .find(|(a, _)| a == k)
+                    .map_or_else(|| p.name.clone(), |(_, n)| n.clone())];
+                who::Candidate {
+                    key: *k,
+                    pseudonyms: vec![k.to_hex()],
+                    peer_id: None,
+                    label: who::label(known.first().map(String::as_str), Some(&handle(k)), ""),
+                    names: known,
+                }
+            })
             .collect();
-        match (by_key.as_slice(), by_name.as_slice()) {
-            ([k], _) | ([], [k]) => Ok(*k),
-            ([], []) => Err(NodeError::BadInput(format!(
-                "nobody in this circle is called {who:?}; `kindred members` lists them with their handles"
+        match who::pick(who_, &all) {
+            who::Pick::One(k) => Ok(k),
+            who::Pick::Nobody => Err(NodeError::BadInput(format!(
+                "nobody in this circle is called {who_:?} or has that handle; `kindred members` lists them with their handles"
             ))),
-            _ => Err(NodeError::BadInput(format!(
-                "{who:?} could be several people; use their handle from `kindred members`"
+            who::Pick::Several(labels) => Err(NodeError::BadInput(format!(
+                "{who_:?} could be {}; give their ~handle",
+                who::list(&labels)
             ))),
         }
     }

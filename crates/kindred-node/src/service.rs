@@ -650,6 +650,10 @@ impl Node {
                 stats.bump(&tid, |s| s.duplicates += 1);
                 continue;
             }
+            if inserted.wrong_depth {
+                stats.bump(&tid, |s| s.misplaced += 1);
+                continue;
+            }
             stats.bump(&tid, |s| s.accepted += 1);
             placed_any |= !inserted.stored.is_empty();
             if self.inner.stored.receiver_count() > 0 {

@@ -12,8 +12,47 @@ const POST_BYTES = 32 * 1024;
 const LONG_LINES = 12;
 const LONG_CHARS = 1500;
 
+// A person in an action line: "you", or their name and ~handle, isolated.
+function named(n) {
+  return n.you ? document.createTextNode("you") : who(n.name, n.handle);
+}
+
+// A circle action as a plain line among the posts (the CLI says the same).
+function actionItem(m) {
+  const a = m.action;
+  const li = el("li", "action");
+  li.dataset.author = m.author;
+  const t = el("time", "when", when(m.timestamp) + " ");
+  t.dateTime = new Date(m.timestamp).toISOString();
+  const p = el("p", "text");
+  p.append(t);
+  const say = (...parts) => {
+    for (const x of parts) p.append(typeof x === "string" ? document.createTextNode(x) : x);
+  };
+  const by = named(a.by);
+  const whom = a.whom ? named(a.whom) : "";
+  switch (a.what) {
+    case "joined":
+      say(whom, " joined");
+      if (a.invite) say(" with invite " + a.invite + (a.invite_made ? " of " + when(a.invite_made) : "") + ", let in by ", by);
+      break;
+    case "removed": say(by, " removed ", whom); break;
+    case "appointed": say(by, " made ", whom, " a moderator"); break;
+    case "demoted": say(by, " made ", whom, " no longer a moderator"); break;
+    case "left": say(by, " left the circle"); break;
+    case "rules": say(by, " changed the circle's rules"); break;
+    case "readmitted": say(by, " let ", whom, " back: an invite can let them in again"); break;
+    default: say(by, " " + a.what + " ", whom);
+  }
+  if (a.reason) say(": " + safe(a.reason));
+  li.append(p);
+  return li;
+}
+
 function postItem(m) {
+  if (m.action) return actionItem(m);
   const li = el("li", m.mine ? "mine" : "");
+  li.dataset.author = m.author;
   const head = el("p", "meta");
   head.append(who(m.author_name, m.handle, m.role));
   if (m.similar_to && m.similar_to.length) {
@@ -81,7 +120,7 @@ async function circleView(id) {
   if (gen !== K.generation) return;
   const list = $("posts");
   list.replaceChildren(...r.messages.map(postItem));
-  if (r.messages.length === 0) {
+  if (!r.messages.some((m) => !m.action)) {
     // History held sealed means people talked before this node came in, in
     // a circle that keeps that for those who were there.
     list.append(el("li", "empty", t.sealed > 0
@@ -106,8 +145,17 @@ async function circleView(id) {
 }
 
 function renderCircleState(t) {
+  // Someone who is out is told so plainly, with what they still have,
+  // not that a key is "being renewed" (nothing is coming to them).
+  const out = t.role.startsWith("removed") || t.role === "left";
   $("circle-state").textContent = syncWords(t) + " · " + people(t.members) + " · you: " + t.role
-    + (t.keys_ok ? "" : " · the circle's key is being renewed");
+    + (t.keys_ok || out ? "" : " · the circle's key is being renewed");
+  const box = $("circle-out");
+  box.hidden = !out;
+  box.textContent = !out ? ""
+    : (t.role === "left" ? "You left this circle." : "You were " + safe(t.role) + ".")
+      + " You can still read what was said while you were in it, here on your own device. Nothing said since reaches you, and you cannot post here."
+      + (t.role === "left" ? "" : " If you think this was a mistake, write privately to a moderator; only a moderator can let you back.");
 }
 
 function seen() {
@@ -128,13 +176,13 @@ async function followPosts(id, gen) {
       if (r.messages.length) {
         const list = $("posts");
         const empty = list.querySelector(".empty");
-        if (empty) empty.remove();
+        if (empty && r.messages.some((m) => !m.action)) empty.remove();
         for (const m of r.messages) list.append(postItem(m));
         if (window.kindredTiming) {
           const at = performance.timeOrigin + performance.now();
           for (const m of r.messages) window.kindredTiming.push([m.id, at]);
         }
-        const others = r.messages.filter((m) => !m.mine);
+        const others = r.messages.filter((m) => !m.mine && !m.action);
         if (others.length) {
           $("posts-live").textContent = others.length === 1
             ? "New post from " + safeLine(others[0].author_name || others[0].handle)
@@ -143,9 +191,15 @@ async function followPosts(id, gen) {
         list.lastElementChild.scrollIntoView({ block: "end" });
         seen();
       }
-      if (r.messages.length) K.topics = await api("GET", "/v1/topics");
+      if (r.messages.length || r.people_changed) K.topics = await api("GET", "/v1/topics");
       const t = K.topics.find((x) => x.id === id);
-      if (t) renderCircleState(t);
+      if (t) {
+        C.topic = t;
+        renderCircleState(t);
+      }
+      // Someone joined, left, was removed or renamed: the people, invites
+      // and requests shown, and the names on posts, follow at once.
+      if (r.people_changed) await refreshPeople(gen);
     } catch (e) {
       await new Promise((ok) => setTimeout(ok, 3000));
     }
@@ -161,6 +215,7 @@ async function refreshPeople(gen) {
     const members = await api("GET", "/v1/topics/" + t.id + "/members");
     if (gen !== K.generation) return;
     C.members = members;
+    renameShown(members);
     const list = $("member-list");
     list.replaceChildren();
     for (const m of members) {
@@ -216,6 +271,17 @@ async function refreshPeople(gen) {
       wl.append(li);
     }
   } catch (err) { notice(err.message); }
+}
+
+// Posts show each person's name now (as the CLI does): after a rename
+// the posts already on screen follow.
+function renameShown(members) {
+  const names = new Map(members.map((m) => [m.key, m.name]));
+  for (const li of $("posts").querySelectorAll("li[data-author]")) {
+    if (!names.has(li.dataset.author)) continue;
+    const n = li.querySelector(".meta .who");
+    if (n && names.get(li.dataset.author)) n.textContent = names.get(li.dataset.author);
+  }
 }
 
 async function act(what, m) {

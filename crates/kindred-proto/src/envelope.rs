@@ -17,7 +17,7 @@ use crate::{
     Millis, MAX_ENVELOPE_BYTES, MAX_NAME_BYTES, MAX_PARENTS, MAX_TEXT_BYTES, PADDING_BLOCK,
 };
 
-pub const ENVELOPE_VERSION: u8 = 2;
+pub const ENVELOPE_VERSION: u8 = 3;
 pub const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 pub const LABEL_MESSAGE_ID: &[u8] = b"kindred/v1/message-id";
@@ -81,6 +81,22 @@ pub struct MessageContent {
     pub parents: Vec<MessageId>,
     /// The author's clock; informational only, never used for ordering.
     pub timestamp: Millis,
+    /// The message's place in history: 0 without parents, else one more
+    /// than its deepest parent ([`child_depth`]). Carried in clear and
+    /// signed, so a node that holds a parent only as a sealed stand-in
+    /// still places the message where every other member does.
+    pub depth: u64,
+}
+
+/// The greatest depth a message may carry; deeper is refused. A depth
+/// stops growing here instead of overflowing (order at the ceiling falls
+/// back to message ids), so no chain of messages can make a circle unable
+/// to speak. 2^53 - 1 also survives JSON readers intact.
+pub const MAX_DEPTH: u64 = (1 << 53) - 1;
+
+/// The depth a message with parents at `deepest_parent` must carry.
+pub fn child_depth(deepest_parent: Option<u64>) -> u64 {
+    deepest_parent.map_or(0, |d| d.saturating_add(1).min(MAX_DEPTH))
 }
 
 /// A message that decrypted and whose signature verified.
@@ -104,6 +120,8 @@ struct WireEnvelope {
     epoch: ByteBuf,
     #[serde(rename = "n")]
     nonce: ByteBuf,
+    #[serde(rename = "d")]
+    depth: u64,
     #[serde(rename = "c")]
     ciphertext: ByteBuf,
 }
@@ -122,6 +140,8 @@ pub enum SealError {
     Limit(#[from] LimitError),
     #[error("the sealed message would be {len} bytes, over the limit of {max}")]
     TooLarge { len: usize, max: usize },
+    #[error("a message may be at most {MAX_DEPTH} deep, got {0}")]
+    TooDeep(u64),
     #[error("encryption failed")]
     Encrypt,
 }
@@ -152,6 +172,8 @@ pub enum OpenError {
     BadField(&'static str),
     #[error("message lists the same parent twice")]
     DuplicateParent,
+    #[error("message claims depth {0}, over the greatest allowed")]
+    TooDeep(u64),
     #[error(transparent)]
     Limit(#[from] LimitError),
     #[error("author signature does not verify")]
@@ -177,10 +199,23 @@ fn bstr_header_len(len: usize) -> usize {
     }
 }
 
-/// Encoded envelope length for a ciphertext of `ct_len` bytes:
-/// map(4) header, "v" 2, "e" bstr(8), "n" bstr(24), "c" bstr(ct_len).
-fn envelope_len(ct_len: usize) -> usize {
+/// Length of a CBOR unsigned integer.
+fn uint_len(v: u64) -> usize {
+    match v {
+        0..=23 => 1,
+        24..=0xff => 2,
+        0x100..=0xffff => 3,
+        0x1_0000..=0xffff_ffff => 5,
+        _ => 9,
+    }
+}
+
+/// Encoded envelope length for a ciphertext of `ct_len` bytes: map(5)
+/// header, "v" 3, "e" bstr(8), "n" bstr(24), "d" uint, "c" bstr(ct_len).
+fn envelope_len(depth: u64, ct_len: usize) -> usize {
     1 + 2
+        + 2
+        + uint_len(depth)
         + 1
         + 2
         + bstr_header_len(EPOCH_TAG_LEN)
@@ -194,12 +229,12 @@ fn envelope_len(ct_len: usize) -> usize {
 }
 
 /// The number of zero bytes that follow the 0x80 marker so the envelope is a
-/// multiple of the padding block. A function of the inner length alone, so
-/// exactly one padding is valid for each message.
-fn padding_zeros(inner_len: usize) -> usize {
+/// multiple of the padding block. A function of the inner length and the
+/// depth alone, so exactly one padding is valid for each message.
+fn padding_zeros(depth: u64, inner_len: usize) -> usize {
     let mut zeros = 0;
     loop {
-        let total = envelope_len(inner_len + 1 + zeros + TAG_LEN);
+        let total = envelope_len(depth, inner_len + 1 + zeros + TAG_LEN);
         let rem = total % PADDING_BLOCK;
         if rem == 0 {
             return zeros;
@@ -208,12 +243,19 @@ fn padding_zeros(inner_len: usize) -> usize {
     }
 }
 
-fn signing_input(keys: &TopicKeys, epoch: &[u8], nonce: &[u8], unsigned: &ToSign<'_>) -> Vec<u8> {
+fn signing_input(
+    keys: &TopicKeys,
+    epoch: &[u8],
+    nonce: &[u8],
+    depth: u64,
+    unsigned: &ToSign<'_>,
+) -> Vec<u8> {
     let mut input = Vec::with_capacity(128 + unsigned.3.len());
     input.extend_from_slice(LABEL_MESSAGE_SIG);
     input.extend_from_slice(keys.id.as_bytes());
     input.extend_from_slice(epoch);
     input.extend_from_slice(nonce);
+    input.extend_from_slice(&depth.to_be_bytes());
     input.extend_from_slice(&codec::encode(unsigned));
     input
 }
@@ -285,6 +327,9 @@ pub fn seal_with_nonce(
     nonce: &[u8; NONCE_LEN],
 ) -> Result<(MessageId, Vec<u8>), SealError> {
     check_limits(content.kind, body.len(), content.parents.len())?;
+    if content.depth > MAX_DEPTH {
+        return Err(SealError::TooDeep(content.depth));
+    }
     let body = ByteBuf::from(body.to_vec());
     let author_bytes = ByteBuf::from(author.public_key().0.to_vec());
     let parents: Vec<ByteBuf> = content
@@ -299,7 +344,13 @@ pub fn seal_with_nonce(
         &body,
         content.timestamp,
     );
-    let sig = author.sign(&signing_input(keys, &epoch.tag, nonce, &unsigned));
+    let sig = author.sign(&signing_input(
+        keys,
+        &epoch.tag,
+        nonce,
+        content.depth,
+        &unsigned,
+    ));
     let inner = WireInner(
         author_bytes,
         parents,
@@ -309,7 +360,7 @@ pub fn seal_with_nonce(
         ByteBuf::from(sig.to_vec()),
     );
     let mut plaintext = codec::encode(&inner);
-    let zeros = padding_zeros(plaintext.len());
+    let zeros = padding_zeros(content.depth, plaintext.len());
     plaintext.push(0x80);
     plaintext.resize(plaintext.len() + zeros, 0);
 
@@ -319,7 +370,7 @@ pub fn seal_with_nonce(
             &XNonce::from(*nonce),
             Payload {
                 msg: &plaintext,
-                aad: &envelope_ad(&epoch.tag),
+                aad: &envelope_ad(&epoch.tag, content.depth),
             },
         )
         .map_err(|_| SealError::Encrypt)?;
@@ -327,6 +378,7 @@ pub fn seal_with_nonce(
         version: ENVELOPE_VERSION,
         epoch: ByteBuf::from(epoch.tag.to_vec()),
         nonce: ByteBuf::from(nonce.to_vec()),
+        depth: content.depth,
         ciphertext: ByteBuf::from(ciphertext),
     });
     if envelope.len() > MAX_ENVELOPE_BYTES {
@@ -338,13 +390,12 @@ pub fn seal_with_nonce(
     Ok((message_id(&envelope), envelope))
 }
 
-fn envelope_ad(epoch: &[u8]) -> Vec<u8> {
-    [ENVELOPE_AD, epoch].concat()
+fn envelope_ad(epoch: &[u8], depth: u64) -> Vec<u8> {
+    [ENVELOPE_AD, epoch, &depth.to_be_bytes()].concat()
 }
 
-/// Decrypts and verifies an envelope received for this topic, under
-/// whichever of the held epochs it names.
-pub fn open(keys: &TopicKeys, ring: &Keyring, envelope: &[u8]) -> Result<OpenedMessage, OpenError> {
+/// The clear part of an envelope, checked for shape without any key.
+fn decode_outer(envelope: &[u8]) -> Result<WireEnvelope, OpenError> {
     if envelope.len() > MAX_ENVELOPE_BYTES {
         return Err(OpenError::TooLarge {
             len: envelope.len(),
@@ -358,6 +409,24 @@ pub fn open(keys: &TopicKeys, ring: &Keyring, envelope: &[u8]) -> Result<OpenedM
     if wire.version != ENVELOPE_VERSION {
         return Err(OpenError::UnknownVersion(wire.version));
     }
+    if wire.depth > MAX_DEPTH {
+        return Err(OpenError::TooDeep(wire.depth));
+    }
+    Ok(wire)
+}
+
+/// The depth an envelope carries, read without opening it: how a node
+/// places a sealed stand-in. Only as trustworthy as what names the
+/// envelope (the depth is inside its id and, for those who can open it,
+/// under its signature).
+pub fn envelope_depth(envelope: &[u8]) -> Result<u64, OpenError> {
+    decode_outer(envelope).map(|w| w.depth)
+}
+
+/// Decrypts and verifies an envelope received for this topic, under
+/// whichever of the held epochs it names.
+pub fn open(keys: &TopicKeys, ring: &Keyring, envelope: &[u8]) -> Result<OpenedMessage, OpenError> {
+    let wire = decode_outer(envelope)?;
     if wire.nonce.len() != NONCE_LEN {
         return Err(OpenError::BadNonce(wire.nonce.len()));
     }
@@ -375,7 +444,7 @@ pub fn open(keys: &TopicKeys, ring: &Keyring, envelope: &[u8]) -> Result<OpenedM
             &nonce,
             Payload {
                 msg: &wire.ciphertext,
-                aad: &envelope_ad(&tag),
+                aad: &envelope_ad(&tag, wire.depth),
             },
         )
         .map_err(|_| OpenError::Decrypt)?;
@@ -384,7 +453,9 @@ pub fn open(keys: &TopicKeys, ring: &Keyring, envelope: &[u8]) -> Result<OpenedM
         .iter()
         .rposition(|&b| b != 0)
         .ok_or(OpenError::BadPlaintextPadding)?;
-    if plaintext[marker] != 0x80 || plaintext.len() - marker - 1 != padding_zeros(marker) {
+    if plaintext[marker] != 0x80
+        || plaintext.len() - marker - 1 != padding_zeros(wire.depth, marker)
+    {
         return Err(OpenError::BadPlaintextPadding);
     }
     let inner_bytes = &plaintext[..marker];
@@ -409,7 +480,7 @@ pub fn open(keys: &TopicKeys, ring: &Keyring, envelope: &[u8]) -> Result<OpenedM
     let unsigned = ToSign(&author, &parents, kind.code(), &body, timestamp);
     if !identity::verify(
         &author_key,
-        &signing_input(keys, &tag, &wire.nonce, &unsigned),
+        &signing_input(keys, &tag, &wire.nonce, wire.depth, &unsigned),
         &sig_bytes,
     ) {
         return Err(OpenError::BadSignature);
@@ -432,6 +503,7 @@ pub fn open(keys: &TopicKeys, ring: &Keyring, envelope: &[u8]) -> Result<OpenedM
             body: text,
             parents: parent_ids,
             timestamp,
+            depth: wire.depth,
         },
     })
 }
@@ -462,19 +534,61 @@ mod tests {
             body: text.into(),
             parents: vec![],
             timestamp: 1,
+            depth: 0,
         }
     }
 
     #[test]
+    fn depth_is_carried_signed_and_readable_without_a_key() {
+        let k = keys();
+        let a = Pseudonym::from_seed([1; 32]);
+        for depth in [0, 1, 23, 24, 255, 256, 65_536, MAX_DEPTH] {
+            let mut c = post("deep");
+            c.depth = depth;
+            let (_, env) = seal(&k, &epoch(), &a, &c).unwrap();
+            assert_eq!(env.len() % PADDING_BLOCK, 0, "depth {depth}");
+            assert_eq!(envelope_depth(&env), Ok(depth));
+            assert_eq!(open(&k, &ring(), &env).unwrap().content.depth, depth);
+        }
+        let mut c = post("too deep");
+        c.depth = MAX_DEPTH + 1;
+        assert_eq!(
+            seal(&k, &epoch(), &a, &c),
+            Err(SealError::TooDeep(MAX_DEPTH + 1))
+        );
+        assert_eq!(child_depth(None), 0);
+        assert_eq!(child_depth(Some(4)), 5);
+        assert_eq!(child_depth(Some(MAX_DEPTH)), MAX_DEPTH);
+    }
+
+    #[test]
+    fn a_changed_depth_does_not_open() {
+        // Re-encode the clear part with another depth and the same
+        // ciphertext: the AEAD (and the signature) cover it.
+        let k = keys();
+        let mut c = post("placed");
+        c.depth = 7;
+        let (_, env) = seal(&k, &epoch(), &Pseudonym::from_seed([1; 32]), &c).unwrap();
+        let mut wire: WireEnvelope =
+            codec::decode_canonical("envelope", &env, MAX_ENVELOPE_BYTES).unwrap();
+        wire.depth = 8;
+        let moved = codec::encode(&wire);
+        assert_eq!(open(&k, &ring(), &moved), Err(OpenError::Decrypt));
+    }
+
+    #[test]
     fn envelope_len_formula_matches_encoder() {
-        for ct in [0usize, 1, 23, 24, 255, 256, 300, 65535, 65536] {
-            let enc = codec::encode(&WireEnvelope {
-                version: 2,
-                epoch: ByteBuf::from(vec![0; EPOCH_TAG_LEN]),
-                nonce: ByteBuf::from(vec![0; NONCE_LEN]),
-                ciphertext: ByteBuf::from(vec![0; ct]),
-            });
-            assert_eq!(enc.len(), envelope_len(ct), "ciphertext {ct}");
+        for depth in [0, 23, 24, 300, 70_000, MAX_DEPTH] {
+            for ct in [0usize, 1, 23, 24, 255, 256, 300, 65535, 65536] {
+                let enc = codec::encode(&WireEnvelope {
+                    version: ENVELOPE_VERSION,
+                    epoch: ByteBuf::from(vec![0; EPOCH_TAG_LEN]),
+                    nonce: ByteBuf::from(vec![0; NONCE_LEN]),
+                    depth,
+                    ciphertext: ByteBuf::from(vec![0; ct]),
+                });
+                assert_eq!(enc.len(), envelope_len(depth, ct), "ciphertext {ct}");
+            }
         }
     }
 

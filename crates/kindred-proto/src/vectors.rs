@@ -149,6 +149,7 @@ fn envelopes() {
             "Sam".to_string(),
             vec![],
             1_700_000_000_000u64,
+            0u64,
             [1u8; 24],
         ),
         (
@@ -156,6 +157,7 @@ fn envelopes() {
             "You are not alone.".to_string(),
             vec![MessageId([0xaa; 32])],
             1_700_000_000_500,
+            5,
             [2u8; 24],
         ),
         (
@@ -163,16 +165,18 @@ fn envelopes() {
             "x".repeat(300),
             vec![MessageId([0xbb; 32]), MessageId([0xcc; 32])],
             1_700_000_001_000,
+            300,
             [3u8; 24],
         ),
     ];
     let mut out = Vec::new();
-    for (kind, body, parents, timestamp, nonce) in cases {
+    for (kind, body, parents, timestamp, depth, nonce) in cases {
         let content = MessageContent {
             kind,
             body: body.clone(),
             parents: parents.clone(),
             timestamp,
+            depth,
         };
         let (id, env) =
             envelope::seal_with_nonce(&keys, &epoch, &author, &content, body.as_bytes(), &nonce)
@@ -184,6 +188,7 @@ fn envelopes() {
             "body": body,
             "parents": parents.iter().map(|p| p.to_hex()).collect::<Vec<_>>(),
             "timestamp": timestamp,
+            "depth": depth,
             "nonce": h(&nonce),
             "envelope": h(&env),
             "envelope_len": env.len(),

@@ -40,7 +40,7 @@ proptest! {
     #[test]
     fn mutated_real_envelopes_are_rejected(pos in any::<prop::sample::Index>(), bit in 0u8..8) {
         let (_, env) = seal(&keys(), &epoch(), &Pseudonym::from_seed([1; 32]), &MessageContent {
-            kind: Kind::Post, body: "hello".into(), parents: vec![], timestamp: 1,
+            kind: Kind::Post, body: "hello".into(), parents: vec![], timestamp: 1, depth: 0,
         }).unwrap();
         let mut bad = env.clone();
         let i = pos.index(bad.len());

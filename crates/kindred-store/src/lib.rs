@@ -28,8 +28,10 @@ pub use staging::{MAX_PENDING, MAX_PENDING_PER_AUTHOR};
 
 use std::path::PathBuf;
 
-/// Bumped when the on-disk layout changes incompatibly.
-pub const SCHEMA_VERSION: u64 = 1;
+/// Bumped when the on-disk layout changes incompatibly. 2: circle
+/// messages carry their depth (envelope version 3); history written by
+/// version 1 cannot be continued or shared with newer nodes.
+pub const SCHEMA_VERSION: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -39,6 +41,8 @@ pub enum StoreError {
     Damaged { path: PathBuf, detail: String },
     #[error("the store at {path} has schema version {found}, newer than this Kindred understands ({SCHEMA_VERSION}); upgrade Kindred")]
     NewerSchema { path: PathBuf, found: u64 },
+    #[error("the store at {path} was written by an earlier Kindred (schema version {found}) whose circle history this one can neither continue nor share. It was left untouched: move it aside (or pass a different --data-dir) to start afresh, then join your circles again")]
+    OlderSchema { path: PathBuf, found: u64 },
     #[error("the identity file {path} is damaged: {detail}")]
     BadIdentity { path: PathBuf, detail: String },
     #[error("no identity in {dir}: run `kindred init` or `kindred up` first")]

@@ -96,6 +96,9 @@ pub struct Inserted {
     pub stored: Vec<MessageRecord>,
     /// Parents this message lacks; it waits in pending until they arrive.
     pub missing: Vec<MessageId>,
+    /// Its parents are here but the depth it carries is not one more than
+    /// the deepest of them: refused, not stored.
+    pub wrong_depth: bool,
 }
 
 /// A page of envelopes answering a sync fetch, parents before children.
@@ -235,6 +238,9 @@ impl Store {
                     })?);
                 if found > SCHEMA_VERSION {
                     return Err(StoreError::NewerSchema { path, found });
+                }
+                if found < SCHEMA_VERSION {
+                    return Err(StoreError::OlderSchema { path, found });
                 }
             }
         }
@@ -502,6 +508,17 @@ impl Store {
     /// The newest `limit` messages of the given kind, oldest first, in
     /// history order (depth, then id).
     pub fn latest(&self, topic: &TopicId, kind: Kind, limit: usize) -> Result<Vec<MessageRecord>> {
+        self.latest_where(topic, limit, |m| m.kind() == kind)
+    }
+
+    /// The newest `limit` messages `keep` keeps, oldest first (a reader
+    /// asking for the last 3 posts wants 3 it can see, not fewer).
+    pub fn latest_where(
+        &self,
+        topic: &TopicId,
+        limit: usize,
+        keep: impl Fn(&MessageRecord) -> bool,
+    ) -> Result<Vec<MessageRecord>> {
         let mut out = Vec::new();
         for k in self.t.order.scan_prefix(topic.as_bytes()).keys().rev() {
             if out.len() >= limit {
@@ -512,7 +529,7 @@ impl Store {
                 continue;
             };
             if let Some(m) = self.get(topic, &id)? {
-                if m.kind() == kind {
+                if keep(&m) {
                     out.push(m);
                 }
             }

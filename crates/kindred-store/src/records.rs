@@ -64,8 +64,9 @@ pub struct MessageRecord {
     pub timestamp: Millis,
     /// When this node first saw it.
     pub received_at: Millis,
-    /// 0 for a message without parents, else 1 + the deepest parent.
-    /// Computed here, never taken from the sender.
+    /// 0 for a message without parents, else 1 + the deepest parent: the
+    /// depth the message carries, placed only if it says exactly that
+    /// (a stand-in's, read from its envelope, cannot be checked).
     pub depth: u64,
     /// The exact envelope, to hand on to peers that lack it.
     pub envelope: ByteBuf,
@@ -92,7 +93,7 @@ impl MessageRecord {
             parents: Vec::new(),
             timestamp: 0,
             received_at,
-            depth: 0,
+            depth: kindred_proto::envelope::envelope_depth(envelope).unwrap_or(0),
             envelope: ByteBuf::from(envelope.to_vec()),
             late_by: 0,
         }
@@ -112,7 +113,7 @@ impl MessageRecord {
                 .collect(),
             timestamp: msg.content.timestamp,
             received_at,
-            depth: 0,
+            depth: msg.content.depth,
             envelope: ByteBuf::from(envelope.to_vec()),
             late_by: 0,
         }

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+use kindred_proto::envelope::child_depth;
 use kindred_proto::{Kind, MessageId, TopicId};
 use sled::Transactional;
 
@@ -196,13 +197,20 @@ impl<'a> Staging<'a> {
                 duplicate: false,
                 stored: vec![],
                 missing,
+                wrong_depth: false,
             });
         }
         let waiting = self.keys_with_prefix(T::Waiting, &self.key(&[id.as_bytes()]))?;
         // A fresh message that nothing stored refers to, placed far below
         // the top of history, arrived late (or its author chose old parents
         // to bury it): it is marked. Gap fills have children waiting.
-        let mut stored = vec![self.place(record, false, waiting.is_empty())?];
+        let Some(first) = self.place(record, false, waiting.is_empty())? else {
+            return Ok(Inserted {
+                wrong_depth: true,
+                ..Default::default()
+            });
+        };
+        let mut stored = vec![first];
         // Children that were waiting only for what was just placed.
         let mut queue: VecDeque<MessageId> = VecDeque::new();
         let mut next = Some(waiting);
@@ -224,8 +232,16 @@ impl<'a> Staging<'a> {
                     continue;
                 };
                 if self.missing_parents(&rec)?.is_empty() {
-                    stored.push(self.place(rec, true, false)?);
-                    queue.push_back(child);
+                    match self.place(rec, true, false)? {
+                        Some(placed) => {
+                            stored.push(placed);
+                            queue.push_back(child);
+                        }
+                        // Its author lied about its place: gone, as if it
+                        // had never arrived (what waits for it stays
+                        // pending until evicted).
+                        None => self.evict(&child)?,
+                    }
                 }
             }
         }
@@ -233,29 +249,41 @@ impl<'a> Staging<'a> {
             duplicate: false,
             stored,
             missing: vec![],
+            wrong_depth: false,
         })
     }
 
     /// Puts a message whose parents are all stored into history, in every
     /// index; `was_pending` when it waited for them (a fresh message was
     /// just checked not to be pending, so there is nothing to remove).
+    /// `None` when the depth it carries is not one more than its deepest
+    /// parent's: it is not placed (spec §3.4).
     fn place(
         &mut self,
         mut record: MessageRecord,
         was_pending: bool,
         may_be_late: bool,
-    ) -> Result<MessageRecord> {
+    ) -> Result<Option<MessageRecord>> {
         let id = record.id();
         let parents = record.parent_ids();
-        let mut depth = 0;
+        let mut deepest: Option<u64> = None;
         for p in &parents {
             let d = self.depth(p)?.ok_or(StoreError::Corrupt {
                 what: "message parent",
                 detail: "vanished while placing".into(),
             })?;
-            depth = depth.max(d + 1);
+            deepest = Some(deepest.map_or(d, |x| x.max(d)));
         }
-        record.depth = depth;
+        // A stand-in's parents are sealed: it stands where it says.
+        if record.kind != crate::OPAQUE_KIND && record.depth != child_depth(deepest) {
+            tracing::debug!(
+                "refused a message that claims depth {} on parents at {:?}",
+                record.depth,
+                deepest
+            );
+            return Ok(None);
+        }
+        let depth = record.depth;
         let top = match self.top {
             Some(t) => t,
             None => self.store.heads(&self.topic)?.first().map(|(d, _)| *d),
@@ -304,7 +332,7 @@ impl<'a> Staging<'a> {
             self.posts = Some(posts + 1);
         }
         self.depths.insert(id, Some(depth));
-        Ok(record)
+        Ok(Some(record))
     }
 
     fn counter(&self, k: &[u8]) -> Result<u64> {

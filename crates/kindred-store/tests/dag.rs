@@ -10,6 +10,7 @@ fn msg(keys: &TopicKeys, text: &str, parents: Vec<MessageId>) -> MessageRecord {
         body: text.into(),
         parents,
         timestamp: 0,
+        depth: 0,
     };
     common::sealed(keys, &author, &content, 0)
 }
@@ -133,4 +134,80 @@ fn an_opaque_stand_in_is_revealed_in_place() {
     assert_eq!(store.counts(&keys.id).unwrap().posts, 2);
     // Revealing twice, or a message that was never opaque, changes nothing.
     assert!(!store.reveal(&keys.id, hidden).unwrap());
+}
+
+/// Two members place concurrent messages identically although one holds
+/// the history they hang on only as sealed stand-ins: depth travels with
+/// each message (spec §3.4). A message whose depth its parents contradict
+/// is refused, fresh or waiting.
+#[test]
+fn depth_is_carried_so_stand_ins_place_like_the_messages_they_hide() {
+    let keys = TopicKeys::derive(&TopicSecret::from_bytes([9; 32]));
+    let t = keys.id;
+    // Ten messages of old history; then two concurrent posts: one on the
+    // newest old message, one on the third (an older branch).
+    let mut old: Vec<MessageRecord> = Vec::new();
+    for i in 0..10 {
+        let parents = old.last().map(|m| vec![m.id()]).unwrap_or_default();
+        old.push(msg(&keys, &format!("old {i}"), parents));
+    }
+    let a = msg(&keys, "on the newest", vec![old[9].id()]);
+    let b = msg(&keys, "on an old branch", vec![old[2].id()]);
+    let c = msg(&keys, "on both", vec![a.id(), b.id()]);
+    let order = |s: &Store| -> Vec<String> {
+        s.latest(&t, Kind::Post, 100)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.body)
+            .collect()
+    };
+    let open = |d: &tempfile::TempDir| Store::open(DataDir::lock(d.path()).unwrap()).unwrap();
+
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let member = open(&d1);
+    for m in old.iter().chain([&a, &b, &c]) {
+        member.insert(&t, m.clone()).unwrap();
+    }
+    // The newcomer holds only the two tips it was handed, sealed.
+    let newcomer = open(&d2);
+    let sealed = [&old[9], &old[2]]
+        .map(|m| MessageRecord::opaque(m.id(), &m.envelope, 1))
+        .to_vec();
+    newcomer.insert_opaque(&t, sealed).unwrap();
+    for m in [&b, &a, &c] {
+        let r = newcomer.insert(&t, m.clone()).unwrap();
+        assert_eq!(r.stored.len(), 1, "{} was not placed", m.body);
+    }
+    let shown: Vec<String> = order(&member)
+        .into_iter()
+        .filter(|b| !b.starts_with("old"))
+        .collect();
+    assert_eq!(shown, ["on an old branch", "on the newest", "on both"]);
+    assert_eq!(order(&newcomer), shown);
+    assert_eq!(
+        newcomer.get(&t, &c.id()).unwrap().unwrap().depth,
+        member.get(&t, &c.id()).unwrap().unwrap().depth
+    );
+
+    // A liar's depth: refused fresh, and dropped when it stops waiting.
+    let author = kindred_proto::Pseudonym::from_seed([6; 32]);
+    let lie = |parents: Vec<MessageId>, depth: u64| {
+        let content = MessageContent {
+            kind: Kind::Post,
+            body: format!("claims {depth}"),
+            parents,
+            timestamp: 0,
+            depth,
+        };
+        common::sealed_as_is(&keys, &author, &content, 0)
+    };
+    let r = member.insert(&t, lie(vec![c.id()], 1_000)).unwrap();
+    assert!(r.wrong_depth && r.stored.is_empty());
+    let missing = msg(&keys, "not here yet", vec![c.id()]);
+    let waiting = lie(vec![missing.id()], 3);
+    assert_eq!(member.insert(&t, waiting.clone()).unwrap().missing.len(), 1);
+    let r = member.insert(&t, missing).unwrap();
+    assert_eq!(r.stored.len(), 1, "only the honest parent is placed");
+    assert!(member.get(&t, &waiting.id()).unwrap().is_none());
+    assert_eq!(member.counts(&t).unwrap().pending, 0);
 }

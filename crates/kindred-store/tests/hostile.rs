@@ -153,6 +153,7 @@ fn orphan(keys: &TopicKeys, author: u8, n: u32) -> kindred_store::MessageRecord 
             &[&n.to_be_bytes()],
         ))],
         timestamp: 0,
+        depth: 0,
     };
     common::sealed(
         keys,

@@ -18,6 +18,7 @@ pub fn msg(keys: &TopicKeys, i: usize, parents: Vec<MessageId>) -> MessageRecord
         body: format!("m{i}"),
         parents,
         timestamp: i as u64,
+        depth: 0,
     };
     sealed(keys, &author, &content, 0)
 }
@@ -49,8 +50,41 @@ pub fn epoch(keys: &TopicKeys) -> kindred_proto::topic::EpochKeys {
     )
 }
 
-/// `content` by `author`, sealed and opened as a node would, received at `at`.
+thread_local! {
+    /// The depth of every message this test sealed, so a message carries
+    /// the depth an honest author would give it.
+    static DEPTHS: std::cell::RefCell<std::collections::HashMap<MessageId, u64>> =
+        Default::default();
+}
+
+/// `content` by `author`, sealed and opened as a node would, received at
+/// `at`. Its depth is one more than its deepest parent sealed before (a
+/// parent never sealed here counts as 0).
 pub fn sealed(
+    keys: &TopicKeys,
+    author: &Pseudonym,
+    content: &MessageContent,
+    at: u64,
+) -> MessageRecord {
+    let deepest = DEPTHS.with(|d| {
+        let d = d.borrow();
+        content
+            .parents
+            .iter()
+            .map(|p| d.get(p).copied().unwrap_or(0))
+            .max()
+    });
+    let content = MessageContent {
+        depth: kindred_proto::envelope::child_depth(deepest),
+        ..content.clone()
+    };
+    let r = sealed_as_is(keys, author, &content, at);
+    DEPTHS.with(|d| d.borrow_mut().insert(r.id(), r.depth));
+    r
+}
+
+/// [`sealed`] with the depth `content` says, true or not.
+pub fn sealed_as_is(
     keys: &TopicKeys,
     author: &Pseudonym,
     content: &MessageContent,
