@@ -209,6 +209,10 @@ pub fn dm(m: &DmView, json: bool) {
     };
     let state = if m.mine {
         format!(" ({})", m.state)
+    } else if m.late {
+        format!(" (reached you {} UTC)", time(m.received_at))
+    } else if m.state == "request" {
+        " (asking to talk: kindred accept, decline or block)".to_string()
     } else {
         String::new()
     };

@@ -972,3 +972,81 @@ fn joins_and_removals_show_on_every_page_as_they_happen() {
         "[...document.querySelectorAll('#posts li.action')].some(l => l.innerText.includes('removed you'))",
     );
 }
+
+/// Issue 19, items 10 and 12: the page says where a private message is. A
+/// message to someone offline says it waits on this computer; when this
+/// node stops, the page says that message still waits here. A request can
+/// be read whole before accepting. A message that came late shows when it
+/// reached you.
+#[test]
+fn the_page_says_where_each_private_message_is() {
+    if skip() {
+        return;
+    }
+    let alice = Node::new("alice");
+    let mut bob = Node::new("bob");
+    let carol = Node::new("carol");
+    let invite = alice.create("night owls");
+    bob.join(&invite);
+    carol.join(&invite);
+    let bob_handle = bob.handle_seen_by(&alice);
+    let alice_c = alice.handle_seen_by(&carol);
+    wait_for(
+        "bob's contact card to reach alice",
+        Duration::from_secs(60),
+        || {
+            alice
+                .cli(&["dm", &bob_handle, "are you there?"])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+    // A long request from carol: its preview is cut, the chat shows it all.
+    let long = format!(
+        "{} the end of my message",
+        "I have been struggling lately. ".repeat(8)
+    );
+    carol.ok(&["dm", &alice_c, &long]);
+    let br = Browser::launch().unwrap();
+    let a = br.tab();
+    a.goto(&sign_in_link(&alice));
+    a.eval("location.hash = '#messages'");
+    a.wait(
+        "carol's request",
+        "document.getElementById('request-list').innerText.includes('struggling')",
+    );
+    a.click("Read all of it");
+    a.wait(
+        "the whole request, before accepting",
+        "document.getElementById('chat-list').innerText.includes('the end of my message') && !document.getElementById('chat-consent').hidden",
+    );
+    // bob goes offline; alice writes to him: it waits here, and says so.
+    bob.stop();
+    alice.ok(&["dm", &bob_handle, "written while you were away"]);
+    a.eval(&format!("location.hash = '#m/{bob_handle}'"));
+    a.wait(
+        "the message waiting on this computer",
+        "document.getElementById('chat-list').innerText.includes('waiting on this computer')",
+    );
+    a.wait(
+        "the inbox to know one message waits",
+        "K.inbox && K.inbox.waiting >= 1",
+    );
+    let mut alice = alice;
+    alice.stop();
+    a.wait(
+        "the page to say the message still waits here",
+        "!document.getElementById('node-state').hidden && document.getElementById('node-state').innerText.includes('wait') && document.getElementById('node-state').innerText.includes('on this computer')",
+    );
+    // A late arrival is marked with when it reached you (the rule itself is
+    // unit-tested: a minute after it was written).
+    let shown = a.eval(
+        "chatItem({ mine: false, late: true, timestamp: Date.now() - 600000, received_at: Date.now(), text: 'late', state: 'received', peer: 'p' }, { name: 'Bo', handles: ['~abc'], peer: 'p' }).innerText",
+    );
+    assert!(
+        shown.as_str().unwrap_or_default().contains("reached you"),
+        "{shown}"
+    );
+    bob.start();
+}

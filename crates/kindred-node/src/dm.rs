@@ -29,6 +29,15 @@ use crate::{now_ms, NodeError};
 
 /// How long `kindred dm` waits to report "delivered" before saying "waiting".
 const DELIVER_NOW: Duration = Duration::from_secs(3);
+/// A message that reaches this node this long after it was written is
+/// marked late (a minute covers ordinary clock differences).
+const LATE_AFTER_MS: u64 = 60_000;
+
+/// Whether a message written at `ts` (their clock) that reached this node
+/// at `received_at` is shown as having come late.
+fn arrived_late(ts: u64, received_at: u64) -> bool {
+    received_at >= ts.saturating_add(LATE_AFTER_MS)
+}
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -104,6 +113,11 @@ pub struct DmView {
     /// everywhere else.
     #[serde(default)]
     pub who: String,
+    /// It reached this node a while after it was written (it waited on
+    /// their computer while one of you was offline): shown with both
+    /// times, since it sits after messages written later.
+    #[serde(default)]
+    pub late: bool,
 }
 
 /// One conversation or request in the inbox.
@@ -128,6 +142,11 @@ pub struct InboxView {
     /// Everyone this node blocked, so each can be unblocked again.
     #[serde(default)]
     pub blocked: Vec<ConversationView>,
+    /// Messages you wrote that wait on this computer for their recipient
+    /// (they go when both nodes are online; the page says so when this
+    /// node stops).
+    #[serde(default)]
+    pub waiting: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -856,14 +875,23 @@ impl Node {
             received_at: r.received_at,
             state: r.state.as_str().into(),
             mine: r.from_me,
+            late: !r.from_me && arrived_late(r.ts, r.received_at),
         }
+    }
+
+    /// Whether a peer's messages wait as a request: those can be read whole
+    /// (marked "request") before accepting, declining or blocking them.
+    fn is_request(&self, peer: &[u8]) -> Result<bool, NodeError> {
+        Ok(self.store().contact(peer)?.consent == kindred_store::Consent::Requested)
     }
 
     /// One conversation, newest `limit` messages in order, and a cursor.
     pub fn chat(&self, peer: &str, limit: usize) -> Result<(Vec<DmView>, u64), NodeError> {
         let target = self.find_peer(peer)?;
         let pb = target.to_bytes();
-        let msgs = self.store().dm_conversation(&pb, 0, limit, false)?;
+        let msgs = self
+            .store()
+            .dm_conversation(&pb, 0, limit, self.is_request(&pb)?)?;
         let cursor = msgs.last().map(|(s, _)| *s).unwrap_or(0);
         let label = self.label_of(&target);
         Ok((
@@ -895,7 +923,9 @@ impl Node {
         let mut updates = self.dm().updates.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let msgs = self.store().dm_conversation(&pb, cursor, 1000, false)?;
+            let msgs = self
+                .store()
+                .dm_conversation(&pb, cursor, 1000, self.is_request(&pb)?)?;
             if !msgs.is_empty() {
                 let next = msgs.last().map(|(s, _)| *s).unwrap_or(cursor);
                 return Ok((
@@ -954,6 +984,7 @@ impl Node {
             conversations,
             requests,
             blocked,
+            waiting: self.store().outbox()?.len() as u64,
         })
     }
 
@@ -998,5 +1029,20 @@ impl Node {
                 .push((handle(&author), name.unwrap_or_default()));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::arrived_late;
+
+    #[test]
+    fn a_message_is_late_a_minute_after_it_was_written() {
+        let written = 1_700_000_000_000;
+        assert!(!arrived_late(written, written + 2_000));
+        assert!(!arrived_late(written, written + 59_999));
+        assert!(arrived_late(written, written + 3 * 60_000));
+        // A clock far ahead never makes a message late.
+        assert!(!arrived_late(u64::MAX, written));
     }
 }

@@ -63,8 +63,11 @@ function nodeDown(down) {
   K.down = down;
   const b = $("node-state");
   b.hidden = !down;
+  const waiting = (K.inbox && K.inbox.waiting) || 0;
   b.textContent = down
     ? "Your Kindred node is not running, or this page cannot reach it. Nothing you write can be sent until it is back. Start it again (kindred up); this page reconnects by itself."
+      + (waiting ? " " + (waiting === 1 ? "One private message you wrote waits" : waiting + " private messages you wrote wait")
+        + " on this computer; " + (waiting === 1 ? "it goes" : "they go") + " once Kindred runs again and the person is online." : "")
     : "";
 }
 

@@ -5,9 +5,9 @@
 const M = { peer: null, last: "" };
 
 const STATES = {
-  queued: "waiting to be sent (they are offline; it goes when they are back)",
-  sent: "sent",
-  delivered: "delivered",
+  queued: "waiting on this computer: it goes when they are online while Kindred runs here",
+  sent: "sent, not yet confirmed by their device",
+  delivered: "delivered to their device",
   received: "",
   request: "",
 };
@@ -36,6 +36,7 @@ function renderInbox() {
     li.append(convPerson(c), el("p", "text", c.last_text));
     const row = el("p", "actions");
     row.append(
+      button("Read all of it", () => { location.hash = "#m/" + c.peer; }, "quiet"),
       button("Accept " + convLabel(c), async () => { await consent(c.peer, "accept").catch((e) => notice(e.message)); location.hash = "#m/" + c.peer; }),
       button("Decline", async () => { await consent(c.peer, "decline").catch((e) => notice(e.message)); messagesView(); }, "quiet"),
       button("Block", async () => { await consent(c.peer, "block").catch((e) => notice(e.message)); messagesView(); }, "danger"),
@@ -84,6 +85,9 @@ function chatItem(m, c) {
   head.append(t);
   const state = m.mine ? STATES[m.state] : "";
   if (state) head.append(el("span", "state", state));
+  // Written a while before it reached you (it waited while one of you
+  // was offline), so it sits after messages written later: say so.
+  if (m.late) head.append(el("span", "warn", "reached you " + when(m.received_at)));
   li.append(head, el("p", "text", m.text));
   return li;
 }
