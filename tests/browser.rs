@@ -17,7 +17,7 @@ use serde_json::Value;
 
 fn skip() -> bool {
     if chromium().is_none() {
-        println!("SKIPPED: the browser tests need Debian's chromium (.ci/run installs it)");
+        common::skip_or_fail("the browser tests need Debian's chromium (.ci/run installs it)");
         return true;
     }
     false

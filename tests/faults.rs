@@ -12,7 +12,7 @@ struct Tmpfs(std::path::PathBuf);
 impl Tmpfs {
     fn mount(size: &str) -> Option<Tmpfs> {
         if unsafe { libc::geteuid() } != 0 {
-            println!("SKIPPED: the disk-full test needs root to mount a tmpfs");
+            common::skip_or_fail("the disk-full test needs root to mount a tmpfs");
             return None;
         }
         let dir = std::env::temp_dir().join(format!("kindred-full-{}", std::process::id()));
@@ -24,7 +24,7 @@ impl Tmpfs {
             .map(|s| s.success())
             .unwrap_or(false);
         if !ok {
-            println!("SKIPPED: cannot mount a tmpfs here");
+            common::skip_or_fail("cannot mount a tmpfs here");
             return None;
         }
         Some(Tmpfs(dir))

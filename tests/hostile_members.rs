@@ -214,11 +214,11 @@ fn a_removed_member_and_an_approval_invite_holder_cannot_freeze_flood_or_grow_a_
         .expect("ben's store");
         let (tid, rec) = store.topics().expect("topics").remove(0);
         let locator = TopicSecret::from_bytes(rec.secret_bytes().expect("secret"));
-        let epochs: Vec<EpochKeys> = store
+        let epochs: Vec<(kindred_proto::OpId, EpochKeys)> = store
             .epochs(&tid)
             .expect("epochs")
             .into_iter()
-            .map(|(_, s)| EpochKeys::derive(&tid, &EpochSecret::from_bytes(*s)))
+            .map(|(op, s)| (op, EpochKeys::derive(&tid, &EpochSecret::from_bytes(*s))))
             .collect();
         let ops: Vec<Op> = store
             .ops(&tid)
@@ -231,7 +231,22 @@ fn a_removed_member_and_an_approval_invite_holder_cannot_freeze_flood_or_grow_a_
     };
     let topic = TopicKeys::derive(&locator).id;
     let me = secret.pseudonym(&topic);
-    let epoch = epochs.last().expect("ben held an epoch key").clone();
+    // The epochs ben held, in the circle's order: the last is the one he
+    // was removed in.
+    let view = kindred_proto::authority::Circle::from_ops(
+        invite.genesis.clone(),
+        ops.iter().cloned(),
+        now_ms(),
+    )
+    .expect("ben's view of the circle");
+    let held: Vec<EpochKeys> = view
+        .state()
+        .epochs
+        .iter()
+        .filter_map(|e| epochs.iter().find(|(op, _)| *op == e.op))
+        .map(|(_, k)| k.clone())
+        .collect();
+    let epoch = held.last().expect("ben held an epoch key").clone();
     let circle = invite.circle();
     let insider = rt.block_on(Insider::start(
         kindred_net::keypair_from_secret(secret.as_bytes()).expect("key"),
@@ -241,6 +256,25 @@ fn a_removed_member_and_an_approval_invite_holder_cannot_freeze_flood_or_grow_a_
     wait_for("the insider to prove itself to the owner", T, || {
         rt.block_on(insider.challenge(owner_at.0)).then_some(())
     });
+
+    // 0. Ben posts under the key he held when he was removed: every member
+    // refuses it (spec/authority.md §5), not only his own node.
+    wait_for("the insider to prove itself to ann", T, || {
+        rt.block_on(insider.challenge(ann_at.0)).then_some(())
+    });
+    let refused = |n: &Node| n.topic_status(CIRCLE)["rejected"].as_u64().unwrap_or(0);
+    let (owner_refused, ann_refused) = (refused(&owner), refused(&ann));
+    wait_for("the owner and ann to refuse ben's post", T, || {
+        rt.block_on(insider.publish_post(&epoch, &me, "ben is back"));
+        (refused(&owner) > owner_refused && refused(&ann) > ann_refused).then_some(())
+    });
+    for n in [&owner, &ann] {
+        assert!(
+            !n.texts(CIRCLE).iter().any(|t| t == "ben is back"),
+            "{} shows a post ben made after his removal",
+            n.name
+        );
+    }
 
     println!(
         "\n| attack (owner's node)              | actions       | heads     | sealed      | disk KiB          | removal   |"

@@ -177,6 +177,20 @@ impl Insider {
         let _ = self.net.publish(self.keys.gossip_topic.clone(), env).await;
     }
 
+    /// Publishes a post sealed under `epoch` and signed by `author`.
+    pub async fn publish_post(&self, epoch: &EpochKeys, author: &Pseudonym, text: &str) {
+        let content = MessageContent {
+            kind: Kind::Post,
+            body: text.into(),
+            parents: vec![],
+            timestamp: now_ms(),
+            depth: 0,
+        };
+        let (_, env) =
+            kindred_proto::envelope::seal(&self.keys, epoch, author, &content).expect("seal");
+        let _ = self.net.publish(self.keys.gossip_topic.clone(), env).await;
+    }
+
     /// Asks `peer` to check our membership: a node that answers syncs with
     /// us shortly after (what the removed member of issue 18 did every
     /// half second). Returns whether it answered with a proof.

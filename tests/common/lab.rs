@@ -45,16 +45,16 @@ impl Lab {
     /// cannot be made: not root, or no `ip`/`iptables`.
     pub fn new() -> Option<Lab> {
         if unsafe { libc::geteuid() } != 0 {
-            println!("SKIPPED: the network-namespace suite needs root");
+            super::skip_or_fail("the network-namespace suite needs root");
             return None;
         }
         for tool in ["ip", "iptables"] {
             if Command::new(tool).arg("-V").output().is_err()
                 && Command::new(tool).arg("--version").output().is_err()
             {
-                println!(
-                    "SKIPPED: the network-namespace suite needs `{tool}` (iproute2, iptables)"
-                );
+                super::skip_or_fail(&format!(
+                    "the network-namespace suite needs `{tool}` (iproute2, iptables)"
+                ));
                 return None;
             }
         }
@@ -79,7 +79,7 @@ impl Lab {
             ])
         };
         if let Err(e) = setup() {
-            println!("SKIPPED: cannot create network namespaces here ({e})");
+            super::skip_or_fail(&format!("cannot create network namespaces here ({e})"));
             return None;
         }
         Some(lab)

@@ -53,3 +53,41 @@ fn ingest_catchup_and_history_run() {
 fn rekey_runs_pure_and_live() {
     run(&["rekey", "--sizes", "4", "--live-max", "4"], "| 4 |");
 }
+
+#[test]
+fn dm_and_startup_run() {
+    run(&["dm"], "Noise XX handshakes");
+    run(&["startup"], "### startup");
+}
+
+/// The page scenario needs Debian's chromium: without it the run says "Not
+/// run", which fails here when `KINDRED_REQUIRE_ALL=1` (CI installs it).
+#[test]
+fn page_runs_in_chromium() {
+    let require = std::env::var("KINDRED_REQUIRE_ALL").as_deref() == Ok("1");
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_kindred-bench"))
+        .arg("--out")
+        .arg(out_dir.path())
+        .arg("page")
+        .output()
+        .expect("run kindred-bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if stdout.contains("Not run") && !require {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "\nSKIPPED: the page benchmark needs chromium"
+        );
+        return;
+    }
+    assert!(
+        stdout.contains("page weight"),
+        "no page table in:\n{stdout}"
+    );
+}

@@ -3,23 +3,33 @@
 //! allocator, so this file is its own test binary).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use kindred_proto::sync::{SyncRequest, SyncResponse, MAX_IDS, MAX_RESPONSE_BYTES};
 
+// Counted per thread: the harness runs this binary's tests side by side,
+// and one test's allocations must not count in another's measurement.
+// (A const-initialised Cell needs no allocation and no destructor, so the
+// allocator may use it.)
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
 struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
+        let _ = LIVE.try_with(|live| {
+            let now = live.get() + l.size() as isize;
+            live.set(now);
+            let _ = PEAK.try_with(|p| p.set(p.get().max(now)));
+        });
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+        let _ = LIVE.try_with(|live| live.set(live.get() - l.size() as isize));
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.dealloc(p, l) }
     }
@@ -42,12 +52,13 @@ fn heads_answer(n: u32, item: &[u8]) -> Vec<u8> {
     b
 }
 
-/// Peak bytes allocated while decoding, above what was live before.
+/// Peak bytes this thread allocated while decoding, above what was live
+/// before.
 fn peak_while(f: impl FnOnce()) -> usize {
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
+    let before = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(before));
     f();
-    PEAK.load(Ordering::Relaxed) - before
+    (PEAK.with(Cell::get) - before).max(0) as usize
 }
 
 #[test]
@@ -100,4 +111,20 @@ fn a_fetch_with_too_many_wanted_ids_is_refused() {
     b.extend_from_slice(b"have");
     b.push(0x80);
     assert!(SyncRequest::decode(&b).is_err());
+}
+
+/// The measure itself: a mebibyte allocated on this thread is seen, and
+/// another thread's allocations at the same moment are not.
+#[test]
+fn the_counter_sees_this_thread_and_only_this_thread() {
+    let seen = peak_while(|| {
+        std::hint::black_box(vec![0u8; 1 << 20]);
+    });
+    assert!(seen >= 1 << 20, "saw {seen} bytes");
+    let other = peak_while(|| {
+        std::thread::scope(|s| {
+            s.spawn(|| std::hint::black_box(vec![0u8; 4 << 20]));
+        });
+    });
+    assert!(other < 1 << 20, "counted another thread's {other} bytes");
 }

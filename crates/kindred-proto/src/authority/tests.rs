@@ -196,6 +196,42 @@ fn a_removal_opens_an_epoch_without_the_removed() {
     }
 }
 
+/// Who may post under which epoch (§5): a member under every epoch they
+/// received; a removed member, or one who left, only under epochs before
+/// the one they were removed or left in; never someone who did not
+/// receive the epoch.
+#[test]
+fn a_removed_member_may_post_only_in_epochs_before_their_removal() {
+    let (a, mut view) = circle_with(3, Policy::default());
+    let earlier = view.state().epochs[view.state().epochs.len() - 2].op;
+    let before = view.state().current_epoch().unwrap().op;
+    let may = |view: &Circle, who: &Actor, epoch: &OpId| {
+        view.state()
+            .may_post(&who.pk(), epoch, view.recipients(epoch))
+    };
+    assert!(may(&view, &a[3], &before));
+    let remove = Draft::Remove {
+        member: a[3].pk(),
+        reason: String::new(),
+    };
+    act(&mut view, &a[0], remove, 60_000).unwrap();
+    act(&mut view, &a[2], Draft::Leave, 70_000).unwrap();
+    let after = view.state().current_epoch().unwrap().op;
+    // Removed in `before`: refused there and after, not in `earlier`
+    // (a[3] was admitted in `before`, so received no earlier epoch).
+    assert!(!may(&view, &a[3], &before));
+    assert!(!may(&view, &a[3], &after));
+    assert!(!may(&view, &a[3], &earlier));
+    // a[2] left in the removal's new epoch: refused in it, kept in the
+    // epoch before, where it was a member.
+    assert!(!may(&view, &a[2], &after));
+    assert!(may(&view, &a[2], &before));
+    assert!(may(&view, &a[1], &after));
+    assert!(may(&view, &a[0], &before));
+    let stranger = Actor::new(99);
+    assert!(!may(&view, &stranger, &after));
+}
+
 #[test]
 fn roles_are_enforced_with_plain_words() {
     let (a, mut view) = circle_with(3, Policy::default());
@@ -718,12 +754,14 @@ mod simulated {
         }
     }
 
-    /// `KINDRED_SIM_SEED=seed[,people,steps,moderators,share]` replays one run.
+    /// A tool, not a test: `KINDRED_SIM_SEED=seed[,people,steps,moderators,share]
+    /// cargo test -p kindred-proto replay -- --ignored` replays one run (a
+    /// failing property case prints its seed). Ignored, so it never counts
+    /// as a passing test.
     #[test]
+    #[ignore = "replays the simulator run named by KINDRED_SIM_SEED"]
     fn replay() {
-        let Ok(spec) = std::env::var("KINDRED_SIM_SEED") else {
-            return;
-        };
+        let spec = std::env::var("KINDRED_SIM_SEED").unwrap_or_else(|_| "1".into());
         let f: Vec<&str> = spec.split(',').collect();
         let num = |i: usize, d: u64| f.get(i).and_then(|v| v.parse().ok()).unwrap_or(d);
         let c = config(
