@@ -98,6 +98,8 @@ fn a_removed_member_reads_nothing_new_and_cannot_post() {
                 .then_some(())
         });
     }
+    let sealed = |n: &Node| n.topic_status("recovery")["sealed"].as_u64().unwrap_or(0);
+    let sealed_before = sealed(removed);
     owner.post("recovery", "said after the removal");
     for n in people.iter().take(3) {
         wait_for("the remaining members to read the new post", T, || {
@@ -161,8 +163,11 @@ fn a_removed_member_reads_nothing_new_and_cannot_post() {
     assert!(joins(&people[1])
         .iter()
         .all(|j| j["action"]["invite"].is_null()));
-    // Its node syncs with the others for a while and still reads nothing new.
-    std::thread::sleep(Duration::from_secs(3));
+    // Its node still syncs with the others (it holds the circle's
+    // locator): the new post reaches it, and stays sealed.
+    wait_for("the removed node to hold the new post, sealed", T, || {
+        (sealed(removed) > sealed_before).then_some(())
+    });
     assert!(
         !removed
             .texts("recovery")

@@ -143,6 +143,8 @@ fn a_partition_with_concurrent_demotion_and_removals_heals_into_one_roster() {
             },
         );
     }
+    let sealed = |n: &Node| n.topic_status("circle")["sealed"].as_u64().unwrap_or(0);
+    let before: Vec<u64> = [x, y, newcomer].iter().map(|n| sealed(n)).collect();
     owner.post("circle", "after the healing");
     for n in [mod1, mod2, mod3, w] {
         wait_for(
@@ -155,7 +157,13 @@ fn a_partition_with_concurrent_demotion_and_removals_heals_into_one_roster() {
             },
         );
     }
-    std::thread::sleep(Duration::from_secs(3));
+    // Those left out still sync (they hold the locator): the post reaches
+    // them, and stays sealed.
+    for (n, was) in [x, y, newcomer].into_iter().zip(before) {
+        wait_for(&format!("{} to hold the post, sealed", n.name), T, || {
+            (sealed(n) > was).then_some(())
+        });
+    }
     for n in [x, y, newcomer] {
         assert!(
             !n.texts("circle").contains(&"after the healing".to_string()),

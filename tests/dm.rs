@@ -133,10 +133,17 @@ fn messages_to_an_offline_peer_are_queued_and_arrive_once_when_it_returns() {
             .map(|i| format!("while away {i:02}"))
             .collect::<Vec<_>>()
     );
-    // Restarting again does not replay anything into history.
+    // Restarting again does not replay anything into history: a message
+    // bob sends after the restart arrives after anything that would.
     a.stop();
     a.start();
-    std::thread::sleep(Duration::from_millis(200));
+    b.ok(&["dm", &alice_handle, "after the restart"]);
+    wait_for("alice to read bob's message after the restart", T, || {
+        a.chat(&bob)
+            .iter()
+            .any(|(t, _)| t == "after the restart")
+            .then_some(())
+    });
     assert_eq!(
         a.chat(&bob)
             .iter()
