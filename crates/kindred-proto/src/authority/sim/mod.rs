@@ -227,10 +227,19 @@ impl Sim {
             if let Some(Verdict::Rejected(_)) = view.verdict(id) {
                 peer.seen_rejected.insert(*id);
             }
-            let Some(pos) = view.recipients(id).iter().position(|r| *r == me) else {
+            let Some(rekey) = view.get(id).and_then(|op| op.action.rekey()) else {
                 continue;
             };
-            let Some(rekey) = view.get(id).and_then(|op| op.action.rekey()) else {
+            let Some(pos) = view.recipients(id).iter().position(|r| *r == me) else {
+                // Not a recipient (removed, left, or never in): its key
+                // opens no entry at all, whichever slot it tries.
+                if let Some(i) = (0..rekey.entries.len())
+                    .find(|i| open_rekey(&TOPIC, rekey, *i, &peer.kx).is_some())
+                {
+                    return Err(format!(
+                        "peer {who}, not a recipient, opened entry {i} of {id:?}"
+                    ));
+                }
                 continue;
             };
             match open_rekey(&TOPIC, rekey, pos, &peer.kx) {
