@@ -907,9 +907,8 @@ fn joins_and_removals_show_on_every_page_as_they_happen() {
         .to_string();
     let br = Browser::launch().unwrap();
     let (a, b, c) = (br.tab(), br.tab(), br.tab());
-    for (tab, node, name) in [(&a, &alice, "Ada"), (&b, &bob, "Bo")] {
+    for (tab, node) in [(&a, &alice), (&b, &bob)] {
         tab.goto(&sign_in_link(node));
-        let _ = name;
         tab.eval(&format!("location.hash = '#c/{circle}'"));
         tab.wait(
             "the circle",

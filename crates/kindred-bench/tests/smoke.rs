@@ -3,7 +3,8 @@
 
 use std::process::Command;
 
-fn run(args: &[&str], expect: &str) {
+/// Runs one scenario; returns what it printed.
+fn bench(args: &[&str]) -> String {
     let out_dir = tempfile::tempdir().expect("temp dir");
     let out = Command::new(env!("CARGO_BIN_EXE_kindred-bench"))
         .arg("--out")
@@ -17,8 +18,13 @@ fn run(args: &[&str], expect: &str) {
         "kindred-bench {args:?} failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains(expect), "no {expect:?} in:\n{stdout}");
     assert!(out_dir.path().join("results.md").exists());
+    stdout.into_owned()
+}
+
+fn run(args: &[&str], expect: &str) {
+    let stdout = bench(args);
+    assert!(stdout.contains(expect), "no {expect:?} in:\n{stdout}");
 }
 
 #[test]
@@ -65,19 +71,7 @@ fn dm_and_startup_run() {
 #[test]
 fn page_runs_in_chromium() {
     let require = std::env::var("KINDRED_REQUIRE_ALL").as_deref() == Ok("1");
-    let out_dir = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_kindred-bench"))
-        .arg("--out")
-        .arg(out_dir.path())
-        .arg("page")
-        .output()
-        .expect("run kindred-bench");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = bench(&["page"]);
     if stdout.contains("Not run") && !require {
         use std::io::Write;
         let _ = writeln!(

@@ -124,7 +124,14 @@ impl Node {
             "split it into two or more posts",
         )?;
         let record = self.publish(&state, Kind::Post, text.to_string()).await?;
-        Ok(self.view(&state, &record, &self.look_alikes(&state)))
+        // One's own post, never blocked.
+        self.view(
+            &state,
+            &record,
+            &Default::default(),
+            &self.look_alikes(&state),
+        )
+        .ok_or_else(|| NodeError::BadInput("own post could not be shown".into()))
     }
 
     /// Seals under the current epoch, stores (durably) and then publishes
@@ -165,20 +172,21 @@ impl Node {
         tid: &TopicId,
         heads: &mut Vec<(u64, MessageId)>,
     ) -> Result<(), NodeError> {
-        let mut sealed = Vec::with_capacity(heads.len());
+        // Deepest first: the heads before the deepest one this node can
+        // open are all stand-ins, and only they can be deeper than it.
+        let mut sealed = 0;
         for (_, id) in heads.iter() {
             let r = self.inner.store.get(tid, id)?;
-            sealed.push(r.is_some_and(|r| r.kind == kindred_store::OPAQUE_KIND));
+            if r.is_none_or(|r| r.kind != kindred_store::OPAQUE_KIND) {
+                break;
+            }
+            sealed += 1;
         }
-        let anchor = heads
-            .iter()
-            .zip(&sealed)
-            .find(|(_, s)| !**s)
-            .map(|((d, _), _)| *d);
-        if let Some(anchor) = anchor {
-            let mut s = sealed.into_iter();
-            heads.retain(|(d, _)| !(s.next() == Some(true) && *d > anchor + MAX_HEAD_GAP));
-        }
+        // Nothing this node can open: nothing to judge by.
+        let Some(&(anchor, _)) = heads.get(sealed) else {
+            return Ok(());
+        };
+        heads.retain(|(d, _)| *d <= anchor + MAX_HEAD_GAP);
         Ok(())
     }
 
@@ -321,15 +329,23 @@ impl Node {
             })
     }
 
+    /// How the timeline shows a stored message: a post by someone not
+    /// blocked, or a circle action people see; `None` for anything else.
     fn view(
         &self,
         t: &TopicState,
         m: &MessageRecord,
+        blocked: &std::collections::HashSet<kindred_proto::PublicKey>,
         look_alikes: &HashMap<kindred_proto::PublicKey, Vec<String>>,
-    ) -> MessageView {
+    ) -> Option<MessageView> {
         let author = m.author();
-        MessageView {
-            action: self.action_line(t, m),
+        let action = match m.kind() {
+            Kind::Post if !blocked.contains(&author) => None,
+            Kind::Authority => Some(self.action_line(t, m)?),
+            _ => return None,
+        };
+        Some(MessageView {
+            action,
             similar_to: look_alikes.get(&author).cloned().unwrap_or_default(),
             id: m.id().to_hex(),
             author_name: self.name_in(t, &author),
@@ -345,7 +361,7 @@ impl Node {
                 Ok(r @ (Role::Owner | Role::Moderator)) => r.name().to_string(),
                 _ => String::new(),
             },
-        }
+        })
     }
 
     /// The newest `limit` posts in history order, and a cursor for [`Node::follow`].
@@ -357,32 +373,11 @@ impl Node {
         let t = self.inner.topics.resolve(topic)?;
         let cursor = self.inner.store.last_arrival(&t.id())?;
         let blocked = self.blocked_authors(&t)?;
-        let msgs = self
-            .inner
-            .store
-            .latest_where(&t.id(), limit, |m| self.shown(&t, m, &blocked))?;
         let look_alikes = self.look_alikes(&t);
-        Ok((
-            msgs.iter()
-                .map(|m| self.view(&t, m, &look_alikes))
-                .collect(),
-            cursor,
-        ))
-    }
-
-    /// Whether a stored message is one the timeline shows: a post by
-    /// someone not blocked, or a circle action people see.
-    fn shown(
-        &self,
-        t: &TopicState,
-        m: &MessageRecord,
-        blocked: &std::collections::HashSet<kindred_proto::PublicKey>,
-    ) -> bool {
-        match m.kind() {
-            Kind::Post => !blocked.contains(&m.author()),
-            Kind::Authority => self.action_line(t, m).is_some(),
-            _ => false,
-        }
+        let shown = self.inner.store.latest_where(&t.id(), limit, |m| {
+            self.view(&t, &m, &blocked, &look_alikes)
+        })?;
+        Ok((shown, cursor))
     }
 
     /// Pseudonyms in this circle of people you blocked: their contact card
@@ -432,8 +427,7 @@ impl Node {
             let look_alikes = self.look_alikes(&t);
             let posts: Vec<MessageView> = batch
                 .iter()
-                .filter(|(_, m)| self.shown(&t, m, &blocked))
-                .map(|(_, m)| self.view(&t, m, &look_alikes))
+                .filter_map(|(_, m)| self.view(&t, m, &blocked, &look_alikes))
                 .collect();
             let people_changed = batch
                 .iter()

@@ -10,34 +10,24 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::who;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
-use kindred_net::{Multiaddr, PeerId, StreamProtocol};
-use kindred_proto::dm::{Contact, DmMessage, Item, CONTACT_TEXT, DM_ID_LEN};
+use kindred_net::{PeerId, StreamProtocol};
+use kindred_proto::dm::{Contact, DmMessage, Item, DM_ID_LEN};
 use kindred_proto::noise::{
     self, Binding, Frame, Handshake, NoiseError, Reassembler, Session, SessionLimits, StaticKeypair,
 };
 use kindred_proto::PublicKey;
-use kindred_store::{ConsentAction, ContactRecord, DmRecord, DmState, OutboxRecord, Received};
+use kindred_store::{DmState, OutboxRecord, Received};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::peers::{handle, identity_of, peer_of};
+use crate::peers::identity_of;
 use crate::service::Node;
 use crate::{now_ms, NodeError};
 
 /// How long `kindred dm` waits to report "delivered" before saying "waiting".
 const DELIVER_NOW: Duration = Duration::from_secs(3);
-/// A message that reaches this node this long after it was written is
-/// marked late (a minute covers ordinary clock differences).
-const LATE_AFTER_MS: u64 = 60_000;
-
-/// Whether a message written at `ts` (their clock) that reached this node
-/// at `received_at` is shown as having come late.
-fn arrived_late(ts: u64, received_at: u64) -> bool {
-    received_at >= ts.saturating_add(LATE_AFTER_MS)
-}
 const ACK_TIMEOUT: Duration = Duration::from_secs(10);
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -89,66 +79,6 @@ impl DmService {
     }
 }
 
-/// A resolved recipient.
-struct Target {
-    peer: PeerId,
-    static_key: [u8; 32],
-    addrs: Vec<Multiaddr>,
-}
-
-/// One private message as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DmView {
-    pub id: String,
-    /// PeerId of the sender.
-    pub from: String,
-    pub peer: String,
-    pub text: String,
-    pub timestamp: u64,
-    pub received_at: u64,
-    /// queued, sent, delivered, received or request.
-    pub state: String,
-    pub mine: bool,
-    /// How the sender is named: "you", or their name and ~handle as
-    /// everywhere else.
-    #[serde(default)]
-    pub who: String,
-    /// It reached this node a while after it was written (it waited on
-    /// their computer while one of you was offline): shown with both
-    /// times, since it sits after messages written later.
-    #[serde(default)]
-    pub late: bool,
-}
-
-/// One conversation or request in the inbox.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ConversationView {
-    pub peer: String,
-    /// Handles this peer has in circles you share.
-    pub handles: Vec<String>,
-    pub name: Option<String>,
-    pub unread: u64,
-    pub held: u64,
-    pub last_text: String,
-    pub last_timestamp: u64,
-    /// unknown, requested, accepted, declined or blocked.
-    pub consent: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct InboxView {
-    pub conversations: Vec<ConversationView>,
-    pub requests: Vec<ConversationView>,
-    /// Everyone this node blocked, so each can be unblocked again.
-    #[serde(default)]
-    pub blocked: Vec<ConversationView>,
-    /// Messages you wrote that wait on this computer for their recipient
-    /// (they go when both nodes are online; the page says so when this
-    /// node stops).
-    #[serde(default)]
-    pub waiting: u64,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DmSent {
     pub id: String,
@@ -156,26 +86,6 @@ pub struct DmSent {
     /// "delivered" when the recipient acknowledged within a few seconds,
     /// else "queued" (sealed in the outbox, retried until delivered).
     pub state: String,
-}
-
-/// How the API shows one contact's conversation; `fallback_name` is used
-/// when the contact record has none (a name seen in a shared circle).
-fn conversation_view(
-    peer: &PeerId,
-    c: &ContactRecord,
-    handles: Vec<String>,
-    fallback_name: Option<String>,
-) -> ConversationView {
-    ConversationView {
-        peer: peer.to_string(),
-        handles,
-        name: c.name.clone().or(fallback_name),
-        unread: c.unread,
-        held: c.held,
-        last_text: c.last_text.clone(),
-        last_timestamp: c.last_ts,
-        consent: format!("{:?}", c.consent).to_lowercase(),
-    }
 }
 
 async fn write_msg<W: futures::AsyncWrite + Unpin>(w: &mut W, m: &[u8]) -> std::io::Result<()> {
@@ -200,7 +110,7 @@ fn protocol() -> StreamProtocol {
     StreamProtocol::new(noise::DM_PROTOCOL)
 }
 
-fn err(e: impl std::fmt::Display) -> NodeError {
+pub(crate) fn err(e: impl std::fmt::Display) -> NodeError {
     NodeError::BadInput(e.to_string())
 }
 
@@ -229,7 +139,7 @@ async fn handshake<S: futures::AsyncRead + futures::AsyncWrite + Unpin>(
 }
 
 impl Node {
-    fn dm(&self) -> &DmService {
+    pub(crate) fn dm(&self) -> &DmService {
         &self.inner.dm
     }
 
@@ -474,158 +384,6 @@ impl Node {
             .map_err(|_| err("session closed before the acknowledgement"))
     }
 
-    fn target(
-        &self,
-        peer: PeerId,
-        contact: &ContactRecord,
-        code: Option<&Contact>,
-    ) -> Result<Target, NodeError> {
-        let parsed;
-        let code = match code {
-            Some(c) => Some(c),
-            None => {
-                parsed = contact.code.as_deref().and_then(|c| Contact::parse(c).ok());
-                parsed.as_ref()
-            }
-        };
-        let static_key = match (code, &contact.static_key) {
-            (Some(c), _) => c.static_key,
-            (None, Some(k)) => k.as_slice().try_into().map_err(|_| err("stored static key is damaged"))?,
-            (None, None) => {
-                return Err(err(format!(
-                    "no way to reach {peer} privately yet: write to them by their ~handle from a circle you share, or ask for their contact code"
-                )))
-            }
-        };
-        let addrs = code
-            .map(|c| c.addrs.iter().filter_map(|a| a.parse().ok()).collect())
-            .unwrap_or_default();
-        Ok(Target {
-            peer,
-            static_key,
-            addrs,
-        })
-    }
-
-    /// Every contact published in our circles: (peer, pseudonym, display name, contact).
-    fn circle_contacts(&self) -> Vec<(PeerId, PublicKey, Option<String>, Contact, String)> {
-        let mut out = Vec::new();
-        for t in self.inner.topics.all() {
-            for (author, code) in self.store().cards(&t.id()).unwrap_or_default() {
-                let Ok(c) = Contact::parse(&code) else {
-                    continue;
-                };
-                let Some(peer) = peer_of(&c.identity) else {
-                    continue;
-                };
-                let name = self.name_in(&t, &author);
-                out.push((peer, author, name, c, code));
-            }
-        }
-        out
-    }
-
-    /// Everyone this node knows as a node, by what a PEER argument may
-    /// name: their handles and names in circles you share (from their
-    /// contact cards) and the name they wrote to you under.
-    fn people(&self) -> Result<Vec<who::Candidate<PeerId>>, NodeError> {
-        let mut found: Vec<(who::Candidate<PeerId>, Option<String>)> = Vec::new();
-        let mut entry = |peer: PeerId| -> usize {
-            match found.iter().position(|(c, _)| c.key == peer) {
-                Some(i) => i,
-                None => {
-                    found.push((
-                        who::Candidate {
-                            key: peer,
-                            pseudonyms: Vec::new(),
-                            peer_id: Some(peer.to_string()),
-                            names: Vec::new(),
-                            label: String::new(),
-                        },
-                        None,
-                    ));
-                    found.len() - 1
-                }
-            }
-        };
-        let mut named = Vec::new();
-        for (peer, author, name, ..) in self.circle_contacts() {
-            named.push((entry(peer), Some(author), name));
-        }
-        for (bytes, rec) in self.store().contacts()? {
-            if let Ok(peer) = PeerId::from_bytes(&bytes) {
-                named.push((entry(peer), None, rec.name));
-            }
-        }
-        for (i, author, name) in named {
-            let (c, handle_shown) = &mut found[i];
-            if let Some(a) = author {
-                c.pseudonyms.push(a.to_hex());
-                handle_shown.get_or_insert_with(|| handle(&a));
-            }
-            if let Some(n) = name.filter(|n| !c.names.contains(n)) {
-                c.names.push(n);
-            }
-        }
-        Ok(found
-            .into_iter()
-            .map(|(mut c, h)| {
-                c.label = who::label(
-                    c.names.first().map(String::as_str),
-                    h.as_deref(),
-                    &c.key.to_string(),
-                );
-                c
-            })
-            .collect())
-    }
-
-    /// Whom a PEER argument means (see [`who::pick`]); a whole PeerId is
-    /// taken as it is.
-    fn find_peer(&self, query: &str) -> Result<PeerId, NodeError> {
-        let q = query.trim();
-        if let Ok(p) = q.parse::<PeerId>() {
-            return Ok(p);
-        }
-        match who::pick(q, &self.people()?) {
-            who::Pick::One(p) => Ok(p),
-            who::Pick::Nobody => Err(err(format!(
-                "nobody you know is called {q:?} or has that handle; `kindred inbox` and `kindred members CIRCLE` list people with their ~handles"
-            ))),
-            who::Pick::Several(labels) => Err(err(format!(
-                "{q:?} could be {}; give their ~handle",
-                who::list(&labels)
-            ))),
-        }
-    }
-
-    /// Finds who PEER means and how to reach them: a contact code, or
-    /// anyone [`Node::find_peer`] finds.
-    fn resolve_peer(&self, query: &str) -> Result<Target, NodeError> {
-        let q = query.trim();
-        if CONTACT_TEXT.looks_like(q) {
-            let c = Contact::parse(q).map_err(err)?;
-            let peer =
-                peer_of(&c.identity).ok_or_else(|| err("contact code has a bad identity"))?;
-            self.store()
-                .learn_contact(&peer.to_bytes(), Some(q), None)?;
-            let rec = self.store().contact(&peer.to_bytes())?;
-            return self.target(peer, &rec, Some(&c));
-        }
-        let peer = self.find_peer(q)?;
-        // The newest card a shared circle holds for them is how to reach them.
-        if let Some((_, _, name, c, code)) =
-            self.circle_contacts().into_iter().find(|c| c.0 == peer)
-        {
-            self.store()
-                .learn_contact(&peer.to_bytes(), Some(&code), name.as_deref())?;
-            let rec = self.store().contact(&peer.to_bytes())?;
-            return self.target(peer, &rec, Some(&c));
-        }
-        let rec = self.store().contact(&peer.to_bytes())?;
-        self.target(peer, &rec, None)
-    }
-
     /// Sends a private message. Returns once it is stored and queued, saying
     /// whether it was delivered at once.
     pub async fn send_dm(&self, peer: &str, text: &str) -> Result<DmSent, NodeError> {
@@ -841,165 +599,6 @@ impl Node {
         }
     }
 
-    /// How a peer is named everywhere: name and ~handle from a circle you
-    /// share, else the name they wrote under, else their PeerId's tail.
-    fn label_of(&self, peer: &PeerId) -> String {
-        self.people()
-            .ok()
-            .and_then(|all| all.into_iter().find(|c| c.key == *peer))
-            .map(|c| c.label)
-            .unwrap_or_else(|| who::label(None, None, &peer.to_string()))
-    }
-
-    fn dm_view(&self, peer: &PeerId, label: &str, r: &DmRecord) -> DmView {
-        DmView {
-            who: if r.from_me {
-                "you".into()
-            } else {
-                label.to_string()
-            },
-            id: hex::encode(&r.id),
-            from: if r.from_me {
-                self.inner.peer_id.to_string()
-            } else {
-                peer.to_string()
-            },
-            peer: peer.to_string(),
-            text: r.text.clone(),
-            // A sender cannot date a message in the future.
-            timestamp: if r.from_me {
-                r.ts
-            } else {
-                r.ts.min(r.received_at)
-            },
-            received_at: r.received_at,
-            state: r.state.as_str().into(),
-            mine: r.from_me,
-            late: !r.from_me && arrived_late(r.ts, r.received_at),
-        }
-    }
-
-    /// Whether a peer's messages wait as a request: those can be read whole
-    /// (marked "request") before accepting, declining or blocking them.
-    fn is_request(&self, peer: &[u8]) -> Result<bool, NodeError> {
-        Ok(self.store().contact(peer)?.consent == kindred_store::Consent::Requested)
-    }
-
-    /// One conversation, newest `limit` messages in order, and a cursor.
-    pub fn chat(&self, peer: &str, limit: usize) -> Result<(Vec<DmView>, u64), NodeError> {
-        let target = self.find_peer(peer)?;
-        let pb = target.to_bytes();
-        let msgs = self
-            .store()
-            .dm_conversation(&pb, 0, limit, self.is_request(&pb)?)?;
-        let cursor = msgs.last().map(|(s, _)| *s).unwrap_or(0);
-        let label = self.label_of(&target);
-        Ok((
-            msgs.iter()
-                .map(|(_, r)| self.dm_view(&target, &label, r))
-                .collect(),
-            cursor,
-        ))
-    }
-
-    /// Marks a conversation read: the page and the CLI say so once they
-    /// have shown it (reading it changes nothing, so no link can).
-    pub async fn mark_chat_read(&self, peer: &str) -> Result<(), NodeError> {
-        let target = self.find_peer(peer)?;
-        self.store().dm_mark_read(&target.to_bytes())?;
-        self.store().flush().await?;
-        Ok(())
-    }
-
-    /// Messages after `cursor` in a conversation, waiting up to `wait`.
-    pub async fn chat_follow(
-        &self,
-        peer: &str,
-        cursor: u64,
-        wait: Duration,
-    ) -> Result<(Vec<DmView>, u64), NodeError> {
-        let target = self.find_peer(peer)?;
-        let pb = target.to_bytes();
-        let mut updates = self.dm().updates.subscribe();
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let msgs = self
-                .store()
-                .dm_conversation(&pb, cursor, 1000, self.is_request(&pb)?)?;
-            if !msgs.is_empty() {
-                let next = msgs.last().map(|(s, _)| *s).unwrap_or(cursor);
-                return Ok((
-                    msgs.iter()
-                        .map(|(_, r)| self.dm_view(&target, &self.label_of(&target), r))
-                        .collect(),
-                    next,
-                ));
-            }
-            match tokio::time::timeout_at(deadline, updates.recv()).await {
-                Err(_) | Ok(Err(broadcast::error::RecvError::Closed)) => {
-                    return Ok((vec![], cursor))
-                }
-                Ok(_) => {}
-            }
-        }
-    }
-
-    pub fn inbox(&self) -> Result<InboxView, NodeError> {
-        let mut handles: HashMap<PeerId, Vec<String>> = HashMap::new();
-        let mut names: HashMap<PeerId, String> = HashMap::new();
-        for (p, author, name, ..) in self.circle_contacts() {
-            handles.entry(p).or_default().push(handle(&author));
-            if let Some(n) = name {
-                names.insert(p, n);
-            }
-        }
-        let mut conversations = Vec::new();
-        let mut requests = Vec::new();
-        let mut blocked = Vec::new();
-        for (bytes, c) in self.store().contacts()? {
-            let Ok(peer) = PeerId::from_bytes(&bytes) else {
-                continue;
-            };
-            if c.consent == kindred_store::Consent::Blocked {
-                let name = names.get(&peer).cloned();
-                let h = handles.get(&peer).cloned().unwrap_or_default();
-                blocked.push(conversation_view(&peer, &c, h, name));
-                continue;
-            }
-            if c.last_ts == 0 && c.held == 0 {
-                continue;
-            }
-            let name = names.remove(&peer);
-            let view =
-                conversation_view(&peer, &c, handles.remove(&peer).unwrap_or_default(), name);
-            match c.consent {
-                kindred_store::Consent::Requested => requests.push(view),
-                kindred_store::Consent::Accepted => conversations.push(view),
-                _ => {}
-            }
-        }
-        conversations.sort_by_key(|c| std::cmp::Reverse(c.last_timestamp));
-        requests.sort_by_key(|c| std::cmp::Reverse(c.last_timestamp));
-        Ok(InboxView {
-            conversations,
-            requests,
-            blocked,
-            waiting: self.store().outbox()?.len() as u64,
-        })
-    }
-
-    pub async fn set_consent(
-        &self,
-        peer: &str,
-        action: ConsentAction,
-    ) -> Result<ConversationView, NodeError> {
-        let peer = self.find_peer(peer)?;
-        let c = self.store().set_consent(&peer.to_bytes(), action)?;
-        self.store().flush().await?;
-        let _ = self.dm().updates.send(peer);
-        Ok(conversation_view(&peer, &c, vec![], None))
-    }
-
     /// This node's shareable contact code.
     pub async fn contact_code(&self) -> Result<String, NodeError> {
         self.contact_for(None).await
@@ -1017,32 +616,5 @@ impl Node {
         Contact::new(&self.inner.secret, self.dm().key.public, addrs, pseudonym)
             .encode(&self.inner.secret)
             .map_err(err)
-    }
-
-    /// Handles each connected peer has in our circles.
-    /// Per peer, its (handle, name) in each circle we share.
-    pub(crate) fn handles_by_peer(&self) -> HashMap<PeerId, Vec<(String, String)>> {
-        let mut out: HashMap<PeerId, Vec<(String, String)>> = HashMap::new();
-        for (p, author, name, ..) in self.circle_contacts() {
-            out.entry(p)
-                .or_default()
-                .push((handle(&author), name.unwrap_or_default()));
-        }
-        out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::arrived_late;
-
-    #[test]
-    fn a_message_is_late_a_minute_after_it_was_written() {
-        let written = 1_700_000_000_000;
-        assert!(!arrived_late(written, written + 2_000));
-        assert!(!arrived_late(written, written + 59_999));
-        assert!(arrived_late(written, written + 3 * 60_000));
-        // A clock far ahead never makes a message late.
-        assert!(!arrived_late(u64::MAX, written));
     }
 }

@@ -10,14 +10,11 @@ use serde::Serialize;
 pub struct TopicStats {
     /// Valid messages first seen by gossip or sync.
     pub accepted: u64,
-    /// Envelopes that did not decrypt or verify.
+    /// Envelopes that did not decrypt or verify, that their author may not
+    /// send, or whose depth their parents contradict.
     pub rejected: u64,
     /// Valid messages this node already had.
     pub duplicates: u64,
-    /// Messages that opened but claimed a place in history their parents
-    /// contradict (a member's node lying about depth).
-    #[serde(default)]
-    pub misplaced: u64,
 }
 
 #[derive(Default)]

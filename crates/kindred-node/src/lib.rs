@@ -16,6 +16,8 @@ pub mod control;
 mod discovery;
 mod dm;
 mod dm_limits;
+mod dm_peers;
+mod dm_views;
 mod error;
 mod events;
 mod invites;
@@ -46,7 +48,8 @@ pub use topics::TopicSummary;
 pub mod service_views {
     pub use crate::api_circle::InvitesReply;
     pub use crate::circles::{MessageView, PeerView, StatusView};
-    pub use crate::dm::{ConversationView, DmSent, DmView, InboxView};
+    pub use crate::dm::DmSent;
+    pub use crate::dm_views::{ConversationView, DmView, InboxView};
     pub use crate::join::InvitePreview;
     pub use crate::moderation::{InviteView, MemberView, PendingView};
     pub use crate::reading::ProfileView;

@@ -651,7 +651,7 @@ impl Node {
                 continue;
             }
             if inserted.wrong_depth {
-                stats.bump(&tid, |s| s.misplaced += 1);
+                stats.bump(&tid, |s| s.rejected += 1);
                 continue;
             }
             stats.bump(&tid, |s| s.accepted += 1);

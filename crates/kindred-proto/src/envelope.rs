@@ -188,18 +188,8 @@ pub fn message_id(envelope: &[u8]) -> MessageId {
     MessageId(h.finalize().into())
 }
 
-/// Length of a CBOR byte-string header for a string of `len` bytes.
-fn bstr_header_len(len: usize) -> usize {
-    match len {
-        0..=23 => 1,
-        24..=0xff => 2,
-        0x100..=0xffff => 3,
-        0x1_0000..=0xffff_ffff => 5,
-        _ => 9,
-    }
-}
-
-/// Length of a CBOR unsigned integer.
+/// Length of a CBOR unsigned integer, and of the header of a byte string
+/// of `v` bytes (the same encoding of the length).
 fn uint_len(v: u64) -> usize {
     match v {
         0..=23 => 1,
@@ -218,13 +208,13 @@ fn envelope_len(depth: u64, ct_len: usize) -> usize {
         + uint_len(depth)
         + 1
         + 2
-        + bstr_header_len(EPOCH_TAG_LEN)
+        + uint_len(EPOCH_TAG_LEN as u64)
         + EPOCH_TAG_LEN
         + 2
-        + bstr_header_len(NONCE_LEN)
+        + uint_len(NONCE_LEN as u64)
         + NONCE_LEN
         + 2
-        + bstr_header_len(ct_len)
+        + uint_len(ct_len as u64)
         + ct_len
 }
 

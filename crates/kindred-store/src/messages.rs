@@ -508,17 +508,18 @@ impl Store {
     /// The newest `limit` messages of the given kind, oldest first, in
     /// history order (depth, then id).
     pub fn latest(&self, topic: &TopicId, kind: Kind, limit: usize) -> Result<Vec<MessageRecord>> {
-        self.latest_where(topic, limit, |m| m.kind() == kind)
+        self.latest_where(topic, limit, |m| (m.kind() == kind).then_some(m))
     }
 
-    /// The newest `limit` messages `keep` keeps, oldest first (a reader
-    /// asking for the last 3 posts wants 3 it can see, not fewer).
-    pub fn latest_where(
+    /// The newest `limit` messages `pick` turns into something, oldest
+    /// first (a reader asking for the last 3 posts wants 3 it can see, not
+    /// fewer).
+    pub fn latest_where<T>(
         &self,
         topic: &TopicId,
         limit: usize,
-        keep: impl Fn(&MessageRecord) -> bool,
-    ) -> Result<Vec<MessageRecord>> {
+        mut pick: impl FnMut(MessageRecord) -> Option<T>,
+    ) -> Result<Vec<T>> {
         let mut out = Vec::new();
         for k in self.t.order.scan_prefix(topic.as_bytes()).keys().rev() {
             if out.len() >= limit {
@@ -528,10 +529,8 @@ impl Store {
             let Some(id) = MessageId::from_slice(&k[40..]) else {
                 continue;
             };
-            if let Some(m) = self.get(topic, &id)? {
-                if keep(&m) {
-                    out.push(m);
-                }
+            if let Some(m) = self.get(topic, &id)?.and_then(&mut pick) {
+                out.push(m);
             }
         }
         out.reverse();
